@@ -1,0 +1,431 @@
+"""Grid syntax and expansion: dimensions, zip groups, ranges, cells and their seeds.
+
+Contract
+--------
+``grid`` maps dotted keys (``section.field`` of ``data``, ``rbm``, ``train``) to
+
+- a non-empty list of values (each checked against the field, like a fixed value), or
+- a range: ``{linspace: [a, b, n]}``, ``{logspace: [a, b, n]}`` (``10**linspace``) or
+  ``{arange: [a, b, step]}`` (``b`` excluded, computed as ``a + k*step`` with a 1e-9 tolerance at
+  ``b``, so no float drift); values are rounded to 12 significant digits. ``int: true`` rounds half
+  up to integers and refuses rounding that creates duplicates. On an integer field a range must give
+  integral values (or use ``int: true``). Ranges only apply to numeric fields.
+
+and the special key ``zip``: a list of groups, each a mapping of dotted keys to equal-length lists
+or ranges; a group is ONE dimension, named by its first key, the other keys being coordinates along
+it. Dimensions follow the order of the keys in the file (a zip group sits where ``zip`` is).
+
+Names: a key's coordinate name is its last component (``data.beta`` -> ``beta``), or the whole key
+with dots as underscores (``data_seed``, ``train_seed``) when two grid keys share a last component
+or the last component is a store dimension (:data:`RESERVED`: ``rbm.hidden`` -> ``rbm_hidden``).
+Values along a dimension (the first key of a zip group) must be distinct; a key may appear once.
+
+Seeds (per cell, unsigned 64-bit, see :func:`derive_seeds`): ``sha256`` of the canonical JSON
+(:func:`sweep.spec.canonical_json`) of ``{"master_seed": S, "stream": STREAM, "params": P}``, first
+8 bytes as a big-endian unsigned integer, where
+
+- data stream: ``STREAM = "data"``, ``P`` = the resolved ``data`` section without ``seed``; an
+  explicit (non-null) ``data.seed`` is used as the data seed instead;
+- train stream: ``STREAM = "train"``, ``P`` = the whole resolved cell ``{data, rbm, train}`` (with
+  ``data.seed`` as written, ``train.seed`` and ``n_chains`` resolved) minus the bookkeeping keys
+  :data:`TRAIN_SEED_EXCLUDED`, which must not change the trajectory.
+
+Values pass through the field types first (``beta: 1`` is ``1.0``), so seeds depend on parameter
+values only: not on grid order, grid position, ranges vs lists, or other values on the grid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping, Optional
+
+import numpy as np
+
+from .spec import (FIELDS, SECTIONS, Errors, Sweep, _copy, _describe, _kind_name, canonical_json,
+                   format_value, resolve, suggest, validate_value)
+
+RESERVED = frozenset({"epoch", "hidden", "visible", "state"})
+RANGE_KINDS = ("linspace", "logspace", "arange")
+MAX_VALUES = 100_000
+MAX_CELLS = 1_000_000
+TRAIN_SEED_EXCLUDED = ("train.record_every", "train.checkpoint_every")
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One grid dimension: ``keys[0]`` names it, ``keys[1:]`` are zip'd coordinates along it.
+
+    ``names[i]`` is the coordinate name of ``keys[i]`` (``names[0] == name``); ``values[key]`` the
+    validated values of each key, all of length ``size``.
+    """
+
+    name: str
+    keys: tuple[str, ...]
+    names: tuple[str, ...]
+    values: dict[str, tuple]
+
+    @property
+    def size(self) -> int:
+        return len(self.values[self.keys[0]])
+
+
+@dataclass
+class ParsedGrid:
+    """Result of :func:`parse_grid`: ``where`` maps each grid key to its path in the file (even
+    if invalid); ``bad`` holds keys whose values could not be used."""
+
+    dims: list[Dimension] = field(default_factory=list)
+    where: dict[str, str] = field(default_factory=dict)
+    bad: set[str] = field(default_factory=set)
+
+
+def parse_grid(raw: Any, errs: Errors) -> ParsedGrid:
+    """Parse and validate the ``grid`` section, reporting problems to ``errs``."""
+    out = ParsedGrid()
+    if raw is None:
+        return out
+    if not isinstance(raw, dict):
+        errs.add("grid", "must be a mapping of dotted keys to lists or ranges; got "
+                 + _describe(raw))
+        return out
+    groups: list[list[tuple[Any, str, Any]]] = []
+    for key, value in raw.items():
+        if key != "zip":
+            groups.append([(key, f"grid.{key}", value)])
+            continue
+        if not isinstance(value, list):
+            errs.add("grid.zip", f"must be a list of groups (mappings of keys to lists); got "
+                     f"{_describe(value)}")
+            continue
+        for gi, group in enumerate(value):
+            path = f"grid.zip[{gi}]"
+            if not isinstance(group, dict) or not group:
+                errs.add(path, f"must be a non-empty mapping of dotted keys to equal-length lists; "
+                         f"got {_describe(group)}")
+                continue
+            groups.append([(k, f"{path}.{k}", v) for k, v in group.items()])
+
+    parsed: list[tuple[list[str], dict[str, tuple]]] = []
+    for group in groups:
+        keys, values, ok = [], {}, True
+        for key, path, value in group:
+            if not _known_key(key, path, errs):
+                ok = False
+                continue
+            if key in out.where:
+                errs.add(path, f"{key} is already on the grid at {out.where[key]}")
+                ok = False
+                continue
+            out.where[key] = path
+            keys.append(key)
+            vals = _values(key, path, value, errs)
+            if vals is None:
+                ok = False
+            else:
+                values[key] = vals
+        if ok and len(keys) > 1:
+            lengths = {k: len(v) for k, v in values.items()}
+            if len(set(lengths.values())) > 1:
+                where = group[0][1].rsplit(".", 2)[0] if "zip" in group[0][1] else group[0][1]
+                detail = ", ".join(f"{k} has {n}" for k, n in lengths.items())
+                errs.add(where, f"zip group lists have unequal lengths ({detail}); the keys of a "
+                         "group vary together and need the same number of values")
+                ok = False
+        if ok and not _distinct(keys[0], out.where[keys[0]], values[keys[0]], errs):
+            ok = False
+        if ok:
+            parsed.append((keys, values))
+        else:
+            out.bad.update(keys)
+
+    counts = Counter(k.rsplit(".", 1)[1] for keys, _ in parsed for k in keys)
+    for keys, values in parsed:
+        names = tuple(coord_name(k, counts) for k in keys)
+        out.dims.append(Dimension(names[0], tuple(keys), names, values))
+    n_cells = math.prod(d.size for d in out.dims)
+    if n_cells > MAX_CELLS:
+        errs.add("grid", f"has {n_cells} cells, more than the {MAX_CELLS} allowed")
+    return out
+
+
+def coord_name(key: str, counts: Mapping[str, int]) -> str:
+    """Coordinate name of a grid key given the counts of last components among all grid keys."""
+    last = key.rsplit(".", 1)[1]
+    if counts.get(last, 0) > 1 or last in RESERVED:
+        return key.replace(".", "_")
+    return last
+
+
+def _known_key(key: Any, path: str, errs: Errors) -> bool:
+    if isinstance(key, str) and key in FIELDS:
+        return True
+    section = key.split(".", 1)[0] if isinstance(key, str) else None
+    if section in SECTIONS:
+        names = list(SECTIONS[section].model_fields)
+        errs.add(path, f"unknown grid key {key!r}; keys of {section}: "
+                 + ", ".join(f"{section}.{n}" for n in names) + suggest(key, FIELDS))
+    else:
+        same = [k for k in FIELDS if k.rsplit(".", 1)[1] == key]
+        hint = (f"; did you mean {' or '.join(repr(k) for k in same)}?" if same
+                else suggest(key, FIELDS))
+        errs.add(path, f"unknown grid key {key!r}; grid keys are dotted 'section.field' with "
+                 f"section data, rbm or train (e.g. data.beta), or zip" + hint)
+    return False
+
+
+def _values(key: str, path: str, raw: Any, errs: Errors) -> Optional[tuple]:
+    """Validated values of one grid key, or None after reporting problems."""
+    if isinstance(raw, dict):
+        raw = _range(key, path, raw, errs)
+        if raw is None:
+            return None
+    elif not isinstance(raw, list):
+        errs.add(path, f"must be a list of values or a range ({{linspace|logspace|arange: "
+                 f"[...]}}); got {_describe(raw)} (a fixed value belongs in the "
+                 f"{key.split('.')[0]} section)")
+        return None
+    if not raw:
+        errs.add(path, "needs at least one value")
+        return None
+    out, ok = [], True
+    for i, value in enumerate(raw):
+        val, problems = validate_value(key, value)
+        for sub, reason in problems:
+            errs.add(f"{path}[{i}]{sub}", reason)
+        ok = ok and not problems
+        out.append(val)
+    return tuple(out) if ok else None
+
+
+def _distinct(key: str, path: str, values: tuple, errs: Errors) -> bool:
+    first: dict[str, int] = {}
+    ok = True
+    for i, v in enumerate(values):
+        c = canonical_json(v)
+        if c in first:
+            errs.add(f"{path}[{i}]", f"duplicate value {format_value(v)} (same as {path}"
+                     f"[{first[c]}]); values along a dimension must be distinct")
+            ok = False
+        else:
+            first[c] = i
+    return ok
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _range(key: str, path: str, spec: dict, errs: Errors) -> Optional[list]:
+    """Expand a range mapping into a list of numbers, or None after reporting problems."""
+    allowed = (*RANGE_KINDS, "int")
+    ok = True
+    for k in spec:
+        if k not in allowed:
+            errs.add(f"{path}.{k}", f"unknown range key {k!r}; a range is one of linspace: "
+                     "[a, b, n], logspace: [a, b, n], arange: [a, b, step], optionally with "
+                     "int: true" + suggest(k, allowed))
+            ok = False
+    kinds = [k for k in RANGE_KINDS if k in spec]
+    info = FIELDS[key]
+    if info.kind not in ("int", "float"):
+        errs.add(path, f"a range needs a numeric key; {key} takes {_kind_name(info)}")
+        return None
+    if len(kinds) != 1:
+        if ok:
+            errs.add(path, "a range needs exactly one of linspace, logspace, arange; got "
+                     + (", ".join(kinds) or "none"))
+        return None
+    kind = kinds[0]
+    rounding = spec.get("int", False)
+    if not isinstance(rounding, bool):
+        errs.add(f"{path}.int", f"must be true or false, got {_describe(rounding)}")
+        ok = False
+    args = spec[kind]
+    if not (isinstance(args, list) and len(args) == 3 and all(_number(a) for a in args)):
+        third = "step" if kind == "arange" else "n"
+        errs.add(f"{path}.{kind}", f"must be a list [a, b, {third}] of 3 finite numbers; got "
+                 f"{_describe(args)}")
+        return None
+    if not ok:
+        return None
+    a, b, c = args
+    if kind == "arange":
+        if c == 0:
+            errs.add(f"{path}.arange", "step must not be 0")
+            return None
+        q = (b - a) / c
+        n = max(0, math.ceil(q - 1e-9 * max(1.0, abs(q))))
+        if n == 0:
+            errs.add(f"{path}.arange", f"[{a}, {b}, {c}] is empty (b is excluded; the step's "
+                     "sign must lead from a towards b)")
+            return None
+    else:
+        if not (float(c).is_integer() and c >= 1):
+            errs.add(f"{path}.{kind}",
+                     f"n (the number of values) must be an integer >= 1, got {c!r}")
+            return None
+        n = int(c)
+    if n > MAX_VALUES:
+        errs.add(f"{path}.{kind}", f"gives {n} values, more than the {MAX_VALUES} allowed")
+        return None
+    with np.errstate(over="ignore"):
+        if kind == "arange":
+            x = a + np.arange(n) * c
+        else:
+            x = np.linspace(a, b, n)
+            if kind == "logspace":
+                x = 10.0 ** x
+    if not np.all(np.isfinite(x)):
+        errs.add(f"{path}.{kind}", "values overflow (too large for a float)")
+        return None
+    vals = [float(f"{v:.12g}") + 0.0 for v in x]
+    if rounding:
+        ints = [int(math.floor(v + 0.5)) for v in vals]
+        seen: dict[int, int] = {}
+        for i, v in enumerate(ints):
+            if v in seen:
+                errs.add(path, f"int: true rounds {vals[seen[v]]!r} and {vals[i]!r} to the same "
+                         f"integer {v}; use fewer values or a wider range")
+                return None
+            seen[v] = i
+        return ints
+    if info.kind == "int":
+        frac = [v for v in vals if not v.is_integer()]
+        if frac:
+            errs.add(path, f"{kind} gives non-integer values (e.g. {frac[0]!r}) for the integer "
+                     f"key {key}; add int: true to round them")
+            return None
+        return [int(v) for v in vals]
+    return vals
+
+
+# ---------------------------------------------------------------------------------------------
+# seeds
+
+
+def _hash64(master_seed: int, stream: str, params: Any) -> int:
+    text = canonical_json({"master_seed": master_seed, "stream": stream, "params": params})
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+
+
+def data_seed(master_seed: int, data: Mapping[str, Any]) -> int:
+    """Data-stream seed of a resolved ``data`` section (its explicit ``seed`` if not null)."""
+    if data.get("seed") is not None:
+        return int(data["seed"])
+    return _hash64(master_seed, "data", {k: v for k, v in data.items() if k != "seed"})
+
+
+def train_seed(master_seed: int, spec: Mapping[str, Mapping[str, Any]]) -> int:
+    """Train-stream seed of a resolved cell spec ``{data, rbm, train}`` (``n_chains: None`` is
+    read as ``batch_size``, as :func:`sweep.spec.resolve` does)."""
+    params = resolve(spec, {})
+    for key in TRAIN_SEED_EXCLUDED:
+        section, name = key.split(".")
+        params[section].pop(name, None)
+    return _hash64(master_seed, "train", params)
+
+
+def derive_seeds(master_seed: int, spec: Mapping[str, Mapping[str, Any]]) -> tuple[int, int]:
+    """(data_seed, train_seed) of a resolved cell spec (as :func:`sweep.spec.resolve` gives)."""
+    return data_seed(master_seed, spec["data"]), train_seed(master_seed, spec)
+
+
+# ---------------------------------------------------------------------------------------------
+# cells
+
+
+def _coord(v: Any) -> Any:
+    return tuple(v) if isinstance(v, list) else v
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One grid cell.
+
+    ``index``: position in the grid (one int per dimension); ``params``: dotted key -> value of
+    every grid key (dimensions and zip'd coordinates); ``coords``: coordinate name -> value;
+    ``spec``: the resolved ``{"data", "rbm", "train"}`` dict; ``data_seed``, ``train_seed``.
+    """
+
+    index: tuple[int, ...]
+    params: dict[str, Any]
+    coords: dict[str, Any]
+    spec: dict[str, dict]
+    data_seed: int
+    train_seed: int
+
+    def label(self) -> str:
+        """``"beta=0.1, seed=0, n_samples=100"`` (coordinates in dimension order)."""
+        return ", ".join(f"{n}={format_value(v)}" for n, v in self.coords.items())
+
+
+class Grid:
+    """The expanded grid of a :class:`~sweep.spec.Sweep`.
+
+    ``dims``: dimension names in order; ``shape``; ``size``; ``dimensions``: the
+    :class:`Dimension` objects; ``coords``: coordinate name -> list of values, for every dimension
+    and every zip'd key (list values as tuples); ``coord_dims``: coordinate name -> the dimension it
+    lies along (a dimension maps to itself); ``coord_keys``: coordinate name -> dotted key.
+    Iterating yields every :class:`Cell` in C order (last dimension fastest).
+    """
+
+    def __init__(self, sweep: Sweep):
+        self.sweep = sweep
+        self.dimensions: tuple[Dimension, ...] = tuple(sweep.dims)
+        self.dims = tuple(d.name for d in self.dimensions)
+        self.shape = tuple(d.size for d in self.dimensions)
+        self.size = math.prod(self.shape)
+        self.coords: dict[str, list] = {}
+        self.coord_dims: dict[str, str] = {}
+        self.coord_keys: dict[str, str] = {}
+        for d in self.dimensions:
+            for key, name in zip(d.keys, d.names):
+                self.coords[name] = [_coord(v) for v in d.values[key]]
+                self.coord_dims[name] = d.name
+                self.coord_keys[name] = key
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[Cell]:
+        for index in itertools.product(*(range(n) for n in self.shape)):
+            yield self.cell(index)
+
+    def cell(self, index: tuple[int, ...]) -> Cell:
+        """The cell at ``index`` (one non-negative int per dimension)."""
+        index = tuple(int(i) for i in index)
+        if len(index) != len(self.shape) or not all(0 <= i < n for i, n in zip(index, self.shape)):
+            raise IndexError(f"index {index} is outside the grid of shape {self.shape}")
+        params = {k: d.values[k][i] for d, i in zip(self.dimensions, index) for k in d.keys}
+        coords = {n: self.coords[n][i] for d, i in zip(self.dimensions, index) for n in d.names}
+        spec = resolve(self.sweep.base, params)
+        ds, ts = derive_seeds(self.sweep.seed, spec)
+        return Cell(index, _copy(params), coords, spec, ds, ts)
+
+    def index(self, **coords: Any) -> tuple[int, ...]:
+        """Index of the cell with the given value of every dimension: ``grid.index(beta=0.5)``."""
+        missing = [d for d in self.dims if d not in coords]
+        extra = [c for c in coords if c not in self.dims]
+        if missing or extra:
+            raise KeyError(f"give exactly the dimensions {self.dims}; missing {missing}, "
+                           f"unknown {extra}")
+        out = []
+        for d in self.dims:
+            value = _coord(coords[d])
+            if value not in self.coords[d]:
+                raise KeyError(f"{d}={value!r} is not on the grid ({self.coords[d]})")
+            out.append(self.coords[d].index(value))
+        return tuple(out)
+
+    def xarray_coords(self) -> dict[str, tuple[str, list]]:
+        """``{name: (dim, values)}``, ready for ``xarray.Dataset(coords=...)``."""
+        return {n: (self.coord_dims[n], list(v)) for n, v in self.coords.items()}
+
+
+def expand(sweep: Sweep) -> Grid:
+    """Expand a validated sweep into its :class:`Grid` of cells."""
+    return Grid(sweep)

@@ -1,0 +1,306 @@
+"""Running a sweep: one Ray task per cell, each writing its own chunks of the store; resumable.
+
+Contract of `run_sweep`:
+- the store is created from the grid (or reopened: the same sweep resumes, a sweep that only appends
+  grid values grows the store, anything else is refused, saying what differs);
+- one driver at a time: a live `_run.lock` refuses a second run; a dead driver's lock is taken over;
+- done cells are skipped; pending, running (an interrupted run) and failed cells run again;
+- a task writes status `running`, trains (checkpointing every `train.checkpoint_every` epochs into the
+  store, resuming from the last checkpoint), writes its data, then `done`; an exception in the cell is
+  recorded as `failed` with its traceback (not retried: it is deterministic); a lost worker or node is
+  retried by Ray (`max_retries`), the retry resumes from the checkpoint;
+- results are bit-identical to an uninterrupted run, whatever was interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .grid import Cell, Grid
+from .spec import Sweep, load_sweep
+from .store import DONE, FAILED, RUNNING, STATUS_NAMES, ResultsStore, StoreError, compare_sweeps
+
+THREAD_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+              "MKL_NUM_THREADS": "1"}
+FAULT_ENV = "SWEEP_TEST_KILL_AFTER_CHECKPOINT"  # test hook: SIGKILL the worker after that checkpoint
+
+
+def default_store(sweep: Sweep) -> str:
+    return str(Path("results") / f"{sweep.name}.zarr")
+
+
+# ------------------------------------------------------------------------------------- one cell
+def execute_cell(url: str, storage_options: Optional[dict], cell: Cell) -> dict:
+    """Run one cell into the store (the body of the Ray task). Returns a small summary dict."""
+    from kernels.train import TrainState
+
+    from .cell import compute_cell, trajectory_dataset
+
+    store = ResultsStore(url, storage_options)
+    idx = cell.index
+    sel = tuple(slice(i, i + 1) for i in idx)
+    attempts = int(store.group("r")["attempts"][sel].ravel()[0]) + 1
+    host = socket.gethostname()
+    store.set_status(idx, RUNNING, attempts=attempts, host=host)
+    t0 = time.perf_counter()
+    ckpt = store.load_checkpoint(idx)
+    state = None
+    if ckpt is not None and int(ckpt["cell_train_seed"]) == cell.train_seed \
+            and int(ckpt["cell_data_seed"]) == cell.data_seed:
+        state = TrainState.from_arrays(ckpt)
+    kill_after = int(os.environ.get(FAULT_ENV, "0") or 0)
+    saved = [0]
+
+    def on_checkpoint(st):
+        arrays = st.to_arrays()
+        arrays["cell_train_seed"] = np.array(cell.train_seed, dtype=np.uint64)
+        arrays["cell_data_seed"] = np.array(cell.data_seed, dtype=np.uint64)
+        store.save_checkpoint(idx, arrays)
+        saved[0] += 1
+        if kill_after and attempts == 1 and saved[0] == kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    resumed_from = state.epoch if state is not None else 0
+    try:
+        state = compute_cell(cell.spec, cell.data_seed, cell.train_seed, state, on_checkpoint)
+        store.write_cell(cell, trajectory_dataset(cell.spec, state))
+    except Exception:
+        err = traceback.format_exc()
+        store.set_status(idx, FAILED, error=err, wall_time=time.perf_counter() - t0)
+        return {"index": idx, "status": "failed", "error": err, "attempts": attempts}
+    wall = time.perf_counter() - t0
+    store.set_status(idx, DONE, error="", wall_time=wall)
+    store.drop_checkpoint(idx)
+    return {"index": idx, "status": "done", "wall_time": wall, "attempts": attempts,
+            "resumed_from_epoch": resumed_from}
+
+
+# ------------------------------------------------------------------------------------- planning
+@dataclass
+class Plan:
+    sweep: Sweep
+    grid: Grid
+    store: ResultsStore
+    action: str  # "create" | "resume" | "extend"
+    todo: list = field(default_factory=list)  # cells to run
+    done: int = 0
+
+    def describe(self) -> str:
+        work = sum(c.spec["data"]["n_samples"] * c.spec["train"]["epochs"] *
+                   max(1, c.spec["train"]["pcd_steps"] if c.spec["train"]["method"] == "pcd" else 1) *
+                   c.spec["rbm"]["n_hidden"] * c.spec["data"]["n_visible"] for c in self.todo)
+        lines = [f"sweep {self.sweep.name!r}: {self.grid.size} cells over "
+                 + " x ".join(f"{d}({n})" for d, n in zip(self.grid.dims, self.grid.shape)),
+                 f"store {self.store.url}: {self.action}; {self.done} done, {len(self.todo)} to run",
+                 f"work estimate: {work:.3g} visible-unit operations "
+                 f"(about {work / 2e8:.3g} core-seconds at 2e8/s)"]
+        for c in self.todo[:50]:
+            lines.append(f"  {c.label()}")
+        if len(self.todo) > 50:
+            lines.append(f"  ... and {len(self.todo) - 50} more")
+        return "\n".join(lines)
+
+
+def plan_sweep(sweep: Sweep, store_url: str, storage_options: Optional[dict] = None,
+               create: bool = True) -> Plan:
+    """Reconcile a sweep with its store (creating or growing it when `create`)."""
+    grid = sweep.expand()
+    store = ResultsStore(store_url, storage_options)
+    if not store.exists():
+        if create:
+            store.create(sweep, grid)
+        return Plan(sweep, grid, store, "create", list(grid), 0)
+    old = store.sweep()
+    verdict, reasons = compare_sweeps(old, sweep)
+    if verdict == "differs":
+        raise StoreError(f"{store_url} holds a different sweep ({old.source}); what differs:\n  - "
+                         + "\n  - ".join(reasons)
+                         + "\nuse another --store, or only append values to grid dimensions")
+    action = "resume"
+    if verdict == "extends":
+        action = "extend"
+        if create:
+            store.grow(sweep, grid, old.expand())
+    status = store.group("r")["status"][...] if (create or verdict == "same") else None
+    todo, done = [], 0
+    for cell in grid:
+        if status is not None and all(i < n for i, n in zip(cell.index, status.shape)) \
+                and status[cell.index] == DONE:
+            done += 1
+        else:
+            todo.append(cell)
+    return Plan(sweep, grid, store, action, todo, done)
+
+
+# ------------------------------------------------------------------------------------- progress
+class Progress:
+    """A one-line live progress report (done / running / failed, rate, ETA) on stderr."""
+
+    def __init__(self, total: int, already: int, stream=None, enabled: bool = True):
+        self.total, self.already = total, already
+        self.done = self.failed = self.running = 0
+        self.t0 = time.time()
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.last = 0.0
+
+    def line(self) -> str:
+        el = time.time() - self.t0
+        rate = self.done / el if el > 0 else 0.0
+        left = self.total - self.already - self.done - self.failed
+        eta = f"{left / rate:.0f}s" if rate > 0 else "?"
+        n = self.already + self.done
+        width = 24
+        fill = int(width * n / max(self.total, 1))
+        return (f"[{'#' * fill}{'.' * (width - fill)}] {n}/{self.total} done, {self.running} running, "
+                f"{self.failed} failed | {rate:.2f} cells/s | ETA {eta}")
+
+    def show(self, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.time()
+        if self.tty:
+            if force or now - self.last > 0.2:
+                self.stream.write("\r" + self.line() + "\033[K")
+                self.stream.flush()
+                self.last = now
+        elif force or now - self.last > 10:
+            self.stream.write(self.line() + "\n")
+            self.stream.flush()
+            self.last = now
+
+    def note(self, text: str) -> None:
+        if self.enabled:
+            self.stream.write(("\r\033[K" if self.tty else "") + text + "\n")
+            self.show(force=True)
+
+    def close(self) -> None:
+        if self.enabled:
+            self.show(force=True)
+            if self.tty:
+                self.stream.write("\n")
+
+
+# ------------------------------------------------------------------------------------- running
+@dataclass
+class RunSummary:
+    store: str
+    total: int
+    done: int
+    failed: int
+    ran: int
+    wall_time: float
+    failures: list
+
+    @property
+    def ok(self) -> bool:
+        return self.done == self.total
+
+    def text(self) -> str:
+        s = (f"{self.done}/{self.total} cells done, {self.failed} failed, {self.ran} run now, "
+             f"{self.wall_time:.1f}s; store {self.store}")
+        for idx, label, err in self.failures[:10]:
+            s += f"\n  failed: {label}: {err.strip().splitlines()[-1] if err.strip() else 'unknown error'}"
+        return s
+
+
+def _init_ray(address: Optional[str], num_cpus: Optional[int]):
+    import ray
+
+    env = dict(THREAD_ENV)
+    if FAULT_ENV in os.environ:
+        env[FAULT_ENV] = os.environ[FAULT_ENV]
+    runtime_env = {"env_vars": env}
+    if address:
+        ray.init(address=address, runtime_env=runtime_env, logging_level="ERROR", log_to_driver=False)
+    else:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, runtime_env=runtime_env,
+                 object_store_memory=100 * 1024 * 1024, logging_level="ERROR", log_to_driver=False)
+    return ray
+
+
+def run_sweep(sweep_or_path, store: Optional[str] = None, address: Optional[str] = None,
+              max_parallel: Optional[int] = None, storage_options: Optional[dict] = None,
+              progress: bool = True, num_cpus: Optional[int] = None, max_retries: int = 3) -> RunSummary:
+    """Run (or resume) every cell not yet done; returns a RunSummary (``.ok`` when all are done)."""
+    sweep = load_sweep(sweep_or_path) if isinstance(sweep_or_path, (str, Path)) else sweep_or_path
+    url = store or default_store(sweep)
+    t0 = time.time()
+    probe = ResultsStore(url, storage_options)
+    if probe.exists():  # refuse a concurrent run before touching anything
+        lock = probe.read_lock()
+        if lock and probe.lock_is_live(lock):
+            probe.acquire_lock()  # raises with the holder's identity
+    plan = plan_sweep(sweep, url, storage_options)
+    st = plan.store
+    token = st.acquire_lock()
+    stop = threading.Event()
+
+    def beat():
+        while not stop.wait(5.0):
+            try:
+                st.heartbeat(token)
+            except Exception:  # noqa: BLE001 - a missed heartbeat must not kill the run
+                pass
+
+    hb = threading.Thread(target=beat, daemon=True)
+    hb.start()
+    bar = Progress(plan.grid.size, plan.done, enabled=progress)
+    failures, ran = [], 0
+    try:
+        if plan.todo:
+            ray = _init_ray(address, num_cpus)
+            task = ray.remote(num_cpus=1, max_retries=max_retries)(execute_cell)
+            limit = max_parallel or max(1, int(ray.cluster_resources().get("CPU", 1)) * 2)
+            queue = list(plan.todo)
+            inflight = {}
+            bar.show(force=True)
+            while queue or inflight:
+                while queue and len(inflight) < limit:
+                    cell = queue.pop(0)
+                    inflight[task.remote(url, storage_options, cell)] = cell
+                bar.running = min(len(inflight), int(ray.cluster_resources().get("CPU", 1)))
+                ready, _ = ray.wait(list(inflight), num_returns=1, timeout=0.5)
+                for ref in ready:
+                    cell = inflight.pop(ref)
+                    ran += 1
+                    try:
+                        res = ray.get(ref)
+                    except Exception as exc:  # worker/node lost beyond the retries
+                        err = f"{type(exc).__name__}: {exc}"
+                        st.set_status(cell.index, FAILED, error=err)
+                        res = {"status": "failed", "error": err}
+                    if res["status"] == "done":
+                        bar.done += 1
+                    else:
+                        bar.failed += 1
+                        failures.append((cell.index, cell.label(), res.get("error", "")))
+                        bar.note(f"failed: {cell.label()}: "
+                                 f"{(res.get('error') or '').strip().splitlines()[-1:] or ['?']}")
+                bar.show()
+            bar.running = 0
+    finally:
+        bar.close()
+        stop.set()
+        st.release_lock(token)
+    status = st.group("r")["status"][...]
+    done = int((status == DONE).sum())
+    return RunSummary(url, plan.grid.size, done, int((status == FAILED).sum()), ran, time.time() - t0, failures)
+
+
+def status_counts(url: str, storage_options: Optional[dict] = None) -> dict:
+    st = ResultsStore(url, storage_options)
+    status = st.group("r")["status"][...]
+    return {name: int((status == k).sum()) for k, name in enumerate(STATUS_NAMES)}

@@ -1,0 +1,395 @@
+"""The results store: one Zarr (v3) group per sweep, readable with plain ``xarray.open_zarr(path)``.
+
+Layout (dims in brackets; G = the grid dimensions in sweep-file order):
+    weights          [G, epoch, hidden, visible(, state)] float32   NaN past a cell's last record
+    visible_fields   [G, epoch, visible(, state)]         float32
+    hidden_theta, hidden_gamma [G, epoch, hidden]         float32
+    loglik_train, loglik_test  [G, epoch]                 float64   NaN where no exact value
+    status           [G] int8, CF flag_values 0..3 = pending running done failed
+    attempts [G] int32 · wall_time [G] float64 (s) · host, error [G] str · data_seed, train_seed [G] uint64
+    coordinates: every grid coordinate (zip'd keys along their dimension), epoch, hidden, visible, state
+    root attrs: sweep_yaml, sweep_normalized (JSON), spec_hash, package_version, created
+    checkpoints/<cell>.npz (outside the Zarr hierarchy): TrainState arrays of unfinished cells
+    _run.lock: JSON {host, pid, token, heartbeat} of the driver running the sweep
+
+Every variable has one chunk per cell (chunk size 1 along each grid dimension), so concurrent writers
+never share a chunk and need no lock. A cell writes its data first and its status last, in a separate
+write. The grid can only grow by appending values along a dimension: positions of existing cells never
+change. Padding: hidden/visible/state sizes are the maximum over the grid, NaN beyond a cell's size.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+import warnings
+from dataclasses import dataclass
+from typing import Optional
+
+import fsspec
+import numpy as np
+import xarray as xr
+import zarr
+
+from .cell import VARIABLES
+from .grid import Cell, Grid
+from .spec import Sweep, canonical_json, sweep_from_dict
+
+STATUS_NAMES = ("pending", "running", "done", "failed")
+PENDING, RUNNING, DONE, FAILED = range(4)
+
+warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part", category=UserWarning)
+
+
+class StoreError(Exception):
+    """A store that cannot be used as asked (different sweep, locked by another run, ...)."""
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def cell_key(index) -> str:
+    return "c" + "-".join(str(int(i)) for i in index)
+
+
+def _fs(url: str, storage_options: Optional[dict]):
+    fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
+    return fs, path.rstrip("/")
+
+
+# ------------------------------------------------------------------------------------- layout
+@dataclass(frozen=True)
+class Layout:
+    """Sizes of the per-cell axes over the whole grid."""
+
+    epochs: tuple  # recorded epochs (union over cells), sorted
+    n_hidden: int
+    n_visible: int
+    n_states: int  # 0 when every cell is Ising
+
+    @classmethod
+    def of(cls, grid: Grid) -> "Layout":
+        epochs, M, N, q = set(), 1, 2, 0
+        for cell in grid:
+            t, d, r = cell.spec["train"], cell.spec["data"], cell.spec["rbm"]
+            epochs.update(range(0, t["epochs"] + 1, t["record_every"]))
+            M, N = max(M, r["n_hidden"]), max(N, d["n_visible"])
+            if d["model"] == "xy":
+                q = max(q, d["q"])
+        return cls(tuple(sorted(epochs)), M, N, q)
+
+    def variable_dims(self) -> dict:
+        vis = ("visible", "state") if self.n_states else ("visible",)
+        return {
+            "weights": ("epoch", "hidden") + vis,
+            "visible_fields": ("epoch",) + vis,
+            "hidden_theta": ("epoch", "hidden"),
+            "hidden_gamma": ("epoch", "hidden"),
+            "loglik_train": ("epoch",),
+            "loglik_test": ("epoch",),
+        }
+
+    def size(self, dim: str) -> int:
+        return {"epoch": len(self.epochs), "hidden": self.n_hidden, "visible": self.n_visible,
+                "state": self.n_states}[dim]
+
+
+CELL_VARS = {  # per-cell bookkeeping: dtype, fill value, attrs
+    "status": ("int8", PENDING, {"flag_values": list(range(4)), "flag_meanings": " ".join(STATUS_NAMES),
+                                 "long_name": "cell status"}),
+    "attempts": ("int32", 0, {"long_name": "number of times the cell was started"}),
+    "wall_time": ("float64", np.nan, {"long_name": "wall time of the finishing attempt", "units": "s"}),
+    "host": (str, "", {"long_name": "host that computed the cell"}),
+    "error": (str, "", {"long_name": "error of the last failed attempt (traceback)"}),
+    "data_seed": ("uint64", 0, {"long_name": "seed of the data stream"}),
+    "train_seed": ("uint64", 0, {"long_name": "seed of the training stream"}),
+}
+FLOAT_ATTRS = {
+    "weights": {"long_name": "RBM weights w_{i mu}(v_i)"},
+    "visible_fields": {"long_name": "visible fields g_i(v_i)"},
+    "hidden_theta": {"long_name": "hidden potential theta (the hidden field of spin/bernoulli/gaussian units)"},
+    "hidden_gamma": {"long_name": "hidden potential gamma"},
+    "loglik_train": {"long_name": "exact mean log-likelihood of the training set", "units": "nats per sample"},
+    "loglik_test": {"long_name": "exact mean log-likelihood of the test set", "units": "nats per sample"},
+}
+
+
+def _coord_array(values):
+    if all(isinstance(v, bool) for v in values):
+        return np.array(values, dtype=bool)
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return np.array(values, dtype=np.int64)
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return np.array(values, dtype=np.float64)
+    return np.array([v if isinstance(v, str) else json.dumps(list(v) if isinstance(v, tuple) else v)
+                     for v in values], dtype=str)
+
+
+# ------------------------------------------------------------------------------------- the store
+class ResultsStore:
+    """A sweep's Zarr store at a local path or fsspec URL (``s3://bucket/path``)."""
+
+    def __init__(self, url: str, storage_options: Optional[dict] = None):
+        self.url = str(url)
+        self.storage_options = storage_options or None
+        self.fs, self.root = _fs(self.url, storage_options)
+
+    # -- opening
+    def exists(self) -> bool:
+        return self.fs.exists(self.root + "/zarr.json")
+
+    def group(self, mode: str = "r+") -> zarr.Group:
+        return zarr.open_group(self.url, mode=mode, storage_options=self.storage_options, use_consolidated=False)
+
+    def attrs(self) -> dict:
+        return dict(self.group("r").attrs)
+
+    def sweep(self) -> Sweep:
+        a = self.attrs()
+        import yaml
+
+        return sweep_from_dict(yaml.safe_load(a["sweep_yaml"]), source=a.get("sweep_source", "<store>"),
+                               text=a["sweep_yaml"])
+
+    def dims(self) -> tuple:
+        return tuple(self.attrs()["grid_dims"])
+
+    # -- creation and growth
+    def create(self, sweep: Sweep, grid: Grid) -> None:
+        """Write the metadata of every array (no chunks), the coordinates and the root attrs."""
+        layout = Layout.of(grid)
+        g = zarr.open_group(self.url, mode="w", storage_options=self.storage_options)
+        g.attrs.update(
+            sweep_yaml=sweep.text or "", sweep_source=str(sweep.source),
+            sweep_normalized=canonical_json(sweep.normalized()), spec_hash=sweep.spec_hash(),
+            package_version=_version(), created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            grid_dims=list(grid.dims), Conventions="CF-1.10",
+        )
+        self._write_arrays(g, grid, layout)
+        zarr.consolidate_metadata(g.store)
+
+    def _write_arrays(self, g: zarr.Group, grid: Grid, layout: Layout) -> None:
+        G, shape = grid.dims, grid.shape
+        zipped = [n for n in grid.coords if n not in G]
+        coord_attr = " ".join(zipped)
+        for name, values in grid.coords.items():
+            arr = _coord_array(values)
+            a = g.create_array(name, shape=arr.shape, chunks=arr.shape, dtype=arr.dtype,
+                               dimension_names=(grid.coord_dims[name],),
+                               fill_value="" if arr.dtype.kind in "UT" else 0,
+                               attributes={"long_name": grid.coord_keys[name]}, overwrite=True)
+            a[:] = arr
+        own = {"epoch": np.array(layout.epochs, dtype=np.int64), "hidden": np.arange(layout.n_hidden),
+               "visible": np.arange(layout.n_visible)}
+        if layout.n_states:
+            own["state"] = np.arange(layout.n_states)
+        for name, arr in own.items():
+            a = g.create_array(name, shape=arr.shape, chunks=arr.shape, dtype=arr.dtype,
+                               dimension_names=(name,), fill_value=0, overwrite=True)
+            a[:] = arr
+        for var, dims in layout.variable_dims().items():
+            dtype = np.float64 if var.startswith("loglik") else np.float32
+            sizes = tuple(layout.size(d) for d in dims)
+            attrs = dict(FLOAT_ATTRS[var])
+            if coord_attr:
+                attrs["coordinates"] = coord_attr
+            g.create_array(var, shape=shape + sizes, chunks=(1,) * len(G) + sizes, dtype=dtype,
+                           fill_value=np.nan, dimension_names=G + dims, attributes=attrs, overwrite=True)
+        for var, (dtype, fill, attrs) in CELL_VARS.items():
+            attrs = dict(attrs)
+            if coord_attr:
+                attrs["coordinates"] = coord_attr
+            g.create_array(var, shape=shape, chunks=(1,) * len(G), dtype=dtype, fill_value=fill,
+                           dimension_names=G, attributes=attrs, overwrite=True)
+
+    def grow(self, sweep: Sweep, new: Grid, old: Grid) -> None:
+        """Extend the arrays to a grid that appends values along existing dimensions."""
+        layout_new, layout_old = Layout.of(new), Layout.of(old)
+        if layout_new.epochs[:len(layout_old.epochs)] != layout_old.epochs or \
+                layout_new.n_states and not layout_old.n_states:
+            raise StoreError("the extended grid changes the recorded epochs or the visible-unit type of "
+                             "existing cells; use a new store")
+        g = self.group()
+        for name, values in new.coords.items():
+            arr = _coord_array(values)
+            a = g[name]
+            a.resize(arr.shape)
+            a[:] = arr.astype(a.dtype) if arr.dtype.kind not in "UT" else arr
+        own = {"epoch": np.array(layout_new.epochs, dtype=np.int64), "hidden": np.arange(layout_new.n_hidden),
+               "visible": np.arange(layout_new.n_visible)}
+        if layout_new.n_states:
+            own["state"] = np.arange(layout_new.n_states)
+        for name, arr in own.items():
+            g[name].resize(arr.shape)
+            g[name][:] = arr
+        for var, dims in layout_new.variable_dims().items():
+            g[var].resize(new.shape + tuple(layout_new.size(d) for d in dims))
+        for var in CELL_VARS:
+            g[var].resize(new.shape)
+        g.attrs.update(sweep_yaml=sweep.text or "", sweep_normalized=canonical_json(sweep.normalized()),
+                       spec_hash=sweep.spec_hash())
+        zarr.consolidate_metadata(g.store)
+
+    # -- cells
+    def read_cell_table(self) -> dict:
+        """status, attempts, wall_time, error of every cell (whole arrays)."""
+        g = self.group("r")
+        return {k: g[k][...] for k in ("status", "attempts", "wall_time", "error", "host")}
+
+    def set_status(self, index, status: int, attempts: Optional[int] = None, error: Optional[str] = None,
+                   wall_time: Optional[float] = None, host: Optional[str] = None) -> None:
+        """Write the bookkeeping of one cell; `status` last."""
+        g = self.group()
+        sel = tuple(slice(int(i), int(i) + 1) for i in index)
+        one = (1,) * len(index)
+        if attempts is not None:
+            g["attempts"][sel] = np.full(one, attempts, dtype=np.int32)
+        if error is not None:
+            g["error"][sel] = np.full(one, error, dtype=object).astype(str)
+        if wall_time is not None:
+            g["wall_time"][sel] = np.full(one, wall_time)
+        if host is not None:
+            g["host"][sel] = np.full(one, host, dtype=object).astype(str)
+        g["status"][sel] = np.full(one, status, dtype=np.int8)
+
+    def write_cell(self, cell: Cell, ds: xr.Dataset) -> None:
+        """Write one cell's trajectory into its chunks (padded with NaN), seeds included; not its status."""
+        g = self.group()
+        sel = tuple(slice(int(i), int(i) + 1) for i in cell.index)
+        epochs = np.asarray(g["epoch"][...])
+        pos = np.searchsorted(epochs, ds["epoch"].values)
+        for var in VARIABLES:
+            a = g[var]
+            block = np.full(a.shape[len(sel):], np.nan, dtype=a.dtype)
+            vals = ds[var].values
+            block[(pos,) + tuple(slice(0, n) for n in vals.shape[1:])] = vals
+            a[sel] = block[(np.newaxis,) * len(sel)]
+        one = (1,) * len(sel)
+        g["data_seed"][sel] = np.full(one, cell.data_seed, dtype=np.uint64)
+        g["train_seed"][sel] = np.full(one, cell.train_seed, dtype=np.uint64)
+
+    # -- checkpoints (npz, no pickle)
+    def _ckpt_path(self, index) -> str:
+        return f"{self.root}/checkpoints/{cell_key(index)}.npz"
+
+    def save_checkpoint(self, index, arrays: dict) -> None:
+        import io
+
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        path = self._ckpt_path(index)
+        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        tmp = f"{path}.{uuid.uuid4().hex}.partial"
+        with self.fs.open(tmp, "wb") as f:
+            f.write(buf.getvalue())
+        self.fs.mv(tmp, path)  # atomic rename on a local disk; a single PUT on object stores
+
+    def load_checkpoint(self, index) -> Optional[dict]:
+        import io
+
+        path = self._ckpt_path(index)
+        try:
+            with self.fs.open(path, "rb") as f:
+                raw = f.read()
+        except FileNotFoundError:
+            return None
+        with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+
+    def drop_checkpoint(self, index) -> None:
+        try:
+            self.fs.rm(self._ckpt_path(index))
+        except FileNotFoundError:
+            pass
+
+    # -- the run lock
+    def _lock_path(self) -> str:
+        return self.root + "/_run.lock"
+
+    def read_lock(self) -> Optional[dict]:
+        try:
+            with self.fs.open(self._lock_path(), "rb") as f:
+                return json.loads(f.read().decode())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def lock_is_live(self, lock: dict, stale_after: float = 30.0) -> bool:
+        if lock.get("host") == socket.gethostname():
+            try:
+                os.kill(int(lock["pid"]), 0)
+            except ProcessLookupError:
+                return False
+            except PermissionError:
+                return True
+            return time.time() - float(lock.get("heartbeat", 0)) < stale_after * 4
+        return time.time() - float(lock.get("heartbeat", 0)) < stale_after
+
+    def acquire_lock(self) -> str:
+        """Take the run lock, or raise StoreError naming the live run that holds it."""
+        lock = self.read_lock()
+        if lock and self.lock_is_live(lock):
+            raise StoreError(f"{self.url} is being run by another `sweep run` (host {lock.get('host')}, "
+                             f"pid {lock.get('pid')}, since {lock.get('started')}); wait for it to finish, "
+                             "or stop it, then rerun to resume")
+        token = uuid.uuid4().hex
+        self._write_lock(token, started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        time.sleep(0.05)
+        now = self.read_lock()
+        if not now or now.get("token") != token:
+            raise StoreError(f"{self.url}: another `sweep run` took the store at the same moment")
+        return token
+
+    def _write_lock(self, token: str, started: str) -> None:
+        body = json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "token": token,
+                           "started": started, "heartbeat": time.time()})
+        with self.fs.open(self._lock_path(), "wb") as f:
+            f.write(body.encode())
+
+    def heartbeat(self, token: str) -> None:
+        lock = self.read_lock()
+        if lock and lock.get("token") == token:
+            self._write_lock(token, lock.get("started", ""))
+
+    def release_lock(self, token: str) -> None:
+        lock = self.read_lock()
+        if lock and lock.get("token") == token:
+            self.fs.rm(self._lock_path())
+
+
+# ------------------------------------------------------------------------------------- reconciling
+def compare_sweeps(old: Sweep, new: Sweep) -> tuple[str, list[str]]:
+    """("same" | "extends" | "differs", reasons). `extends`: only values appended along dimensions."""
+    if old.spec_hash() == new.spec_hash():
+        return "same", []
+    reasons = []
+    if old.seed != new.seed:
+        reasons.append(f"master seed {old.seed} -> {new.seed}")
+    for section in ("data", "rbm", "train"):
+        for k in sorted(set(old.base[section]) | set(new.base[section])):
+            a, b = old.base[section].get(k, "<on grid>"), new.base[section].get(k, "<on grid>")
+            if a != b:
+                reasons.append(f"{section}.{k}: {a!r} -> {b!r}")
+    od = [(d.name, tuple(d.keys)) for d in old.dims]
+    nd = [(d.name, tuple(d.keys)) for d in new.dims]
+    if od != nd:
+        reasons.append(f"grid dimensions {[n for n, _ in od]} -> {[n for n, _ in nd]}")
+    else:
+        for d_old, d_new in zip(old.dims, new.dims):
+            for key in d_old.keys:
+                a, b = list(d_old.values[key]), list(d_new.values[key])
+                if b[:len(a)] != a:
+                    reasons.append(f"grid {key}: {a} -> {b} (values may only be appended)")
+    if reasons:
+        return "differs", reasons
+    return "extends", []
+
+
+def open_results(path: str, storage_options: Optional[dict] = None) -> xr.Dataset:
+    """The sweep's results as an xarray Dataset (lazy; equivalent to ``xarray.open_zarr(path)``)."""
+    return xr.open_zarr(path, storage_options=storage_options, consolidated=None)
