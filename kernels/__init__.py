@@ -1,0 +1,32 @@
+"""Numba kernels: exact ring samplers and RBM training. Pure array functions: no I/O, no Ray, no xarray.
+
+Public API:
+    sample_ising(n_samples, n_visible, beta, seed) -> int8 (n_samples, n_visible) of +-1
+    sample_xy(n_samples, n_visible, q, beta, seed, kernel="cosine", couplings=(1.0,)) -> int8 states 0..q-1
+    sample_ring(...): the same with method "auto" | "exact" | "mcmc"; mcmc_sample_xy / mcmc_sample_ising
+    TrainConfig, TrainState, fit(cfg, train, test=None, seed=0, state=None, stop_epoch=None)
+    exact_loglik(cfg, state, data), init_state(cfg, train, seed)
+"""
+
+from .exact import MAX_EXACT_HIDDEN
+from .potentials import POTENTIALS
+from .rng import new_state
+from .mcmc import mcmc_sample_ising, mcmc_sample_xy
+from .samplers import sample_ising, sample_ring, sample_xy
+from .train import TrainConfig, TrainState, exact_loglik, fit, init_state
+
+__all__ = [
+    "MAX_EXACT_HIDDEN",
+    "POTENTIALS",
+    "TrainConfig",
+    "TrainState",
+    "exact_loglik",
+    "fit",
+    "init_state",
+    "new_state",
+    "mcmc_sample_ising",
+    "mcmc_sample_xy",
+    "sample_ising",
+    "sample_ring",
+    "sample_xy",
+]

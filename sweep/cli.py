@@ -1,0 +1,197 @@
+"""The `sweep` command line: a thin layer over the Python API (sweep.run_sweep, sweep.open_results, ...).
+
+Exit codes: 0 success; 1 a sweep finished with failed or unfinished cells; 2 bad input (sweep file,
+store, arguments), always with a message naming the file, the key and the reason, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from . import __version__
+
+app = typer.Typer(help="Sweeps of RBM trainings on invariant data: YAML grid -> Ray tasks -> one Zarr store.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+
+def _fail(msg: str, code: int = 2):
+    typer.echo(msg, err=True)
+    raise typer.Exit(code)
+
+
+def _version(value: bool):
+    if value:
+        typer.echo(f"sweep {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print the version and exit.")):
+    """Run, inspect and query RBM training sweeps."""
+
+
+def _load(file: Path):
+    from .spec import SpecError, load_sweep
+
+    try:
+        return load_sweep(file)
+    except SpecError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"{file}: cannot read the sweep file: {exc.strerror or exc}")
+
+
+@app.command()
+def run(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
+        store: Optional[str] = typer.Option(None, help="Store path or URL [default: results/<name>.zarr]."),
+        address: Optional[str] = typer.Option(None, help="Ray cluster address [default: start local Ray]."),
+        max_parallel: Optional[int] = typer.Option(None, min=1, help="Most cells in flight at once."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Print the cells and the work; run nothing.")):
+    """Run a sweep, or resume it: done cells are skipped, the others (re)run.
+
+    Example: sweep run sweeps/quickstart.yaml --store results/quick.zarr
+    """
+    from .runner import default_store, plan_sweep, run_sweep
+    from .store import StoreError
+
+    sweep = _load(file)
+    url = store or default_store(sweep)
+    try:
+        if dry_run:
+            typer.echo(plan_sweep(sweep, url, create=False).describe())
+            return
+        summary = run_sweep(sweep, store=url, address=address, max_parallel=max_parallel)
+    except StoreError as exc:
+        _fail(f"{url}: {exc}")
+    except ConnectionError as exc:
+        _fail(f"cannot reach the Ray cluster at {address}: {exc}. With token authentication, set "
+              "RAY_AUTH_MODE=token and RAY_AUTH_TOKEN.")
+    typer.echo(summary.text())
+    raise typer.Exit(0 if summary.ok else 1)
+
+
+def _open(store: str):
+    from .store import ResultsStore
+
+    st = ResultsStore(store)
+    if not st.exists():
+        _fail(f"{store}: no sweep store there (expected a Zarr group written by `sweep run`)")
+    return st
+
+
+@app.command()
+def status(store: str = typer.Argument(..., help="Store path or URL.")):
+    """Counts per status, failed cells with their errors, time spent and left.
+
+    Example: sweep status results/quickstart.zarr
+    """
+    import numpy as np
+
+    from .store import DONE, FAILED, STATUS_NAMES, open_results
+
+    _open(store)
+    ds = open_results(store)
+    st = ds["status"].values
+    counts = {name: int((st == k).sum()) for k, name in enumerate(STATUS_NAMES)}
+    typer.echo(f"{ds.attrs.get('sweep_source', '')}: {st.size} cells: "
+               + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    wall = ds["wall_time"].values
+    done = st == DONE
+    spent = float(np.nansum(wall[done]))
+    left = (st.size - done.sum()) * (spent / done.sum()) if done.sum() else float("nan")
+    typer.echo(f"time spent in done cells: {spent:.1f} core-s; estimated left: {left:.1f} core-s")
+    if counts["failed"]:
+        err = ds["error"].values
+        dims = ds["status"].dims
+        for idx in zip(*np.nonzero(st == FAILED)):
+            label = ", ".join(f"{d}={ds[d].values[i]}" for d, i in zip(dims, idx))
+            lines = str(err[idx]).strip().splitlines()
+            typer.echo(f"failed {label}: {lines[-1] if lines else ''}")
+
+
+@app.command()
+def show(store: str = typer.Argument(..., help="Store path or URL.")):
+    """Dimensions, coordinates, variables and the sweep file of a store.
+
+    Example: sweep show results/quickstart.zarr
+    """
+    from .store import open_results
+
+    _open(store)
+    ds = open_results(store)
+    typer.echo(repr(ds))
+    typer.echo("\nsweep file:\n" + ds.attrs.get("sweep_yaml", ""))
+
+
+def _parse_sel(items: List[str], ds) -> dict:
+    import numpy as np
+
+    sel = {}
+    for item in items:
+        if "=" not in item:
+            _fail(f"--sel {item!r}: expected NAME=VALUE, e.g. --sel beta=0.5")
+        name, raw = item.split("=", 1)
+        if name not in ds.coords:
+            _fail(f"--sel {item!r}: no coordinate {name!r}; coordinates: {', '.join(ds.coords)}")
+        dtype = ds[name].dtype
+        try:
+            value = raw if dtype.kind in "UTO" else np.array(raw).astype(dtype).item()
+        except ValueError:
+            _fail(f"--sel {item!r}: {raw!r} is not a valid {dtype} value")
+        if value not in ds[name].values:
+            _fail(f"--sel {item!r}: {value!r} is not on the grid ({list(ds[name].values)[:20]})")
+        sel[name] = value
+    return sel
+
+
+@app.command()
+def query(store: str = typer.Argument(..., help="Store path or URL."),
+          sel: List[str] = typer.Option([], "--sel", help="NAME=VALUE selection (repeatable)."),
+          var: List[str] = typer.Option([], "--var", help="Variable to keep (repeatable) [default: all]."),
+          out: Optional[Path] = typer.Option(None, help="Write to FILE.nc, .csv or .json instead of printing.")):
+    """Select cells by coordinate values and print or export variables.
+
+    Example: sweep query results/quickstart.zarr --sel beta=0.6 --sel seed=0 --var weights --out w.nc
+    """
+    from .store import open_results
+
+    _open(store)
+    ds = open_results(store)
+    for v in var:
+        if v not in ds.data_vars:
+            _fail(f"--var {v!r}: no such variable; variables: {', '.join(ds.data_vars)}")
+    sub = ds.sel(_parse_sel(sel, ds))
+    if var:
+        sub = sub[list(var)]
+    sub = sub.load()
+    if out is None:
+        typer.echo(repr(sub))
+        return
+    suffix = out.suffix.lower()
+    if suffix == ".nc":
+        sub.to_netcdf(out)
+    elif suffix == ".csv":
+        sub.to_dataframe().to_csv(out)
+    elif suffix == ".json":
+        out.write_text(json.dumps(sub.to_dict(data="list"), default=str))
+    else:
+        _fail(f"--out {out}: unknown format {suffix!r}; use .nc, .csv or .json")
+    typer.echo(f"wrote {out}")
+
+
+@app.command()
+def schema():
+    """Print the JSON Schema of sweep files (for editors)."""
+    from .spec import json_schema
+
+    typer.echo(json.dumps(json_schema(), indent=2))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())
