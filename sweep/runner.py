@@ -33,7 +33,10 @@ from .store import DONE, FAILED, RUNNING, STATUS_NAMES, ResultsStore, StoreError
 
 THREAD_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
               "MKL_NUM_THREADS": "1"}
-FAULT_ENV = "SWEEP_TEST_KILL_AFTER_CHECKPOINT"  # test hook: SIGKILL the worker after that checkpoint
+# Fault injection for the tests (inert unless set): SIGKILL the worker after the k-th checkpoint of a
+# cell's first attempt; raise inside every cell whose label contains the given text.
+FAULT_ENV = "SWEEP_TEST_KILL_AFTER_CHECKPOINT"
+FAIL_ENV = "SWEEP_TEST_FAIL_CELLS"
 
 
 def default_store(sweep: Sweep) -> str:
@@ -73,6 +76,9 @@ def execute_cell(url: str, storage_options: Optional[dict], cell: Cell) -> dict:
 
     resumed_from = state.epoch if state is not None else 0
     try:
+        fail = os.environ.get(FAIL_ENV)
+        if fail and fail in cell.label():
+            raise RuntimeError(f"injected failure ({FAIL_ENV}={fail})")
         state = compute_cell(cell.spec, cell.data_seed, cell.train_seed, state, on_checkpoint)
         store.write_cell(cell, trajectory_dataset(cell.spec, state))
     except Exception:
@@ -219,9 +225,12 @@ class RunSummary:
 def _init_ray(address: Optional[str], num_cpus: Optional[int]):
     import ray
 
+    if ray.is_initialized():  # a notebook or test that already joined Ray
+        return ray
     env = dict(THREAD_ENV)
-    if FAULT_ENV in os.environ:
-        env[FAULT_ENV] = os.environ[FAULT_ENV]
+    for var in (FAULT_ENV, FAIL_ENV):
+        if var in os.environ:
+            env[var] = os.environ[var]
     runtime_env = {"env_vars": env}
     if address:
         ray.init(address=address, runtime_env=runtime_env, logging_level="ERROR", log_to_driver=False)

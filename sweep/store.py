@@ -42,6 +42,7 @@ STATUS_NAMES = ("pending", "running", "done", "failed")
 PENDING, RUNNING, DONE, FAILED = range(4)
 
 warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part", category=UserWarning)
+warnings.filterwarnings("ignore", message="Object at checkpoints is not recognized", category=UserWarning)
 
 
 class StoreError(Exception):

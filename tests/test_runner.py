@@ -1,0 +1,206 @@
+"""The orchestrator end to end on local Ray: run, resume after SIGKILL, checkpoints, failures, growth."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from sweep import open_results, parse_sweep, run_cell, run_sweep
+from sweep.cell import VARIABLES
+from sweep.runner import FAIL_ENV, FAULT_ENV
+from sweep.store import DONE, FAILED, ResultsStore, StoreError
+
+pytestmark = pytest.mark.slow
+
+SMALL = """
+name: small
+seed: 7
+data: {{model: ising, n_visible: 12}}
+rbm: {{hidden: spin, n_hidden: 2}}
+train: {{method: {method}, pcd_steps: 2, learning_rate: 0.05, batch_size: 20, epochs: {epochs},
+        record_every: 2, checkpoint_every: {ckpt}, test_fraction: 0.2}}
+grid:
+  data.beta: {betas}
+  train.seed: [0, 1]
+  zip:
+    - {{data.n_samples: [100, 200], train.epochs: [{epochs}, {epochs2}]}}
+"""
+
+
+def small(betas="[0.3, 0.9]", method="exact", epochs=6, epochs2=4, ckpt=2):
+    text = SMALL.format(betas=betas, method=method, epochs=epochs, epochs2=epochs2, ckpt=ckpt)
+    text = text.replace(f"epochs: {epochs},\n        record_every", "record_every")
+    return text
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=80 * 1024 * 1024,
+             runtime_env={"env_vars": {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}},
+             logging_level="ERROR", log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def write(tmp_path, text, name="s.yaml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def data_vars(path):
+    ds = xr.open_zarr(path).load()
+    return {v: ds[v].values for v in VARIABLES + ("data_seed", "train_seed")}
+
+
+def assert_same_data(a, b):
+    for k in a:
+        assert np.array_equal(a[k], b[k], equal_nan=True), k
+
+
+def test_end_to_end_local_ray(tmp_path, ray_local):
+    f = write(tmp_path, small())
+    summary = run_sweep(f, store=str(tmp_path / "a.zarr"), progress=False)
+    assert summary.ok and summary.done == 8 and summary.ran == 8
+    ds = open_results(str(tmp_path / "a.zarr"))
+    assert ds["weights"].dims == ("beta", "seed", "n_samples", "epoch", "hidden", "visible")
+    assert ds["epochs"].dims == ("n_samples",) and ds["epochs"].values.tolist() == [6, 4]
+    assert ds["epoch"].values.tolist() == [0, 2, 4, 6]
+    assert (ds["status"].values == DONE).all()
+    assert ds["status"].attrs["flag_meanings"] == "pending running done failed"
+    # NaN past a cell's last recorded epoch (epochs 4 along n_samples=200)
+    w = ds["weights"].sel(n_samples=200).values
+    assert np.isnan(w[..., 3, :, :]).all() and not np.isnan(w[..., :3, :, :]).any()
+    # the store holds exactly what run_cell computes for the same cell
+    sweep = parse_sweep(f.read_text())
+    cell = sweep.expand().cell((1, 0, 0))
+    one = run_cell({**cell.spec, "seed": sweep.seed})
+    stored = ds.isel(beta=1, seed=0, n_samples=0)
+    np.testing.assert_array_equal(stored["weights"].values, one["weights"].values)
+    np.testing.assert_array_equal(stored["loglik_test"].values, one["loglik_test"].values)
+    assert np.isfinite(stored["loglik_test"].values).all()
+    assert ds.attrs["spec_hash"] == sweep.spec_hash()
+    # rerunning a finished sweep runs nothing
+    again = run_sweep(f, store=str(tmp_path / "a.zarr"), progress=False)
+    assert again.ok and again.ran == 0
+
+
+def test_failing_cell_is_recorded_and_others_finish(tmp_path, ray_local, monkeypatch):
+    import ray
+
+    from sweep import runner
+
+    f = write(tmp_path, small())
+    url = str(tmp_path / "f.zarr")
+    orig = runner.execute_cell
+
+    def failing(url_, so, cell):  # runs in a reused Ray worker: leave its environment as found
+        os.environ[FAIL_ENV] = "beta=0.9, seed=1"
+        try:
+            return orig(url_, so, cell)
+        finally:
+            del os.environ[FAIL_ENV]
+
+    monkeypatch.setattr(runner, "execute_cell", failing)
+    summary = run_sweep(f, store=url, progress=False)
+    assert not summary.ok and summary.failed == 2 and summary.done == 6
+    ds = open_results(url)
+    st = ds["status"].sel(beta=0.9, seed=1).values
+    assert (st == FAILED).all()
+    err = str(ds["error"].sel(beta=0.9, seed=1, n_samples=100).values)
+    assert "RuntimeError: injected failure" in err and "Traceback" in err
+    assert (ds["status"].sel(beta=0.3).values == DONE).all()
+    assert ray.is_initialized()
+
+
+def test_grid_extension_reuses_done_cells(tmp_path, ray_local):
+    url = str(tmp_path / "g.zarr")
+    run_sweep(write(tmp_path, small()), store=url, progress=False)
+    before = data_vars(url)
+    wall = open_results(url)["wall_time"].values.copy()
+    grown = run_sweep(write(tmp_path, small(betas="[0.3, 0.9, 0.5]"), "g2.yaml"), store=url, progress=False)
+    assert grown.ok and grown.ran == 4 and grown.total == 12
+    ds = open_results(url)
+    assert ds["beta"].values.tolist() == [0.3, 0.9, 0.5]
+    after = data_vars(url)
+    for k in before:
+        assert np.array_equal(after[k][:2], before[k], equal_nan=True), k
+    np.testing.assert_array_equal(ds["wall_time"].values[:2], wall)
+
+
+def test_other_sweep_refused_with_what_differs(tmp_path, ray_local):
+    url = str(tmp_path / "d.zarr")
+    run_sweep(write(tmp_path, small()), store=url, progress=False)
+    before = data_vars(url)
+    other = small().replace("learning_rate: 0.05", "learning_rate: 0.1")
+    with pytest.raises(StoreError, match=r"train.learning_rate: 0.05 -> 0.1"):
+        run_sweep(write(tmp_path, other, "o.yaml"), store=url, progress=False)
+    assert_same_data(before, data_vars(url))
+
+
+def test_concurrent_run_is_refused(tmp_path, ray_local):
+    url = str(tmp_path / "c.zarr")
+    f = write(tmp_path, small())
+    run_sweep(f, store=url, progress=False)
+    st = ResultsStore(url)
+    token = st.acquire_lock()  # this live process now holds the store, as a running driver would
+    try:
+        with pytest.raises(StoreError, match="being run by another `sweep run`"):
+            run_sweep(f, store=url, progress=False)
+    finally:
+        st.release_lock(token)
+    # a dead driver's lock does not block: rewrite the lock with a pid that no longer exists
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    st.fs.pipe(st.root + "/_run.lock", (
+        '{"host": "%s", "pid": %d, "token": "x", "started": "", "heartbeat": %f}'
+        % (__import__("socket").gethostname(), dead.pid, time.time())).encode())
+    assert run_sweep(f, store=url, progress=False).ok
+
+
+def _cli(args, env=None, **kw):
+    e = dict(os.environ, **(env or {}))
+    return subprocess.Popen([sys.executable, "-m", "sweep.cli", *args], env=e, start_new_session=True, **kw)
+
+
+def test_sigkill_driver_then_rerun_is_bit_identical(tmp_path):
+    text = small(betas="[0.2, 0.5, 0.8]", method="pcd", epochs=40, epochs2=30, ckpt=10).replace(
+        "n_visible: 12", "n_visible: 40")
+    f = write(tmp_path, text)
+    ref, url = str(tmp_path / "ref.zarr"), str(tmp_path / "k.zarr")
+    assert _cli(["run", str(f), "--store", ref]).wait(timeout=300) == 0
+    p = _cli(["run", str(f), "--store", url, "--max-parallel", "2"])
+    deadline = time.time() + 240
+    while time.time() < deadline:  # kill once some, not all, cells are done
+        time.sleep(0.3)
+        try:
+            st = ResultsStore(url).group("r")["status"][...]
+        except Exception:  # noqa: BLE001 - store not created yet
+            continue
+        if 2 <= (st == DONE).sum() < st.size:
+            break
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    assert (ResultsStore(url).group("r")["status"][...] == DONE).sum() < 12
+    assert _cli(["run", str(f), "--store", url]).wait(timeout=300) == 0
+    assert_same_data(data_vars(ref), data_vars(url))
+
+
+def test_cell_killed_mid_training_resumes_from_checkpoint(tmp_path):
+    text = small(betas="[0.6]", method="pcd", epochs=12, epochs2=8, ckpt=4)
+    f = write(tmp_path, text)
+    ref, url = str(tmp_path / "ref.zarr"), str(tmp_path / "r.zarr")
+    assert _cli(["run", str(f), "--store", ref]).wait(timeout=300) == 0
+    # every cell's first attempt is SIGKILLed after its first checkpoint (epoch 4); Ray retries it
+    assert _cli(["run", str(f), "--store", url], env={FAULT_ENV: "1"}).wait(timeout=300) == 0
+    ds = open_results(url)
+    assert (ds["attempts"].values == 2).all()
+    assert_same_data(data_vars(ref), data_vars(url))
+    assert not ResultsStore(url).fs.exists(ResultsStore(url).root + "/checkpoints/c0-0-0.npz")
