@@ -145,7 +145,7 @@ def _parse_sel(items: List[str], ds) -> dict:
         except ValueError:
             _fail(f"--sel {item!r}: {raw!r} is not a valid {dtype} value")
         if value not in ds[name].values:
-            _fail(f"--sel {item!r}: {value!r} is not on the grid ({list(ds[name].values)[:20]})")
+            _fail(f"--sel {item!r}: {value!r} is not on the grid ({ds[name].values.tolist()[:20]})")
         sel[name] = value
     return sel
 
@@ -174,15 +174,36 @@ def query(store: str = typer.Argument(..., help="Store path or URL."),
         typer.echo(repr(sub))
         return
     suffix = out.suffix.lower()
-    if suffix == ".nc":
-        sub.to_netcdf(out)
-    elif suffix == ".csv":
-        sub.to_dataframe().to_csv(out)
-    elif suffix == ".json":
-        out.write_text(json.dumps(sub.to_dict(data="list"), default=str))
-    else:
+    if suffix not in (".nc", ".csv", ".json"):
         _fail(f"--out {out}: unknown format {suffix!r}; use .nc, .csv or .json")
+    try:
+        if suffix == ".nc":
+            _netcdf_ready(sub).to_netcdf(out)
+        elif suffix == ".csv":
+            sub.to_dataframe().to_csv(out)
+        else:
+            out.write_text(json.dumps(sub.to_dict(data="list"), default=str))
+    except (OSError, ValueError, TypeError) as exc:
+        _fail(f"--out {out}: cannot write: {exc}")
     typer.echo(f"wrote {out}")
+
+
+def _netcdf_ready(ds):
+    """NetCDF-3 (scipy) takes scalar or string attributes, byte strings and no 64-bit unsigned ints."""
+    import numpy as np
+
+    def attrs(a):
+        return {k: (v if isinstance(v, (str, int, float)) else json.dumps(v, default=str)) for k, v in a.items()}
+
+    ds = ds.copy()
+    ds.attrs = attrs(ds.attrs)
+    for name in list(ds.variables):
+        var = ds[name]
+        if var.dtype.kind in "UTO" or var.dtype == np.uint64:  # netCDF-3 has no uint64: seeds as text
+            raw = np.array([str(x).encode() for x in np.ravel(var.values)] or [b""]).reshape(var.shape)
+            ds[name] = var.copy(data=raw)
+        ds[name].attrs = attrs(var.attrs)
+    return ds
 
 
 @app.command()

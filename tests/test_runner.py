@@ -204,3 +204,30 @@ def test_cell_killed_mid_training_resumes_from_checkpoint(tmp_path):
     assert (ds["attempts"].values == 2).all()
     assert_same_data(data_vars(ref), data_vars(url))
     assert not ResultsStore(url).fs.exists(ResultsStore(url).root + "/checkpoints/c0-0-0.npz")
+
+
+def test_run_cell_is_deterministic_and_seeded_by_values():
+    spec = {"seed": 3, "data": {"model": "xy", "n_visible": 8, "q": 4, "beta": 0.7, "n_samples": 120},
+            "rbm": {"hidden": "double_well", "n_hidden": 2, "theta": -1.0, "gamma": 2.0},
+            "train": {"method": "pcd", "pcd_steps": 2, "epochs": 3, "batch_size": 30, "record_every": 1}}
+    a, b = run_cell(spec), run_cell(spec)
+    assert a["weights"].dims == ("epoch", "hidden", "visible", "state")
+    assert a["weights"].shape == (4, 2, 8, 4)
+    for v in VARIABLES:
+        assert np.array_equal(a[v].values, b[v].values, equal_nan=True), v
+    c = run_cell({**spec, "train": {**spec["train"], "seed": 1}})  # another replica: same data seed
+    assert c.attrs["data_seed"] == a.attrs["data_seed"] and c.attrs["train_seed"] != a.attrs["train_seed"]
+    assert not np.array_equal(a["weights"].values, c["weights"].values)
+    with pytest.raises(ValueError, match="grid"):
+        run_cell({**spec, "grid": {"data.beta": [0.1]}})
+
+
+def test_cli_errors_are_clean(tmp_path):
+    bad = write(tmp_path, "data: {model: ising, beta: -1}\ntrain: {batch_sise: 3}\n", "bad.yaml")
+    r = subprocess.run([sys.executable, "-m", "sweep.cli", "run", str(bad)], capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert f"{bad}: data.beta: must be >= 0" in r.stderr
+    assert "train.batch_sise" in r.stderr and "batch_size" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "sweep.cli", "status", str(tmp_path / "none.zarr")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "no sweep store" in r.stderr and "Traceback" not in r.stderr
