@@ -171,15 +171,17 @@ def _cli(args, env=None, **kw):
 
 
 def test_sigkill_driver_then_rerun_is_bit_identical(tmp_path):
-    text = small(betas="[0.2, 0.5, 0.8]", method="pcd", epochs=40, epochs2=30, ckpt=10).replace(
-        "n_visible: 12", "n_visible: 40")
+    text = small(betas="[0.2, 0.5, 0.8]", method="pcd", epochs=60, epochs2=40, ckpt=10).replace(
+        "n_visible: 12", "n_visible: 100").replace("pcd_steps: 2", "pcd_steps: 20").replace(
+        "[100, 200]", "[1000, 2000]")
     f = write(tmp_path, text)
     ref, url = str(tmp_path / "ref.zarr"), str(tmp_path / "k.zarr")
     assert _cli(["run", str(f), "--store", ref]).wait(timeout=300) == 0
-    p = _cli(["run", str(f), "--store", url, "--max-parallel", "2"])
+    p = _cli(["run", str(f), "--store", url, "--max-parallel", "1"])
     deadline = time.time() + 240
     while time.time() < deadline:  # kill once some, not all, cells are done
-        time.sleep(0.3)
+        time.sleep(0.05)
+        assert p.poll() is None, "the driver finished before it could be killed mid-sweep"
         try:
             st = ResultsStore(url).group("r")["status"][...]
         except Exception:  # noqa: BLE001 - store not created yet
