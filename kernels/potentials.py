@@ -155,40 +155,39 @@ def sample(kind, I, gamma, theta, s):
 # ---------------------------------------------------------------------------------------------
 
 
+_CGF, _CGF_PRIME, _MEAN_DU = 0, 1, 2
+
+
 @njit(cache=True)
+def _per_unit(what, kind, I, gamma, theta):
+    """Apply cgf / cgf_prime / mean_dU_dtheta (`what`) to I[..., mu] with (gamma[mu], theta[mu])."""
+    m = theta.shape[0]
+    flat = np.ascontiguousarray(I).reshape(I.size)
+    out = np.empty(I.size)
+    for k in range(I.size):
+        mu = k % m
+        if what == _CGF:
+            out[k] = cgf(kind, flat[k], gamma[mu], theta[mu])
+        elif what == _CGF_PRIME:
+            out[k] = cgf_prime(kind, flat[k], gamma[mu], theta[mu])
+        else:
+            out[k] = mean_dU_dtheta(kind, flat[k], gamma[mu], theta[mu])
+    return out.reshape(I.shape)
+
+
 def cgf_units(kind, I, gamma, theta):
     """Gamma_mu(I[..., mu]) elementwise; I of any shape whose last axis has length len(theta)."""
-    m = theta.shape[0]
-    flat = np.ascontiguousarray(I).reshape(I.size)
-    out = np.empty(I.size)
-    for k in range(I.size):
-        mu = k % m
-        out[k] = cgf(kind, flat[k], gamma[mu], theta[mu])
-    return out.reshape(I.shape)
+    return _per_unit(_CGF, kind, I, gamma, theta)
 
 
-@njit(cache=True)
 def cgf_prime_units(kind, I, gamma, theta):
     """<h_mu | I[..., mu]> elementwise (same layout as cgf_units)."""
-    m = theta.shape[0]
-    flat = np.ascontiguousarray(I).reshape(I.size)
-    out = np.empty(I.size)
-    for k in range(I.size):
-        mu = k % m
-        out[k] = cgf_prime(kind, flat[k], gamma[mu], theta[mu])
-    return out.reshape(I.shape)
+    return _per_unit(_CGF_PRIME, kind, I, gamma, theta)
 
 
-@njit(cache=True)
 def mean_dU_dtheta_units(kind, I, gamma, theta):
     """<dU_mu/dtheta_mu | I[..., mu]> elementwise (same layout as cgf_units)."""
-    m = theta.shape[0]
-    flat = np.ascontiguousarray(I).reshape(I.size)
-    out = np.empty(I.size)
-    for k in range(I.size):
-        mu = k % m
-        out[k] = mean_dU_dtheta(kind, flat[k], gamma[mu], theta[mu])
-    return out.reshape(I.shape)
+    return _per_unit(_MEAN_DU, kind, I, gamma, theta)
 
 
 @njit(cache=True)

@@ -76,33 +76,29 @@ def _to_thresholds(p):
     return np.clip(np.rint(np.asarray(p) * _TWO32), 0.0, _TWO32).astype(np.uint64)
 
 
+@njit(cache=True, inline="always")
+def _next_u32(state, buf, have):
+    """32 random bits, two per 64-bit draw: returns (bits, buffer, whether the buffer holds a half)."""
+    if have:
+        return buf & np.uint64(0xFFFFFFFF), buf, False
+    buf = next_u64(state)
+    return buf >> np.uint64(32), buf, True
+
+
 @njit(cache=True)
 def _ising_fill(out, thr, state):
     """Fill out (int8[n, N]) with exact Ising rings; thr[i, a, s] from ising_conditionals (uint64, 2^-32 units)."""
     n_samples, n = out.shape
-    lo_mask = np.uint64(0xFFFFFFFF)
     half = np.uint64(0x80000000)
     buf = np.uint64(0)
     have = False
     for k in range(n_samples):
-        if have:
-            u = buf & lo_mask
-            have = False
-        else:
-            buf = next_u64(state)
-            u = buf >> np.uint64(32)
-            have = True
+        u, buf, have = _next_u32(state, buf, have)
         s = 0 if u < half else 1
         out[k, 0] = 1 - 2 * s
         a = s
         for i in range(n - 1):
-            if have:
-                u = buf & lo_mask
-                have = False
-            else:
-                buf = next_u64(state)
-                u = buf >> np.uint64(32)
-                have = True
+            u, buf, have = _next_u32(state, buf, have)
             a = 0 if u < thr[i, a, s] else 1
             out[k, i + 1] = 1 - 2 * a
 

@@ -11,14 +11,6 @@ from kernels.rng import new_state
 from kernels.train import TrainConfig, TrainState, _negative_pcd_potts, _negative_pcd_spin, exact_loglik
 
 
-def _cgf(kind, I, gamma, theta):
-    return np.array([pot.cgf(kind, float(x), gamma, theta) for x in np.ravel(I)]).reshape(np.shape(I))
-
-
-def _cgf_prime(kind, I, gamma, theta):
-    return np.array([pot.cgf_prime(kind, float(x), gamma, theta) for x in np.ravel(I)]).reshape(np.shape(I))
-
-
 def brute_force(W, g, theta, gamma, kind, q=None):
     """All visible configurations: log Z, <v_i Gamma'(I_mu)>, <v_i>, <Gamma'(I_mu)>, <-dU/dtheta>.
 
@@ -36,12 +28,12 @@ def brute_force(W, g, theta, gamma, kind, q=None):
         I = np.einsum("sia,mia->sm", onehot, W)
         feats = onehot.reshape(len(X), N * q)
         lin = np.einsum("sia,ia->s", onehot, g)
-    logp = lin + sum(_cgf(kind, I[:, mu], gamma[mu], theta[mu]) for mu in range(M))
+    gamma, theta = np.asarray(gamma, float), np.asarray(theta, float)
+    logp = lin + pot.cgf_units(kind, I, gamma, theta).sum(axis=1)
     logZ = np.logaddexp.reduce(logp)
     P = np.exp(logp - logZ)
-    T = np.stack([_cgf_prime(kind, I[:, mu], gamma[mu], theta[mu]) for mu in range(M)], axis=1)
-    dU = np.stack([[pot.mean_dU_dtheta(kind, float(x), gamma[mu], theta[mu]) for x in I[:, mu]]
-                   for mu in range(M)], axis=1)
+    T = pot.cgf_prime_units(kind, I, gamma, theta)
+    dU = pot.mean_dU_dtheta_units(kind, I, gamma, theta)
     vh = np.einsum("s,sm,sf->mf", P, T, feats)
     v = P @ feats
     h = P @ T
