@@ -198,6 +198,7 @@ def _netcdf_ready(ds):
     ds = ds.copy()
     ds.attrs = attrs(ds.attrs)
     for name in list(ds.variables):
+        ds[name].encoding = {}  # the Zarr encodings (uint64 fill values, codecs) do not apply to NetCDF
         var = ds[name]
         if var.dtype.kind in "UTO" or var.dtype == np.uint64:  # netCDF-3 has no uint64: seeds as text
             raw = np.array([str(x).encode() for x in np.ravel(var.values)] or [b""]).reshape(var.shape)

@@ -227,3 +227,30 @@ def test_cli_errors_are_clean(tmp_path):
     r = subprocess.run([sys.executable, "-m", "sweep.cli", "status", str(tmp_path / "none.zarr")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "no sweep store" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_status_show_query_exports(tmp_path, ray_local):
+    from typer.testing import CliRunner
+
+    from sweep.cli import app
+
+    url = str(tmp_path / "q.zarr")
+    run_sweep(write(tmp_path, small()), store=url, progress=False)
+    cli = CliRunner()
+    r = cli.invoke(app, ["status", url])
+    assert r.exit_code == 0 and "8 cells: 0 pending, 0 running, 8 done, 0 failed" in r.output
+    r = cli.invoke(app, ["show", url])
+    assert r.exit_code == 0 and "weights" in r.output and "sweep file:" in r.output and "data.beta" in r.output
+    r = cli.invoke(app, ["query", url, "--sel", "beta=0.9", "--sel", "seed=1", "--var", "weights"])
+    assert r.exit_code == 0 and "(n_samples: 2, epoch: 4, hidden: 2, visible: 12)" in r.output
+    ref = open_results(url)["weights"].sel(beta=0.9, seed=1).values
+    for suffix in (".nc", ".csv", ".json"):
+        out = tmp_path / f"w{suffix}"
+        r = cli.invoke(app, ["query", url, "--sel", "beta=0.9", "--out", str(out)])
+        assert r.exit_code == 0 and out.stat().st_size > 0, r.output
+    back = xr.open_dataset(tmp_path / "w.nc")
+    np.testing.assert_array_equal(back["weights"].sel(seed=1).values, ref)
+    r = cli.invoke(app, ["query", url, "--sel", "beta=0.4"])
+    assert r.exit_code == 2 and "0.4 is not on the grid ([0.3, 0.9])" in r.output
+    r = cli.invoke(app, ["query", url, "--var", "wieghts"])
+    assert r.exit_code == 2 and "no such variable" in r.output
