@@ -52,8 +52,7 @@ def execute_cell(url: str, storage_options: Optional[dict], cell: Cell) -> dict:
 
     store = ResultsStore(url, storage_options)
     idx = cell.index
-    sel = tuple(slice(i, i + 1) for i in idx)
-    attempts = int(store.group("r")["attempts"][sel].ravel()[0]) + 1
+    attempts = int(store.read_cell("attempts", idx)) + 1
     host = socket.gethostname()
     store.set_status(idx, RUNNING, attempts=attempts, host=host)
     t0 = time.perf_counter()
@@ -86,7 +85,7 @@ def execute_cell(url: str, storage_options: Optional[dict], cell: Cell) -> dict:
         store.set_status(idx, FAILED, error=err, wall_time=time.perf_counter() - t0)
         return {"index": idx, "status": "failed", "error": err, "attempts": attempts}
     wall = time.perf_counter() - t0
-    store.set_status(idx, DONE, error="", wall_time=wall)
+    store.set_status(idx, DONE, error="" if attempts > 1 else None, wall_time=wall)  # clear an old error
     store.drop_checkpoint(idx)
     return {"index": idx, "status": "done", "wall_time": wall, "attempts": attempts,
             "resumed_from_epoch": resumed_from}
@@ -272,16 +271,22 @@ def run_sweep(sweep_or_path, store: Optional[str] = None, address: Optional[str]
         if plan.todo:
             ray = _init_ray(address, num_cpus)
             task = ray.remote(num_cpus=1, max_retries=max_retries)(execute_cell)
-            limit = max_parallel or max(1, int(ray.cluster_resources().get("CPU", 1)) * 2)
+            cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+            limit = max_parallel or 4 * cpus  # bounded in-flight futures: backpressure on the driver
             queue = list(plan.todo)
+            queue.reverse()  # pop() from the end, in grid order
             inflight = {}
             bar.show(force=True)
             while queue or inflight:
                 while queue and len(inflight) < limit:
-                    cell = queue.pop(0)
+                    cell = queue.pop()
                     inflight[task.remote(url, storage_options, cell)] = cell
-                bar.running = min(len(inflight), int(ray.cluster_resources().get("CPU", 1)))
-                ready, _ = ray.wait(list(inflight), num_returns=1, timeout=0.5)
+                bar.running = min(len(inflight), cpus)
+                refs = list(inflight)
+                ready, rest = ray.wait(refs, num_returns=1, timeout=0.5)
+                if ready and rest:  # collect everything else that is already finished
+                    more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
+                    ready += more
                 for ref in ready:
                     cell = inflight.pop(ref)
                     ran += 1

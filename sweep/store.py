@@ -20,6 +20,7 @@ change. Padding: hidden/visible/state sizes are the maximum over the grid, NaN b
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -33,6 +34,7 @@ import fsspec
 import numpy as np
 import xarray as xr
 import zarr
+from zarr.core.sync import sync
 
 from .cell import VARIABLES
 from .grid import Cell, Grid
@@ -238,42 +240,68 @@ class ResultsStore:
         zarr.consolidate_metadata(g.store)
 
     # -- cells
+    def _arrays(self) -> dict:
+        """Array handles of the opened store, cached on this object (a task opens the store once)."""
+        if getattr(self, "_handles", None) is None:
+            # the consolidated metadata is current: only the driver changes metadata, and it
+            # re-consolidates after creating or growing the store, before any task runs
+            g = zarr.open_group(self.url, mode="r+", storage_options=self.storage_options, use_consolidated=True)
+            self._handles = {name: arr for name, arr in g.arrays()}
+        return self._handles
+
+    def _write(self, assignments) -> None:
+        """Write [(variable, selection, block), ...] concurrently (one round trip), in one batch."""
+        arrays = self._arrays()
+
+        async def write_all():
+            await asyncio.gather(*(arrays[name].async_array.setitem(sel, block) for name, sel, block in assignments))
+
+        sync(write_all())
+
     def read_cell_table(self) -> dict:
-        """status, attempts, wall_time, error of every cell (whole arrays)."""
+        """status, attempts, wall_time, error, host of every cell (whole arrays)."""
         g = self.group("r")
         return {k: g[k][...] for k in ("status", "attempts", "wall_time", "error", "host")}
 
+    def read_cell(self, name: str, index):
+        """The value of a per-cell variable (status, attempts, ...) at one cell."""
+        sel = tuple(slice(int(i), int(i) + 1) for i in index)
+        return self._arrays()[name][sel].ravel()[0]
+
     def set_status(self, index, status: int, attempts: Optional[int] = None, error: Optional[str] = None,
                    wall_time: Optional[float] = None, host: Optional[str] = None) -> None:
-        """Write the bookkeeping of one cell; `status` last."""
-        g = self.group()
+        """Write the bookkeeping of one cell; `status` last, in a separate write."""
         sel = tuple(slice(int(i), int(i) + 1) for i in index)
         one = (1,) * len(index)
+        batch = []
         if attempts is not None:
-            g["attempts"][sel] = np.full(one, attempts, dtype=np.int32)
+            batch.append(("attempts", sel, np.full(one, attempts, dtype=np.int32)))
         if error is not None:
-            g["error"][sel] = np.full(one, error, dtype=object).astype(str)
+            batch.append(("error", sel, np.full(one, error, dtype=object).astype(str)))
         if wall_time is not None:
-            g["wall_time"][sel] = np.full(one, wall_time)
+            batch.append(("wall_time", sel, np.full(one, wall_time)))
         if host is not None:
-            g["host"][sel] = np.full(one, host, dtype=object).astype(str)
-        g["status"][sel] = np.full(one, status, dtype=np.int8)
+            batch.append(("host", sel, np.full(one, host, dtype=object).astype(str)))
+        if batch:
+            self._write(batch)
+        self._write([("status", sel, np.full(one, status, dtype=np.int8))])
 
     def write_cell(self, cell: Cell, ds: xr.Dataset) -> None:
         """Write one cell's trajectory into its chunks (padded with NaN), seeds included; not its status."""
-        g = self.group()
+        arrays = self._arrays()
         sel = tuple(slice(int(i), int(i) + 1) for i in cell.index)
-        epochs = np.asarray(g["epoch"][...])
-        pos = np.searchsorted(epochs, ds["epoch"].values)
+        pos = np.searchsorted(np.asarray(arrays["epoch"][...]), ds["epoch"].values)
+        batch = []
         for var in VARIABLES:
-            a = g[var]
+            a = arrays[var]
             block = np.full(a.shape[len(sel):], np.nan, dtype=a.dtype)
             vals = ds[var].values
             block[(pos,) + tuple(slice(0, n) for n in vals.shape[1:])] = vals
-            a[sel] = block[(np.newaxis,) * len(sel)]
+            batch.append((var, sel, block[(np.newaxis,) * len(sel)]))
         one = (1,) * len(sel)
-        g["data_seed"][sel] = np.full(one, cell.data_seed, dtype=np.uint64)
-        g["train_seed"][sel] = np.full(one, cell.train_seed, dtype=np.uint64)
+        batch.append(("data_seed", sel, np.full(one, cell.data_seed, dtype=np.uint64)))
+        batch.append(("train_seed", sel, np.full(one, cell.train_seed, dtype=np.uint64)))
+        self._write(batch)
 
     # -- checkpoints (npz, no pickle)
     def _ckpt_path(self, index) -> str:
