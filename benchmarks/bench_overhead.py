@@ -2,8 +2,9 @@
 
 Reports, for a sweep of `--cells` cells (default tiny: N = 12, 100 samples, 1 exact epoch) on `--cpus` CPUs:
 total wall time, the cells' own compute (sum of stored wall_time), overhead per cell
-(wall * cpus - compute) / cells, throughput relative to ideal, and the first-result latency of a
-one-cell sweep (Ray start, Numba cache load, store creation included).
+(wall * cpus - compute) / cells, throughput relative to ideal (steady state: the Ray workers are started
+and warmed by a small sweep first), and the first-result latency of a one-cell sweep (Ray start, Numba
+cache load, store creation included).
 
     python benchmarks/bench_overhead.py [--cells 200] [--cpus 2] [--visible 12 --samples 100 --epochs 1]
 
@@ -45,6 +46,10 @@ def main():
                         num_cpus=args.cpus, progress=False)
         first = time.perf_counter() - t0
         assert one.ok
+        # start and warm every worker (imports, Numba cache) so the timing below is steady state
+        warm = run_sweep(parse_sweep(TEMPLATE.format(n=4 * args.cpus, N=12, samples=100, epochs=1), "warm.yaml"),
+                         store=str(Path(tmp) / "warm.zarr"), num_cpus=args.cpus, progress=False)
+        assert warm.ok
         url = str(Path(tmp) / "many.zarr")
         t0 = time.perf_counter()
         summary = run_sweep(parse_sweep(TEMPLATE.format(n=args.cells, N=args.visible, samples=args.samples, epochs=args.epochs), "many.yaml"), store=url,

@@ -86,7 +86,8 @@ def execute_cell(url: str, storage_options: Optional[dict], cell: Cell) -> dict:
         return {"index": idx, "status": "failed", "error": err, "attempts": attempts}
     wall = time.perf_counter() - t0
     store.set_status(idx, DONE, error="" if attempts > 1 else None, wall_time=wall)  # clear an old error
-    store.drop_checkpoint(idx)
+    if ckpt is not None or saved[0]:
+        store.drop_checkpoint(idx)
     return {"index": idx, "status": "done", "wall_time": wall, "attempts": attempts,
             "resumed_from_epoch": resumed_from}
 
@@ -221,6 +222,18 @@ class RunSummary:
         return s
 
 
+_REMOTE = {}
+
+
+def _remote_execute_cell(ray, max_retries: int):
+    """One Ray remote function per process (exporting a new one per run costs every worker a reload).
+    Looked up through the module so a test can substitute execute_cell."""
+    key = (max_retries, execute_cell)
+    if key not in _REMOTE:
+        _REMOTE[key] = ray.remote(num_cpus=1, max_retries=max_retries)(execute_cell)
+    return _REMOTE[key]
+
+
 def _init_ray(address: Optional[str], num_cpus: Optional[int]):
     import ray
 
@@ -270,7 +283,7 @@ def run_sweep(sweep_or_path, store: Optional[str] = None, address: Optional[str]
     try:
         if plan.todo:
             ray = _init_ray(address, num_cpus)
-            task = ray.remote(num_cpus=1, max_retries=max_retries)(execute_cell)
+            task = _remote_execute_cell(ray, max_retries)
             cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
             limit = max_parallel or 4 * cpus  # bounded in-flight futures: backpressure on the driver
             queue = list(plan.todo)

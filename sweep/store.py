@@ -240,18 +240,22 @@ class ResultsStore:
         zarr.consolidate_metadata(g.store)
 
     # -- cells
-    def _arrays(self) -> dict:
-        """Array handles of the opened store, cached on this object (a task opens the store once)."""
+    def _array(self, name: str) -> zarr.Array:
+        """Array handle, cached on this object: a task opens the store once.
+
+        The consolidated metadata is current: only the driver changes metadata, and it re-consolidates
+        after creating or growing the store, before any task runs."""
         if getattr(self, "_handles", None) is None:
-            # the consolidated metadata is current: only the driver changes metadata, and it
-            # re-consolidates after creating or growing the store, before any task runs
-            g = zarr.open_group(self.url, mode="r+", storage_options=self.storage_options, use_consolidated=True)
-            self._handles = {name: arr for name, arr in g.arrays()}
-        return self._handles
+            self._group = zarr.open_group(self.url, mode="r+", storage_options=self.storage_options,
+                                          use_consolidated=True)
+            self._handles = {}
+        if name not in self._handles:
+            self._handles[name] = self._group[name]
+        return self._handles[name]
 
     def _write(self, assignments) -> None:
         """Write [(variable, selection, block), ...] concurrently (one round trip), in one batch."""
-        arrays = self._arrays()
+        arrays = {name: self._array(name) for name, _, _ in assignments}
 
         async def write_all():
             await asyncio.gather(*(arrays[name].async_array.setitem(sel, block) for name, sel, block in assignments))
@@ -266,11 +270,12 @@ class ResultsStore:
     def read_cell(self, name: str, index):
         """The value of a per-cell variable (status, attempts, ...) at one cell."""
         sel = tuple(slice(int(i), int(i) + 1) for i in index)
-        return self._arrays()[name][sel].ravel()[0]
+        return self._array(name)[sel].ravel()[0]
 
     def set_status(self, index, status: int, attempts: Optional[int] = None, error: Optional[str] = None,
                    wall_time: Optional[float] = None, host: Optional[str] = None) -> None:
-        """Write the bookkeeping of one cell; `status` last, in a separate write."""
+        """Write the bookkeeping of one cell; `status` last, in a separate write (except `running`,
+        which promises nothing about the data)."""
         sel = tuple(slice(int(i), int(i) + 1) for i in index)
         one = (1,) * len(index)
         batch = []
@@ -282,18 +287,21 @@ class ResultsStore:
             batch.append(("wall_time", sel, np.full(one, wall_time)))
         if host is not None:
             batch.append(("host", sel, np.full(one, host, dtype=object).astype(str)))
+        last = ("status", sel, np.full(one, status, dtype=np.int8))
+        if status == RUNNING:
+            self._write(batch + [last])
+            return
         if batch:
             self._write(batch)
-        self._write([("status", sel, np.full(one, status, dtype=np.int8))])
+        self._write([last])
 
     def write_cell(self, cell: Cell, ds: xr.Dataset) -> None:
         """Write one cell's trajectory into its chunks (padded with NaN), seeds included; not its status."""
-        arrays = self._arrays()
         sel = tuple(slice(int(i), int(i) + 1) for i in cell.index)
-        pos = np.searchsorted(np.asarray(arrays["epoch"][...]), ds["epoch"].values)
+        pos = np.searchsorted(np.asarray(self._array("epoch")[...]), ds["epoch"].values)
         batch = []
         for var in VARIABLES:
-            a = arrays[var]
+            a = self._array(var)
             block = np.full(a.shape[len(sel):], np.nan, dtype=a.dtype)
             vals = ds[var].values
             block[(pos,) + tuple(slice(0, n) for n in vals.shape[1:])] = vals
