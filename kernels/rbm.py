@@ -160,7 +160,9 @@ MAX_TABLE_HIDDEN = 10
 
 def table_pays(kind, n_hidden, n_chains, k):
     """Whether tabulating P(v_i | h) over the 2^M hidden states beats computing it per chain step."""
-    return kind in (pot.SPIN, pot.BERNOULLI) and n_hidden <= MAX_TABLE_HIDDEN and 4 * (1 << n_hidden) <= n_chains * k
+    # a table entry and a chain-site update cost about the same (M multiply-adds and one exp)
+    return (kind in (pot.SPIN, pot.BERNOULLI) and n_hidden <= MAX_TABLE_HIDDEN
+            and (1 << n_hidden) <= n_chains * k)
 
 
 @njit(cache=True, inline="always")

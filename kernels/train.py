@@ -177,11 +177,21 @@ def check_data(cfg, data, name="data"):
     if arr.ndim != 2 or arr.shape[0] < 1:
         raise ValueError(f"{name} must be a 2-D array (samples, visible units) with at least one row")
     if cfg.visible == "spin":
-        if not np.all((arr == 1) | (arr == -1)):
+        if not _all_spins(arr):
             raise ValueError(f"{name}: spin visible units take values -1 and +1")
     elif arr.min() < 0 or arr.max() >= cfg.q:
         raise ValueError(f"{name}: Potts visible units take values 0..{cfg.q - 1}")
     return arr
+
+
+@njit(cache=True)
+def _all_spins(arr):
+    """Whether every entry is -1 or +1 (one pass, early exit)."""
+    flat = arr.reshape(arr.size)
+    for k in range(flat.size):
+        if flat[k] != 1 and flat[k] != -1:
+            return False
+    return True
 
 
 def init_state(cfg, train, seed):
@@ -287,16 +297,28 @@ def fit(cfg, train, test=None, seed=0, state=None, stop_epoch=None):
 
 
 @njit(cache=True)
-def _positive_spin(data, perm, start, stop, W, kind, gamma, theta, X, posW, posg, posth, learn_g, learn_theta):
+def _gather_rows(data, perm, start, stop, out):
+    """out[b] = data[perm[start + b]]: one short independent copy per row, so the cache misses of the
+    shuffled rows overlap (the compute below then reads the batch sequentially)."""
+    N = data.shape[1]
+    for b in range(stop - start):
+        r = perm[start + b]
+        for i in range(N):
+            out[b, i] = data[r, i]
+
+
+@njit(cache=True)
+def _positive_spin(data, perm, start, stop, W, kind, gamma, theta, X, V, posW, posg, posth, learn_g,
+                   learn_theta):
     """Data term of one minibatch: sums of v Gamma'(I), v and <-dU/dtheta | I> over rows perm[start:stop]
-    (the last two only when learned). Staged (all inputs, then all Gamma', then the sums) so the
-    independent rows overlap in the pipeline. X (>= batch, M) is scratch."""
+    (the last two only when learned). The rows are first copied to V (>= batch, N); then staged (all
+    inputs, all Gamma', all sums) so independent rows overlap in the pipeline. X (>= batch, M) is scratch."""
     M, N = W.shape
     nb = stop - start
+    _gather_rows(data, perm, start, stop, V)
     for b in range(nb):
-        v = data[perm[start + b]]
         for mu in range(M):
-            X[b, mu] = dot_spin(W, mu, v)
+            X[b, mu] = dot_spin(W, mu, V[b])
     posth[:] = 0.0
     for b in range(nb):
         for mu in range(M):
@@ -307,7 +329,7 @@ def _positive_spin(data, perm, start, stop, W, kind, gamma, theta, X, posW, posg
     posW[:, :] = 0.0
     posg[:] = 0.0
     for b in range(nb):
-        v = data[perm[start + b]]
+        v = V[b]
         for mu in range(M):
             t = X[b, mu]
             for i in range(N):
@@ -361,9 +383,11 @@ def _epoch_spin(data, W, g, theta, gamma, kind, lr, B, learn_g, learn_theta, use
     negth = np.empty(M)
     thr = np.empty((1 << M, N) if use_table else (1, 1), dtype=np.uint64)
     X = np.empty((B, M))
+    V = np.empty((B, N), dtype=np.int8)
     for start in range(0, n, B):
         stop = min(start + B, n)
-        _positive_spin(data, perm, start, stop, W, kind, gamma, theta, X, posW, posg, posth, learn_g, learn_theta)
+        _positive_spin(data, perm, start, stop, W, kind, gamma, theta, X, V, posW, posg, posth, learn_g,
+                       learn_theta)
         if use_exact:
             exact.moments_spin(W, g, theta, kind, negW, negg, negth)  # -dU/dtheta = h here
         else:
