@@ -125,10 +125,10 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         skl = "n/a" if np.isnan(r["sklearn_s"]) else f"{r['sklearn_s']:.3f}"
-        xs = "n/a" if np.isnan(r["x_sklearn"]) else f"{r['x_sklearn']:.0f}x"
+        xs = "n/a" if np.isnan(r["x_sklearn"]) else f"{r['x_sklearn']:.1f}x"
         vu = "n/a" if np.isnan(r["visible_updates_per_s"]) else f"{r['visible_updates_per_s']:.2e}"
         print(f"| {r['method']} | {r['M']} | {r['ours_s']:.4f} | {r['numpy_s']:.3f} | {skl} | "
-              f"{r['x_numpy']:.0f}x | {xs} | {r['sample_passes_per_s']:.2e} | {vu} |")
+              f"{r['x_numpy']:.1f}x | {xs} | {r['sample_passes_per_s']:.2e} | {vu} |")
     blas = [(i.get("internal_api"), i.get("architecture"), i.get("num_threads")) for i in threadpool_info()]
     meta = dict(samples=n, visible=N, batch=B, cpu=platform.processor() or platform.machine(), blas=blas,
                 numpy=np.__version__)
