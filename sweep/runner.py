@@ -103,19 +103,32 @@ class Plan:
     done: int = 0
 
     def describe(self) -> str:
-        work = sum(c.spec["data"]["n_samples"] * c.spec["train"]["epochs"] *
-                   max(1, c.spec["train"]["pcd_steps"] if c.spec["train"]["method"] == "pcd" else 1) *
-                   c.spec["rbm"]["n_hidden"] * c.spec["data"]["n_visible"] for c in self.todo)
+        secs = sum(estimate_seconds(c.spec) for c in self.todo)
         lines = [f"sweep {self.sweep.name!r}: {self.grid.size} cells over "
                  + " x ".join(f"{d}({n})" for d, n in zip(self.grid.dims, self.grid.shape)),
                  f"store {self.store.url}: {self.action}; {self.done} done, {len(self.todo)} to run",
-                 f"work estimate: {work:.3g} visible-unit operations "
-                 f"(about {work / 2e8:.3g} core-seconds at 2e8/s)"]
+                 f"work estimate: about {secs:.3g} core-seconds of training (rates of benchmarks/bench_training.py)"]
         for c in self.todo[:50]:
             lines.append(f"  {c.label()}")
         if len(self.todo) > 50:
             lines.append(f"  ... and {len(self.todo) - 50} more")
         return "\n".join(lines)
+
+
+def estimate_seconds(spec: dict) -> float:
+    """Rough single-core training time of a cell, from the rates measured by benchmarks/bench_training.py:
+    data term ~1.2e9 site-weight products/s; PCD ~3e8 visible-unit updates/s; exact 2^M sum ~1e8 terms/s."""
+    d, r, t = spec["data"], spec["rbm"], spec["train"]
+    n_train = d["n_samples"] * (1 - t["test_fraction"])
+    states = d["q"] if d["model"] == "xy" else 1
+    N, M = d["n_visible"], r["n_hidden"]
+    updates = t["epochs"] * -(-n_train // t["batch_size"])
+    cost = t["epochs"] * n_train * N * M / 1.2e9
+    if t["method"] == "exact":
+        cost += updates * (2 ** M) * N * M * states / 1e8
+    else:
+        cost += updates * (t["n_chains"] or t["batch_size"]) * t["pcd_steps"] * N * max(M / 5, 1) * states / 3e8
+    return cost
 
 
 def plan_sweep(sweep: Sweep, store_url: str, storage_options: Optional[dict] = None,

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -254,3 +255,39 @@ def test_cli_status_show_query_exports(tmp_path, ray_local):
     assert r.exit_code == 2 and "0.4 is not on the grid ([0.3, 0.9])" in r.output
     r = cli.invoke(app, ["query", url, "--var", "wieghts"])
     assert r.exit_code == 2 and "no such variable" in r.output
+
+
+def test_potts_sweep_with_hidden_units_on_the_grid_is_padded(tmp_path, ray_local):
+    text = """
+name: xy-pad
+data: {model: xy, n_visible: 6, q: 3, n_samples: 60, beta: 0.8}
+rbm: {hidden: double_well, theta: -1.0, gamma: 2.0}
+train: {method: pcd, pcd_steps: 2, batch_size: 20, epochs: 2}
+grid:
+  rbm.n_hidden: [1, 3]
+"""
+    url = str(tmp_path / "p.zarr")
+    assert run_sweep(write(tmp_path, text), store=url, progress=False).ok
+    ds = open_results(url)
+    assert ds["weights"].dims == ("n_hidden", "epoch", "hidden", "visible", "state")
+    w = ds["weights"].values
+    assert w.shape == (2, 3, 3, 6, 3)
+    assert np.isnan(w[0, :, 1:]).all() and not np.isnan(w[0, :, 0]).any() and not np.isnan(w[1]).any()
+    np.testing.assert_allclose(np.nansum(w, axis=-1)[1], 0, atol=1e-6)  # zero-sum gauge survives storage
+
+
+def test_quickstart_sweep_shows_the_transition(tmp_path, ray_local):
+    """sweeps/quickstart.yaml as shipped: place fields well above beta_c(n_samples), none below."""
+    url = str(tmp_path / "quick.zarr")
+    assert run_sweep(Path(__file__).parent.parent / "sweeps" / "quickstart.yaml", store=url, progress=False).ok
+    ds = open_results(url)
+    last = ds["weights"].isel(hidden=0).where(ds["epoch"] == ds["epochs"]).max("epoch", skipna=True)
+    phi = 2 * np.pi * np.arange(ds.sizes["visible"]) / ds.sizes["visible"]
+    w2 = last.values ** 2
+    R = np.abs((w2 * np.exp(1j * phi)).sum(-1)) / w2.sum(-1)  # (beta, seed, n_samples)
+    R = xr.DataArray(R.mean(1), coords={"beta": ds["beta"], "n_samples": ds["n_samples"]},
+                     dims=("beta", "n_samples"))
+    assert float(R.sel(beta=1.0, n_samples=10000)) > 0.8
+    assert float(R.sel(beta=0.4, n_samples=10000)) > 0.8  # beta_c(1e4) = 0.10
+    assert float(R.sel(beta=0.1, n_samples=100)) < 0.35  # beta_c(100) = 0.69
+    assert float(R.sel(beta=0.1, n_samples=1000)) < 0.35  # beta_c(1000) = 0.27
