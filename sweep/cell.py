@@ -22,6 +22,12 @@ from kernels.train import TrainConfig, TrainState
 from .spec import split_sizes, sweep_from_dict
 
 VARIABLES = ("weights", "visible_fields", "hidden_theta", "hidden_gamma", "loglik_train", "loglik_test")
+STATISTICS_VARIABLES = ("top_eigenvalue", "top_mode_weight")
+"""Variables of `train.method: statistics` cells (no RBM): see :func:`statistics_dataset`."""
+
+
+def is_statistics(spec: dict) -> bool:
+    return spec["train"]["method"] == "statistics"
 
 
 def resolve_cell(spec: dict) -> tuple[dict, int, int]:
@@ -108,6 +114,29 @@ def trajectory_dataset(spec: dict, state: TrainState) -> xr.Dataset:
     return ds
 
 
+def statistics_dataset(spec: dict, data_seed: int) -> xr.Dataset:
+    """Spectrum statistics of the cell's data (the same samples a training cell would see):
+    top eigenvalue of the correlation matrix and the weight of its eigenvector on the signal modes
+    (:func:`sweep.theory.top_eigen`)."""
+    from .theory import top_eigen
+
+    d = spec["data"]
+    stats = top_eigen(sample_data(d, data_seed), model=d["model"], q=d["q"] if d["model"] == "xy" else None)
+    ds = xr.Dataset({"top_eigenvalue": ((), np.float64(stats["top_eigenvalue"])),
+                     "top_mode_weight": ((), np.float64(stats["top_mode_weight"]))})
+    ds["top_eigenvalue"].attrs.update(long_name="top eigenvalue of the data correlation matrix")
+    ds["top_mode_weight"].attrs.update(long_name="weight of the top eigenvector on the signal modes")
+    return ds
+
+
+def cell_dataset(spec: dict, data_seed: int, train_seed: int, state: Optional[TrainState] = None,
+                 on_checkpoint: Optional[Callable[[TrainState], None]] = None) -> xr.Dataset:
+    """The cell's result: its data statistics, or its training trajectory (resuming `state`)."""
+    if is_statistics(spec):
+        return statistics_dataset(spec, data_seed)
+    return trajectory_dataset(spec, compute_cell(spec, data_seed, train_seed, state, on_checkpoint))
+
+
 def run_cell(spec: dict) -> xr.Dataset:
     """Run one fully specified cell ({data, rbm, train[, seed]}) and return its trajectory.
 
@@ -116,8 +145,7 @@ def run_cell(spec: dict) -> xr.Dataset:
     """
     resolved, data_seed, train_seed = resolve_cell(spec)
     t0 = time.perf_counter()
-    state = compute_cell(resolved, data_seed, train_seed)
-    ds = trajectory_dataset(resolved, state)
+    ds = cell_dataset(resolved, data_seed, train_seed)
     ds.attrs.update(data_seed=str(data_seed), train_seed=str(train_seed),
                     wall_time_s=time.perf_counter() - t0)
     return ds

@@ -48,7 +48,7 @@ def execute_cell(url: str, storage_options: Optional[dict], cell: Cell) -> dict:
     """Run one cell into the store (the body of the Ray task). Returns a small summary dict."""
     from kernels.train import TrainState
 
-    from .cell import compute_cell, trajectory_dataset
+    from .cell import cell_dataset
 
     store = ResultsStore(url, storage_options)
     idx = cell.index
@@ -78,8 +78,7 @@ def execute_cell(url: str, storage_options: Optional[dict], cell: Cell) -> dict:
         fail = os.environ.get(FAIL_ENV)
         if fail and fail in cell.label():
             raise RuntimeError(f"injected failure ({FAIL_ENV}={fail})")
-        state = compute_cell(cell.spec, cell.data_seed, cell.train_seed, state, on_checkpoint)
-        store.write_cell(cell, trajectory_dataset(cell.spec, state))
+        store.write_cell(cell, cell_dataset(cell.spec, cell.data_seed, cell.train_seed, state, on_checkpoint))
     except Exception:
         err = traceback.format_exc()
         store.set_status(idx, FAILED, error=err, wall_time=time.perf_counter() - t0)

@@ -93,7 +93,9 @@ class TrainSpec(BaseModel):
     """``train``: stochastic gradient ascent of the likelihood."""
 
     model_config = _CONFIG
-    method: Literal["pcd", "exact"] = Field("pcd", description="pcd: PCD-k; exact: 2^M sums")
+    method: Literal["pcd", "exact", "statistics"] = Field(
+        "pcd", description="pcd: PCD-k; exact: 2^M sums; statistics: no RBM, the cell records the "
+        "data's spectrum statistics (top eigenvalue of the correlation matrix, Figs. 12-13)")
     pcd_steps: int = Field(20, ge=1, description="Gibbs steps per update (pcd)")
     n_chains: Optional[Annotated[int, Field(ge=1)]] = Field(
         None, description="persistent chains (pcd); null means batch_size")
@@ -269,6 +271,8 @@ def split_sizes(n_samples: int, test_fraction: float) -> tuple[int, int]:
 
 
 def _check_batch(s: dict) -> Optional[str]:
+    if s["train"]["method"] == "statistics":
+        return None
     n, f, b = s["data"]["n_samples"], s["train"]["test_fraction"], s["train"]["batch_size"]
     n_train, n_test = split_sizes(n, f)
     if b > n_train:
@@ -320,7 +324,7 @@ class Check:
 
 CHECKS = (
     Check("data.n_samples", ("data.n_samples", "train.test_fraction"), _check_train_set),
-    Check("train.batch_size", ("data.n_samples", "train.test_fraction", "train.batch_size"),
+    Check("train.batch_size", ("data.n_samples", "train.test_fraction", "train.batch_size", "train.method"),
           _check_batch),
     Check("train.test_fraction", ("data.n_samples", "train.test_fraction"), _check_test_set),
     Check("rbm.hidden", ("train.method", "rbm.hidden"), _check_exact_hidden),
@@ -372,6 +376,16 @@ def _run_checks(base: dict, dims: list, bad: set[str], errs: Errors) -> None:
                 where = ", ".join(f"{d.name}={format_value(d.values[d.keys[0]][i])}"
                                   for d, i in zip(rel, idx))
                 errs.add(check.key + (f" (cell {where})" if where else ""), reason)
+
+
+def _check_statistics_not_mixed(base: dict, dims: list, errs: Errors) -> None:
+    """A store holds either trained RBMs or data statistics: `statistics` cannot share a grid with training."""
+    for d in dims:
+        if "train.method" in d.keys:
+            values = set(d.values["train.method"])
+            if "statistics" in values and len(values) > 1:
+                errs.add("grid.train.method", "'statistics' cells (no RBM) cannot share a sweep with "
+                         f"trained cells ({', '.join(sorted(values - {'statistics'}))}); use two sweeps")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -538,6 +552,7 @@ def sweep_from_dict(raw: Any, source: str = "<dict>", text: Optional[str] = None
     for section in SECTIONS:
         base[section] = _section(section, raw.get(section), grid.where, grid.bad, errs)
     _run_checks(base, grid.dims, grid.bad, errs)
+    _check_statistics_not_mixed(base, grid.dims, errs)
     errs.raise_if_any()
     return Sweep(name=name, seed=seed, base=base, dims=tuple(grid.dims), source=source, text=text)
 

@@ -36,7 +36,7 @@ import xarray as xr
 import zarr
 from zarr.core.sync import sync
 
-from .cell import VARIABLES
+from .cell import STATISTICS_VARIABLES, is_statistics
 from .grid import Cell, Grid
 from .spec import Sweep, canonical_json, sweep_from_dict
 
@@ -75,9 +75,12 @@ class Layout:
     n_hidden: int
     n_visible: int
     n_states: int  # 0 when every cell is Ising
+    statistics: bool = False  # data-statistics cells (no RBM): scalar variables only
 
     @classmethod
     def of(cls, grid: Grid) -> "Layout":
+        if is_statistics(next(iter(grid)).spec):  # a sweep never mixes them (sweep.spec)
+            return cls((), 0, 0, 0, statistics=True)
         epochs, M, N, q = set(), 1, 2, 0
         for cell in grid:
             t, d, r = cell.spec["train"], cell.spec["data"], cell.spec["rbm"]
@@ -87,7 +90,19 @@ class Layout:
                 q = max(q, d["q"])
         return cls(tuple(sorted(epochs)), M, N, q)
 
+    def own_coords(self) -> dict:
+        """The per-cell axes as coordinate arrays (none for data-statistics stores)."""
+        if self.statistics:
+            return {}
+        own = {"epoch": np.array(self.epochs, dtype=np.int64), "hidden": np.arange(self.n_hidden),
+               "visible": np.arange(self.n_visible)}
+        if self.n_states:
+            own["state"] = np.arange(self.n_states)
+        return own
+
     def variable_dims(self) -> dict:
+        if self.statistics:
+            return {v: () for v in STATISTICS_VARIABLES}
         vis = ("visible", "state") if self.n_states else ("visible",)
         return {
             "weights": ("epoch", "hidden") + vis,
@@ -120,7 +135,11 @@ FLOAT_ATTRS = {
     "hidden_gamma": {"long_name": "hidden potential gamma"},
     "loglik_train": {"long_name": "exact mean log-likelihood of the training set", "units": "nats per sample"},
     "loglik_test": {"long_name": "exact mean log-likelihood of the test set", "units": "nats per sample"},
+    "top_eigenvalue": {"long_name": "top eigenvalue of the data correlation matrix"},
+    "top_mode_weight": {"long_name": "weight of the top eigenvector on the signal modes "
+                                     "(lowest Fourier modes |k| <= 3 for Ising; uniform first angular harmonic for XY)"},
 }
+FLOAT32 = ("weights", "visible_fields", "hidden_theta", "hidden_gamma")
 
 
 def _coord_array(values):
@@ -188,16 +207,12 @@ class ResultsStore:
                                fill_value="" if arr.dtype.kind in "UT" else 0,
                                attributes={"long_name": grid.coord_keys[name]}, overwrite=True)
             a[:] = arr
-        own = {"epoch": np.array(layout.epochs, dtype=np.int64), "hidden": np.arange(layout.n_hidden),
-               "visible": np.arange(layout.n_visible)}
-        if layout.n_states:
-            own["state"] = np.arange(layout.n_states)
-        for name, arr in own.items():
+        for name, arr in layout.own_coords().items():
             a = g.create_array(name, shape=arr.shape, chunks=arr.shape, dtype=arr.dtype,
                                dimension_names=(name,), fill_value=0, overwrite=True)
             a[:] = arr
         for var, dims in layout.variable_dims().items():
-            dtype = np.float64 if var.startswith("loglik") else np.float32
+            dtype = np.float32 if var in FLOAT32 else np.float64
             sizes = tuple(layout.size(d) for d in dims)
             attrs = dict(FLOAT_ATTRS[var])
             if coord_attr:
@@ -224,11 +239,7 @@ class ResultsStore:
             a = g[name]
             a.resize(arr.shape)
             a[:] = arr.astype(a.dtype) if arr.dtype.kind not in "UT" else arr
-        own = {"epoch": np.array(layout_new.epochs, dtype=np.int64), "hidden": np.arange(layout_new.n_hidden),
-               "visible": np.arange(layout_new.n_visible)}
-        if layout_new.n_states:
-            own["state"] = np.arange(layout_new.n_states)
-        for name, arr in own.items():
+        for name, arr in layout_new.own_coords().items():
             g[name].resize(arr.shape)
             g[name][:] = arr
         for var, dims in layout_new.variable_dims().items():
@@ -298,13 +309,18 @@ class ResultsStore:
     def write_cell(self, cell: Cell, ds: xr.Dataset) -> None:
         """Write one cell's trajectory into its chunks (padded with NaN), seeds included; not its status."""
         sel = tuple(slice(int(i), int(i) + 1) for i in cell.index)
-        pos = np.searchsorted(np.asarray(self._array("epoch")[...]), ds["epoch"].values)
         batch = []
-        for var in VARIABLES:
+        pos = None
+        for var in ds.data_vars:
             a = self._array(var)
             block = np.full(a.shape[len(sel):], np.nan, dtype=a.dtype)
             vals = ds[var].values
-            block[(pos,) + tuple(slice(0, n) for n in vals.shape[1:])] = vals
+            if ds[var].dims[:1] == ("epoch",):
+                if pos is None:
+                    pos = np.searchsorted(np.asarray(self._array("epoch")[...]), ds["epoch"].values)
+                block[(pos,) + tuple(slice(0, n) for n in vals.shape[1:])] = vals
+            else:
+                block[tuple(slice(0, n) for n in vals.shape)] = vals
             batch.append((var, sel, block[(np.newaxis,) * len(sel)]))
         one = (1,) * len(sel)
         batch.append(("data_seed", sel, np.full(one, cell.data_seed, dtype=np.uint64)))
