@@ -28,6 +28,7 @@ from typing import Optional
 import numpy as np
 
 from .grid import Cell, Grid
+from .provenance import cell_record, run_record
 from .spec import Sweep, load_sweep
 from .store import DONE, FAILED, RUNNING, STATUS_NAMES, ResultsStore, StoreError, compare_sweeps
 
@@ -84,7 +85,8 @@ def execute_cell(url: str, storage_options: Optional[dict], cell: Cell) -> dict:
         store.set_status(idx, FAILED, error=err, wall_time=time.perf_counter() - t0)
         return {"index": idx, "status": "failed", "error": err, "attempts": attempts}
     wall = time.perf_counter() - t0
-    store.set_status(idx, DONE, error="" if attempts > 1 else None, wall_time=wall)  # clear an old error
+    store.set_status(idx, DONE, error="" if attempts > 1 else None, wall_time=wall,  # "" clears an old error
+                     provenance=cell_record(cell.data_seed, cell.train_seed, attempts, wall))
     if ckpt is not None or saved[0]:
         store.drop_checkpoint(idx)
     return {"index": idx, "status": "done", "wall_time": wall, "attempts": attempts,
@@ -279,6 +281,7 @@ def run_sweep(sweep_or_path, store: Optional[str] = None, address: Optional[str]
     plan = plan_sweep(sweep, url, storage_options)
     st = plan.store
     token = st.acquire_lock()
+    run_pos = st.record_run(run_record())
     stop = threading.Event()
 
     def beat():
@@ -333,7 +336,10 @@ def run_sweep(sweep_or_path, store: Optional[str] = None, address: Optional[str]
     finally:
         bar.close()
         stop.set()
-        st.release_lock(token)
+        try:
+            st.finish_run(run_pos, end=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), cells_run=ran)
+        finally:
+            st.release_lock(token)
     status = st.group("r")["status"][...]
     done = int((status == DONE).sum())
     return RunSummary(url, plan.grid.size, done, int((status == FAILED).sum()), ran, time.time() - t0, failures)

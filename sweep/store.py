@@ -44,7 +44,7 @@ STATUS_NAMES = ("pending", "running", "done", "failed")
 PENDING, RUNNING, DONE, FAILED = range(4)
 
 warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part", category=UserWarning)
-warnings.filterwarnings("ignore", message="Object at checkpoints is not recognized", category=UserWarning)
+warnings.filterwarnings("ignore", message="Object at .* is not recognized as a component", category=UserWarning)
 
 
 class StoreError(Exception):
@@ -125,6 +125,8 @@ CELL_VARS = {  # per-cell bookkeeping: dtype, fill value, attrs
     "wall_time": ("float64", np.nan, {"long_name": "wall time of the finishing attempt", "units": "s"}),
     "host": (str, "", {"long_name": "host that computed the cell"}),
     "error": (str, "", {"long_name": "error of the last failed attempt (traceback)"}),
+    "provenance": (str, "", {"long_name": "JSON: software versions, source commit, host, seeds, attempts, "
+                                          "wall time of the finishing attempt"}),
     "data_seed": ("uint64", 0, {"long_name": "seed of the data stream"}),
     "train_seed": ("uint64", 0, {"long_name": "seed of the training stream"}),
 }
@@ -284,7 +286,8 @@ class ResultsStore:
         return self._array(name)[sel].ravel()[0]
 
     def set_status(self, index, status: int, attempts: Optional[int] = None, error: Optional[str] = None,
-                   wall_time: Optional[float] = None, host: Optional[str] = None) -> None:
+                   wall_time: Optional[float] = None, host: Optional[str] = None,
+                   provenance: Optional[str] = None) -> None:
         """Write the bookkeeping of one cell; `status` last, in a separate write (except `running`,
         which promises nothing about the data)."""
         sel = tuple(slice(int(i), int(i) + 1) for i in index)
@@ -298,6 +301,8 @@ class ResultsStore:
             batch.append(("wall_time", sel, np.full(one, wall_time)))
         if host is not None:
             batch.append(("host", sel, np.full(one, host, dtype=object).astype(str)))
+        if provenance is not None:
+            batch.append(("provenance", sel, np.full(one, provenance, dtype=object).astype(str)))
         last = ("status", sel, np.full(one, status, dtype=np.int8))
         if status == RUNNING:
             self._write(batch + [last])
@@ -326,6 +331,24 @@ class ResultsStore:
         batch.append(("data_seed", sel, np.full(one, cell.data_seed, dtype=np.uint64)))
         batch.append(("train_seed", sel, np.full(one, cell.train_seed, dtype=np.uint64)))
         self._write(batch)
+
+    # -- runs (driver only: root attributes)
+    def record_run(self, record: dict) -> int:
+        """Append a run record to the root attribute `runs` (JSON list); returns its position."""
+        g = self.group()
+        runs = json.loads(g.attrs.get("runs", "[]"))
+        runs.append(record)
+        g.attrs["runs"] = json.dumps(runs)
+        zarr.consolidate_metadata(g.store)
+        return len(runs) - 1
+
+    def finish_run(self, position: int, **fields) -> None:
+        g = self.group()
+        runs = json.loads(g.attrs.get("runs", "[]"))
+        if 0 <= position < len(runs):
+            runs[position].update(fields)
+            g.attrs["runs"] = json.dumps(runs)
+            zarr.consolidate_metadata(g.store)
 
     # -- checkpoints (npz, no pickle)
     def _ckpt_path(self, index) -> str:

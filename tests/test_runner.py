@@ -291,3 +291,18 @@ def test_quickstart_sweep_shows_the_transition(tmp_path, ray_local):
     assert float(R.sel(beta=0.4, n_samples=10000)) > 0.8  # beta_c(1e4) = 0.10
     assert float(R.sel(beta=0.1, n_samples=100)) < 0.35  # beta_c(100) = 0.69
     assert float(R.sel(beta=0.1, n_samples=1000)) < 0.35  # beta_c(1000) = 0.27
+
+
+def test_provenance_per_cell_and_per_run(tmp_path, ray_local):
+    import json
+
+    url = str(tmp_path / "prov.zarr")
+    run_sweep(write(tmp_path, small()), store=url, progress=False)
+    ds = open_results(url)
+    rec = json.loads(str(ds["provenance"].values[0, 0, 0]))
+    for pkg in ("numpy", "numba", "llvmlite", "ray", "zarr", "xarray", "rbm-sweep"):
+        assert rec["versions"][pkg] and rec["versions"][pkg] != "not installed", pkg
+    assert rec["commit"] and rec["host"] and rec["attempts"] == 1 and rec["wall_time_s"] > 0
+    assert rec["train_seed"] == str(int(ds["train_seed"].values[0, 0, 0]))
+    runs = json.loads(ds.attrs["runs"])
+    assert len(runs) == 1 and runs[0]["start"] and runs[0]["end"] and runs[0]["cells_run"] == 8

@@ -1,0 +1,62 @@
+"""Provenance: what produced a cell (software versions, source commit, host) and who ran a sweep.
+
+Computed once per process and cached; stored per cell as a JSON string (`provenance`) and per run in
+the store's root attribute `runs` (a JSON list of {command, host, pid, start, end, cells_run}).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import platform
+import socket
+import subprocess
+import sys
+import time
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+PACKAGES = ("rbm-sweep", "numpy", "numba", "llvmlite", "ray", "zarr", "xarray")
+
+
+def _version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+@functools.lru_cache(maxsize=1)
+def source_commit() -> str:
+    """The git commit of the package's source tree, with '+dirty' when it has uncommitted changes, or
+    'unknown' (an installed wheel, no git)."""
+    src = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(src), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> dict:
+    """Versions of the packages that determine the results, the source commit, Python and the host."""
+    return {"versions": {p: _version(p) for p in PACKAGES}, "commit": source_commit(),
+            "python": platform.python_version(), "machine": platform.machine(), "host": socket.gethostname()}
+
+
+def cell_record(data_seed: int, train_seed: int, attempts: int, wall_time: float) -> str:
+    """The JSON provenance of one finished cell."""
+    return json.dumps({**environment(), "data_seed": str(data_seed), "train_seed": str(train_seed),
+                       "attempts": attempts, "wall_time_s": round(wall_time, 6),
+                       "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, sort_keys=True)
+
+
+def run_record() -> dict:
+    """The start of a `sweep run`: command line, host, pid, start time, software."""
+    return {"command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]), "host": socket.gethostname(),
+            "pid": __import__("os").getpid(), "start": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "end": None, "commit": source_commit(), "version": _version("rbm-sweep")}
