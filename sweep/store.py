@@ -34,6 +34,7 @@ import fsspec
 import numpy as np
 import xarray as xr
 import zarr
+from zarr.codecs import Crc32cCodec, ZstdCodec
 from zarr.core.sync import sync
 
 from .cell import STATISTICS_VARIABLES, is_statistics
@@ -41,6 +42,8 @@ from .grid import Cell, Grid
 from .spec import Sweep, canonical_json, sweep_from_dict
 
 STATUS_NAMES = ("pending", "running", "done", "failed")
+CHECKED = (ZstdCodec(level=3), Crc32cCodec())
+"""Codecs of every per-cell array: zstd, then a CRC32C of each chunk (finds flipped bytes and truncation)."""
 PENDING, RUNNING, DONE, FAILED = range(4)
 
 warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part", category=UserWarning)
@@ -220,12 +223,12 @@ class ResultsStore:
             if coord_attr:
                 attrs["coordinates"] = coord_attr
             g.create_array(var, shape=shape + sizes, chunks=(1,) * len(G) + sizes, dtype=dtype,
-                           fill_value=np.nan, dimension_names=G + dims, attributes=attrs, overwrite=True)
+                           fill_value=np.nan, compressors=CHECKED, dimension_names=G + dims, attributes=attrs, overwrite=True)
         for var, (dtype, fill, attrs) in CELL_VARS.items():
             attrs = dict(attrs)
             if coord_attr:
                 attrs["coordinates"] = coord_attr
-            g.create_array(var, shape=shape, chunks=(1,) * len(G), dtype=dtype, fill_value=fill,
+            g.create_array(var, shape=shape, chunks=(1,) * len(G), dtype=dtype, fill_value=fill, compressors=CHECKED,
                            dimension_names=G, attributes=attrs, overwrite=True)
 
     def grow(self, sweep: Sweep, new: Grid, old: Grid) -> None:
@@ -331,6 +334,53 @@ class ResultsStore:
         batch.append(("data_seed", sel, np.full(one, cell.data_seed, dtype=np.uint64)))
         batch.append(("train_seed", sel, np.full(one, cell.train_seed, dtype=np.uint64)))
         self._write(batch)
+
+    # -- integrity
+    def verify(self, repair: bool = False) -> dict:
+        """Read every cell's chunks; report corrupt chunks (checksum or decoding errors), torn cells (status
+        done, data missing) and stray partial files. With `repair`: corrupt or torn cells are marked
+        pending (so `sweep run` recomputes exactly them, to identical bits) and partial files removed
+        (refused while a run holds the store)."""
+        g = self.group()
+        dims = tuple(self.attrs()["grid_dims"])
+        shape = g["status"].shape
+        per_cell = [name for name, a in g.arrays() if tuple(a.metadata.dimension_names or ())[:len(dims)] == dims]
+        corrupt: dict = {}
+        for name in per_cell:
+            a = g[name]
+            for idx in np.ndindex(*shape):
+                sel = tuple(slice(i, i + 1) for i in idx)
+                try:
+                    a[sel]
+                except Exception as exc:  # noqa: BLE001 - any decoding failure is corruption
+                    corrupt.setdefault(idx, []).append(f"{name}: {type(exc).__name__}: {str(exc)[:120]}")
+        status = np.full(shape, -1, dtype=np.int8)
+        for idx in np.ndindex(*shape):
+            try:
+                status[idx] = g["status"][tuple(slice(i, i + 1) for i in idx)].ravel()[0]
+            except Exception:  # noqa: BLE001 - reported above
+                pass
+        torn = []
+        probe = "weights" if "weights" in g else "top_eigenvalue"
+        for idx in zip(*np.nonzero(status == DONE)):
+            if idx in corrupt:
+                continue
+            block = g[probe][tuple(slice(i, i + 1) for i in idx)]
+            if not np.isfinite(block).any():
+                torn.append(tuple(int(i) for i in idx))
+        partial = [p for p in self.fs.find(self.root) if p.endswith(".partial") or ".partial." in p.rsplit("/", 1)[-1]]
+        report = {"cells": int(np.prod(shape)), "corrupt": {tuple(int(i) for i in k): v for k, v in corrupt.items()},
+                  "torn": torn, "partial_files": partial, "repaired": False}
+        if repair and (corrupt or torn or partial):
+            lock = self.read_lock()
+            if lock and self.lock_is_live(lock):
+                raise StoreError("a `sweep run` holds this store; repair it after the run ends")
+            for idx in list(report["corrupt"]) + torn:
+                self.set_status(idx, PENDING, error="marked for recomputation by `sweep verify --repair`")
+            for p in partial:
+                self.fs.rm(p)
+            report["repaired"] = True
+        return report
 
     # -- runs (driver only: root attributes)
     def record_run(self, record: dict) -> int:

@@ -306,3 +306,38 @@ def test_provenance_per_cell_and_per_run(tmp_path, ray_local):
     assert rec["train_seed"] == str(int(ds["train_seed"].values[0, 0, 0]))
     runs = json.loads(ds.attrs["runs"])
     assert len(runs) == 1 and runs[0]["start"] and runs[0]["end"] and runs[0]["cells_run"] == 8
+
+
+def test_verify_finds_flipped_and_truncated_chunks_and_run_repairs_them(tmp_path, ray_local):
+    from typer.testing import CliRunner
+
+    from sweep.cli import app
+
+    f = write(tmp_path, small())
+    url = str(tmp_path / "v.zarr")
+    run_sweep(f, store=url, progress=False)
+    before = data_vars(url)
+    cli = CliRunner()
+    r = cli.invoke(app, ["verify", url])
+    assert r.exit_code == 0 and "8 cells checked: 0 corrupt, 0 torn, 0 partial files" in r.output
+    flipped = tmp_path / "v.zarr" / "weights" / "c" / "0" / "1" / "0" / "0" / "0" / "0"
+    raw = bytearray(flipped.read_bytes())
+    raw[len(raw) // 2] ^= 0x40
+    flipped.write_bytes(bytes(raw))
+    cut = tmp_path / "v.zarr" / "loglik_train" / "c" / "1" / "0" / "1" / "0"
+    cut.write_bytes(cut.read_bytes()[:5])
+    stray = tmp_path / "v.zarr" / "weights" / "c" / "0" / "0" / "0" / "0" / "0" / "0.abc.partial"
+    stray.write_bytes(b"x")
+    r = cli.invoke(app, ["verify", url])
+    assert r.exit_code == 1
+    assert "corrupt beta[0], seed[1], n_samples[0]: weights: ValueError" in r.output
+    assert "corrupt beta[1], seed[0], n_samples[1]: loglik_train" in r.output
+    assert "stray partial file" in r.output
+    r = cli.invoke(app, ["verify", url, "--repair"])
+    assert r.exit_code == 0 and "repaired" in r.output and not stray.exists()
+    st = open_results(url)["status"].values
+    assert (st == 0).sum() == 2  # exactly the two corrupt cells are pending again
+    summary = run_sweep(f, store=url, progress=False)
+    assert summary.ok and summary.ran == 2
+    assert_same_data(before, data_vars(url))
+    assert cli.invoke(app, ["verify", url]).exit_code == 0
