@@ -76,6 +76,21 @@ def run(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
     raise typer.Exit(0 if summary.ok else 1)
 
 
+@app.command()
+def plan(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
+         store: Optional[str] = typer.Option(None, help="Store path or URL [default: results/<name>.zarr].")):
+    """What `sweep run` would do: the cells, a work estimate and, against an existing store, the diff
+    (values added or removed, constants changed) and the cells to run or skip. Changes nothing.
+
+    Example: sweep plan sweeps/quickstart.yaml
+    """
+    from .runner import default_store, plan_sweep
+
+    sweep = _load(file)
+    url = store or default_store(sweep)
+    typer.echo(plan_sweep(sweep, url, create=False).describe())
+
+
 def _open(store: str):
     from .store import ResultsStore
 
@@ -86,33 +101,44 @@ def _open(store: str):
 
 
 @app.command()
-def status(store: str = typer.Argument(..., help="Store path or URL.")):
-    """Counts per status, failed cells with their errors, time spent and left.
+def status(store: str = typer.Argument(..., help="Store path or URL."),
+           map_: Optional[str] = typer.Option(None, "--map", help="Completion map over X[,Y] grid dimensions "
+                                              "[default: the first two]."),
+           tracebacks: bool = typer.Option(False, "--tracebacks", help="Print failed cells' full tracebacks."),
+           watch: float = typer.Option(0.0, "--watch", help="Refresh every SECONDS until every cell is done or "
+                                       "failed (Ctrl-C stops).")):
+    """Counts per status, time spent and left, a completion map over two grid axes, failed cells.
 
-    Example: sweep status results/quickstart.zarr
+    Example: sweep status results/quickstart.zarr --map beta,n_samples --watch 2
     """
-    import numpy as np
+    import time
 
-    from .store import DONE, FAILED, STATUS_NAMES, open_results
+    from . import status as report
+    from .store import DONE, FAILED, open_results
 
     _open(store)
-    ds = open_results(store)
-    st = ds["status"].values
-    counts = {name: int((st == k).sum()) for k, name in enumerate(STATUS_NAMES)}
-    typer.echo(f"{ds.attrs.get('sweep_source', '')}: {st.size} cells: "
-               + ", ".join(f"{v} {k}" for k, v in counts.items()))
-    wall = ds["wall_time"].values
-    done = st == DONE
-    spent = float(np.nansum(wall[done]))
-    left = (st.size - done.sum()) * (spent / done.sum()) if done.sum() else float("nan")
-    typer.echo(f"time spent in done cells: {spent:.1f} core-s; estimated left: {left:.1f} core-s")
-    if counts["failed"]:
-        err = ds["error"].values
-        dims = ds["status"].dims
-        for idx in zip(*np.nonzero(st == FAILED)):
-            label = ", ".join(f"{d}={ds[d].values[i]}" for d, i in zip(dims, idx))
-            lines = str(err[idx]).strip().splitlines()
-            typer.echo(f"failed {label}: {lines[-1] if lines else ''}")
+    while True:
+        ds = open_results(store)
+        dims = list(ds["status"].dims)
+        axes = map_.split(",") if map_ else dims[:2]
+        if len(axes) > 2 or not axes:
+            _fail(f"--map {map_!r}: give one or two grid dimensions, e.g. --map beta,n_samples")
+        try:
+            text = report.summary(ds) + "\n" + report.status_map(ds, axes[0], axes[1] if len(axes) > 1 else None)
+        except ValueError as exc:
+            _fail(f"--map: {exc}")
+        fails = report.failures(ds, full=tracebacks)
+        if fails:
+            text += "\n" + fails
+        if watch > 0:
+            typer.echo("\033[2J\033[H" + text if sys.stdout.isatty() else text)
+            st = ds["status"].values
+            if ((st == DONE) | (st == FAILED)).all():
+                break
+            time.sleep(watch)
+        else:
+            typer.echo(text)
+            break
 
 
 @app.command()

@@ -30,7 +30,7 @@ import numpy as np
 from .grid import Cell, Grid
 from .provenance import cell_record, run_record
 from .spec import Sweep, load_sweep
-from .store import DONE, FAILED, RUNNING, STATUS_NAMES, ResultsStore, StoreError, compare_sweeps
+from .store import DONE, FAILED, RUNNING, STATUS_NAMES, ResultsStore, StoreError, compare_sweeps, sweep_diff
 
 THREAD_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
               "MKL_NUM_THREADS": "1"}
@@ -99,9 +99,12 @@ class Plan:
     sweep: Sweep
     grid: Grid
     store: ResultsStore
-    action: str  # "create" | "resume" | "extend"
+    action: str  # "create" | "resume" | "extend" | "refuse"
     todo: list = field(default_factory=list)  # cells to run
     done: int = 0
+    diff: Optional[dict] = None  # against the store's sweep (sweep.store.sweep_diff)
+    reasons: list = field(default_factory=list)  # why `run` would refuse
+    new_cells: int = 0
 
     def describe(self) -> str:
         secs = sum(estimate_seconds(c.spec) for c in self.todo)
@@ -109,6 +112,27 @@ class Plan:
                  + " x ".join(f"{d}({n})" for d, n in zip(self.grid.dims, self.grid.shape)),
                  f"store {self.store.url}: {self.action}; {self.done} done, {len(self.todo)} to run",
                  f"work estimate: about {secs:.3g} core-seconds of training (rates of benchmarks/bench_training.py)"]
+        if self.diff is not None:
+            d = self.diff
+            lines.append("against the store's sweep:")
+            for k, v in d["added"].items():
+                lines.append(f"  + {k}: {v}")
+            for k, v in d["removed"].items():
+                lines.append(f"  - {k}: {v}")
+            for k, a, b in d["constants"]:
+                lines.append(f"  ~ {k}: {a!r} -> {b!r}")
+            if d["seed"]:
+                lines.append(f"  ~ master seed: {d['seed'][0]} -> {d['seed'][1]}")
+            if d["dims"]:
+                lines.append(f"  ~ grid dimensions: {d['dims'][0]} -> {d['dims'][1]}")
+            if not (d["added"] or d["removed"] or d["constants"] or d["seed"] or d["dims"]):
+                lines.append("  (no change)")
+        if self.action == "refuse":
+            lines.append("run would refuse this store:")
+            lines += [f"  - {r}" for r in self.reasons]
+            return "\n".join(lines)
+        lines.append(f"run would: run {len(self.todo)} cells ({self.new_cells} new, "
+                     f"{len(self.todo) - self.new_cells} unfinished or failed), skip {self.done} done")
         for c in self.todo[:50]:
             lines.append(f"  {c.label()}")
         if len(self.todo) > 50:
@@ -140,10 +164,13 @@ def plan_sweep(sweep: Sweep, store_url: str, storage_options: Optional[dict] = N
     if not store.exists():
         if create:
             store.create(sweep, grid)
-        return Plan(sweep, grid, store, "create", list(grid), 0)
+        return Plan(sweep, grid, store, "create", list(grid), 0, None, [], grid.size)
     old = store.sweep()
     verdict, reasons = compare_sweeps(old, sweep)
+    diff = sweep_diff(old, sweep)
     if verdict == "differs":
+        if not create:
+            return Plan(sweep, grid, store, "refuse", [], 0, diff, reasons)
         raise StoreError(f"{store_url} holds a different sweep ({old.source}); what differs:\n  - "
                          + "\n  - ".join(reasons)
                          + "\nuse another --store, or only append values to grid dimensions")
@@ -152,15 +179,16 @@ def plan_sweep(sweep: Sweep, store_url: str, storage_options: Optional[dict] = N
         action = "extend"
         if create:
             store.grow(sweep, grid, old.expand())
-    status = store.group("r")["status"][...] if (create or verdict == "same") else None
-    todo, done = [], 0
+    status = store.group("r")["status"][...]
+    todo, done, new_cells = [], 0, 0
     for cell in grid:
-        if status is not None and all(i < n for i, n in zip(cell.index, status.shape)) \
-                and status[cell.index] == DONE:
+        inside = all(i < n for i, n in zip(cell.index, status.shape))
+        if inside and status[cell.index] == DONE:
             done += 1
         else:
             todo.append(cell)
-    return Plan(sweep, grid, store, action, todo, done)
+            new_cells += not inside
+    return Plan(sweep, grid, store, action, todo, done, diff, [], new_cells)
 
 
 # ------------------------------------------------------------------------------------- progress

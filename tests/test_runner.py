@@ -341,3 +341,32 @@ def test_verify_finds_flipped_and_truncated_chunks_and_run_repairs_them(tmp_path
     assert summary.ok and summary.ran == 2
     assert_same_data(before, data_vars(url))
     assert cli.invoke(app, ["verify", url]).exit_code == 0
+
+
+def test_plan_diff_cases(tmp_path, ray_local):
+    from typer.testing import CliRunner
+
+    from sweep.cli import app
+
+    url = str(tmp_path / "pl.zarr")
+    f = write(tmp_path, small())
+    cli = CliRunner()
+    r = cli.invoke(app, ["plan", str(f), "--store", url])
+    assert r.exit_code == 0 and "create; 0 done, 8 to run" in r.output and "run would: run 8 cells (8 new" in r.output
+    assert not Path(url).exists()  # planning writes nothing
+    run_sweep(f, store=url, progress=False)
+    r = cli.invoke(app, ["plan", str(f), "--store", url])
+    assert "(no change)" in r.output and "run would: run 0 cells (0 new, 0 unfinished or failed), skip 8 done" in r.output
+    # extend an axis
+    r = cli.invoke(app, ["plan", str(write(tmp_path, small(betas="[0.3, 0.9, 0.5]"), "e.yaml")), "--store", url])
+    assert "+ data.beta: [0.5]" in r.output and "run would: run 4 cells (4 new, 0 unfinished or failed), skip 8 done" in r.output
+    # remove a value
+    r = cli.invoke(app, ["plan", str(write(tmp_path, small(betas="[0.3]"), "r.yaml")), "--store", url])
+    assert "- data.beta: [0.9]" in r.output and "run would refuse this store" in r.output
+    # change a constant
+    r = cli.invoke(app, ["plan", str(write(tmp_path, small().replace("batch_size: 20", "batch_size: 25"), "c.yaml")),
+                         "--store", url])
+    assert "~ train.batch_size: 20 -> 25" in r.output and "run would refuse" in r.output
+    # --dry-run prints the same plan
+    r2 = cli.invoke(app, ["run", str(f), "--store", url, "--dry-run"])
+    assert r2.output == cli.invoke(app, ["plan", str(f), "--store", url]).output

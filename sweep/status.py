@@ -1,0 +1,82 @@
+"""Text reports of a sweep's progress: counts, time, a completion map over two grid axes, failures.
+
+Map symbols (over the cells that share an (x, y) position, other dimensions such as seeds aggregated):
+    #  all done     +  some done     R  some running (none failed)     F  some failed     .  all pending
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from .store import DONE, FAILED, PENDING, RUNNING, STATUS_NAMES
+
+LEGEND = "# all done   + some done   R running   F failed   . pending"
+
+
+def counts(status: np.ndarray) -> dict:
+    return {name: int((status == k).sum()) for k, name in enumerate(STATUS_NAMES)}
+
+
+def summary(ds: xr.Dataset) -> str:
+    """`<file>: N cells: ... pending, ... running, ... done, ... failed` and the time spent and left."""
+    st = ds["status"].values
+    c = counts(st)
+    done = st == DONE
+    wall = ds["wall_time"].values
+    spent = float(np.nansum(wall[done]))
+    left = (st.size - done.sum()) * (spent / done.sum()) if done.sum() else float("nan")
+    return (f"{ds.attrs.get('sweep_source', '')}: {st.size} cells: " + ", ".join(f"{v} {k}" for k, v in c.items())
+            + f"\ntime spent in done cells: {spent:.1f} core-s; estimated left: {left:.1f} core-s")
+
+
+def _symbol(values: np.ndarray) -> str:
+    if (values == FAILED).any():
+        return "F"
+    if (values == DONE).all():
+        return "#"
+    if (values == RUNNING).any():
+        return "R"
+    if (values == DONE).any():
+        return "+"
+    return "."
+
+
+def status_map(ds: xr.Dataset, x: str, y: str | None = None) -> str:
+    """The completion map: rows are values of `y`, columns values of `x` (one row when `y` is None)."""
+    status = ds["status"]
+    for d in (x, y):
+        if d is not None and d not in status.dims:
+            raise ValueError(f"{d!r} is not a grid dimension; dimensions: {', '.join(status.dims)}")
+    order = [d for d in (y, x) if d is not None]
+    other = [d for d in status.dims if d not in order]
+    arr = status.transpose(*order, *other).values
+    if y is None:
+        arr = arr[np.newaxis]
+    xs = [str(v) for v in status[x].values]
+    ys = [str(v) for v in status[y].values] if y is not None else [""]
+    width = max([len(s) for s in ys] + [len(y or "")])
+    lead = f"{x}: "
+    lines = [f"{(y or ''):>{width}} | {lead}" + " ".join(xs)]
+    for i, label in enumerate(ys):
+        cells = [_symbol(arr[i, j]).center(len(xs[j])) for j in range(len(xs))]
+        lines.append(f"{label:>{width}} | {' ' * len(lead)}" + " ".join(cells).rstrip())
+    lines.append(LEGEND + (f"   (aggregated over {', '.join(other)})" if other else ""))
+    return "\n".join(lines)
+
+
+def failures(ds: xr.Dataset, full: bool = False) -> str:
+    """One line per failed cell with the last line of its error, or the whole traceback (`full`)."""
+    st = ds["status"].values
+    err = ds["error"].values
+    dims = ds["status"].dims
+    out = []
+    for idx in zip(*np.nonzero(st == FAILED)):
+        label = ", ".join(f"{d}={ds[d].values[i]}" for d, i in zip(dims, idx))
+        text = str(err[idx]).strip()
+        lines = text.splitlines()
+        out.append(f"failed {label}:\n{text}" if full else f"failed {label}: {lines[-1] if lines else ''}")
+    return "\n".join(out)
+
+
+__all__ = ["LEGEND", "PENDING", "counts", "failures", "status_map", "summary"]

@@ -1,0 +1,44 @@
+"""Status reports: the completion map over two axes and failure listings (no Ray needed)."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from sweep.status import failures, status_map, summary
+from sweep.store import DONE, FAILED, PENDING, RUNNING
+
+
+def fake(status):
+    st = np.array(status, dtype=np.int8)  # (beta, n_samples, seed)
+    err = np.full(st.shape, "", dtype=object)
+    err[st == FAILED] = "Traceback (most recent call last):\n  ...\nValueError: boom"
+    return xr.Dataset(
+        {"status": (("beta", "n_samples", "seed"), st), "error": (("beta", "n_samples", "seed"), err.astype(str)),
+         "wall_time": (("beta", "n_samples", "seed"), np.where(st == DONE, 2.0, np.nan))},
+        coords={"beta": [0.1, 0.5], "n_samples": [100, 1000, 10000], "seed": [0, 1]},
+        attrs={"sweep_source": "s.yaml"})
+
+
+def test_map_symbols_aggregate_seeds():
+    D, F, R, P = DONE, FAILED, RUNNING, PENDING
+    ds = fake([[[D, D], [D, P], [P, P]],
+               [[R, D], [F, D], [D, D]]])
+    text = status_map(ds, "beta", "n_samples")
+    rows = text.splitlines()
+    assert rows[0] == "n_samples | beta: 0.1 0.5"
+    assert rows[1] == "      100 |        #   R"
+    assert rows[2] == "     1000 |        +   F"
+    assert rows[3] == "    10000 |        .   #"
+    assert "aggregated over seed" in rows[4]
+    with pytest.raises(ValueError, match="'gamma' is not a grid dimension"):
+        status_map(ds, "gamma")
+
+
+def test_summary_and_failures():
+    ds = fake([[[DONE, DONE], [DONE, PENDING], [PENDING, PENDING]],
+               [[RUNNING, DONE], [FAILED, DONE], [DONE, DONE]]])
+    s = summary(ds)
+    assert "12 cells: 3 pending, 1 running, 7 done, 1 failed" in s
+    assert "time spent in done cells: 14.0 core-s; estimated left: 10.0 core-s" in s
+    assert failures(ds) == "failed beta=0.5, n_samples=1000, seed=0: ValueError: boom"
+    assert "Traceback (most recent call last)" in failures(ds, full=True)
