@@ -1,0 +1,366 @@
+"""sweep.analysis on constructed inputs with known answers (PHYSICS.md section 4)."""
+
+import warnings
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from sweep import analysis as an
+
+N = 100
+
+
+def ring_offset(i, x0, n=N):
+    """Signed ring distance i - x0 in [-n/2, n/2)."""
+    return np.mod(np.asarray(i, dtype=float) - x0 + n / 2, n) - n / 2
+
+
+def sech_peak(x0, k, n=N):
+    return 1.0 / np.cosh(k * ring_offset(np.arange(n), x0, n))
+
+
+def da(arr, *dims, **coords):
+    return xr.DataArray(np.asarray(arr, dtype=float), dims=dims, coords=coords or None)
+
+
+# ------------------------------------------------------------------ spatial observables
+@pytest.mark.parametrize("x0", [99.6, 0.3, 0.0, 50.5])
+@pytest.mark.parametrize("k", [0.3, 0.6])
+def test_sech_peak_across_the_boundary(x0, k):
+    w = da(sech_peak(x0, k), "visible")
+    c = float(an.centre(w))
+    assert abs(ring_offset(c, x0)) < 1e-4  # lattice aliasing only
+    assert 0 <= c < N
+    assert an.centre(w).attrs["n_sites"] == N
+    # R: characteristic function of the sech^2 density at 2 pi / N (continuum value)
+    u = 2 * np.pi / N
+    R_theory = (np.pi * u / (2 * k)) / np.sinh(np.pi * u / (2 * k))
+    assert float(an.localization(w)) == pytest.approx(R_theory, rel=1e-3)
+    assert float(an.localization(w)) > 0.95
+    # FWHM = 2 arccosh(2) / k within interpolation error (the lattice maximum is <= 1 off-site)
+    assert float(an.fwhm(w)) == pytest.approx(2 * np.arccosh(2) / k, rel=0.1 * k)
+    assert float(an.smoothness(w)) > 0.8
+    # IPR * N = N (4/(3k)) / (2/k)^2 = N k / 3 in the continuum
+    assert float(an.ipr(w)) == pytest.approx(N * k / 3, rel=0.02)
+
+
+def test_fwhm_sign_and_scale_invariant_and_capped():
+    w = sech_peak(3.0, 0.4)
+    ref = float(an.fwhm(da(w, "visible")))
+    assert float(an.fwhm(da(-2.5 * w, "visible"))) == pytest.approx(ref)
+    # a flat profile never drops below half maximum: the width is the whole ring
+    assert float(an.fwhm(da(np.ones(N), "visible"))) == N
+    # linear interpolation, checked by hand on a triangle 0 .. 4 .. 0 (half max 2 at +-2 sites)
+    tri = np.zeros(N)
+    tri[[98, 99, 0, 1, 2]] = [1, 3, 4, 3, 1]
+    assert float(an.fwhm(da(tri, "visible"))) == pytest.approx(2 * (1 + 1 / 2))
+
+
+def test_pure_noise():
+    rng = np.random.default_rng(0)
+    w = da(rng.standard_normal((2000, N)), "sample", "visible")
+    R = an.localization(w)
+    # |sum w^2 e^{i phi}|^2 ~ 2N, sum w^2 ~ N: R is Rayleigh with mean sqrt(pi / (2N))
+    assert float(R.mean()) == pytest.approx(np.sqrt(np.pi / (2 * N)), rel=0.05)
+    assert float(R.max()) < 0.5
+    # IPR*N: N E[sum w^4] / E[(sum w^2)^2] = 3N / (N + 2)
+    assert float(an.ipr(w).mean()) == pytest.approx(3 * N / (N + 2), rel=0.03)
+    Q = an.smoothness(w)
+    assert abs(float(Q.mean())) < 0.01
+    assert float(Q.std()) == pytest.approx(1 / np.sqrt(N), rel=0.1)
+
+
+def test_uniform_weights():
+    w = da(np.full((3, N), 0.7) * np.array([1, -1, 2])[:, None], "hidden", "visible")
+    np.testing.assert_allclose(an.localization(w), 0, atol=1e-12)
+    np.testing.assert_allclose(an.ipr(w), 1, rtol=1e-12)
+    np.testing.assert_allclose(an.smoothness(w), 1, rtol=1e-12)
+
+
+def test_centre_weights_sites_by_squared_weight():
+    w = np.zeros(N)
+    w[0], w[25] = 1.0, -2.0  # Z = 1 + 4 i
+    assert float(an.centre(da(w, "visible"))) == pytest.approx(N / (2 * np.pi) * np.arctan2(4, 1))
+    assert float(an.localization(da(w, "visible"))) == pytest.approx(np.hypot(1, 4) / 5)
+    assert float(an.ipr(da(w, "visible"))) == pytest.approx(N * 17 / 25)
+
+
+def test_smoothness_is_periodic():
+    w = np.zeros(N)
+    w[[N - 1, 0]] = 1.0  # a pair straddling the boundary: Q = 1/2
+    assert float(an.smoothness(da(w, "visible"))) == pytest.approx(0.5)
+    alt = (-1.0) ** np.arange(N)  # staggered: Q = -1
+    assert float(an.smoothness(da(alt, "visible"))) == pytest.approx(-1)
+
+
+def test_keeps_dims_and_coordinates():
+    rng = np.random.default_rng(1)
+    w = xr.DataArray(rng.standard_normal((2, 3, 4, N)), dims=("beta", "seed", "hidden", "visible"),
+                     coords={"beta": [0.2, 0.4], "seed": [1, 2, 3], "epochs": ("beta", [10, 20])})
+    for fn in (an.centre, an.localization, an.smoothness, an.ipr, an.fwhm):
+        out = fn(w)
+        assert out.dims == ("beta", "seed", "hidden")
+        assert list(out["beta"].values) == [0.2, 0.4]
+        assert list(out["epochs"].values) == [10, 20]
+
+
+def test_padded_hidden_units_and_smaller_rings_are_ignored():
+    w = np.full((2, 3, N), np.nan)
+    w[0, 0] = sech_peak(10, 0.5)          # a cell of N = 100
+    w[0, 1] = sech_peak(40, 0.5)
+    w[1, 0, :60] = sech_peak(59.5, 0.5, n=60)  # a cell with N = 60, straddling its own boundary
+    arr = xr.DataArray(w, dims=("cell", "hidden", "visible"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        c = an.centre(arr)
+        R = an.localization(arr)
+        op = an.order_parameter(arr, "R", over=("hidden",))
+        for fn in (an.smoothness, an.ipr, an.fwhm):
+            assert np.isnan(fn(arr).values[[0, 1, 1], [2, 1, 2]]).all()
+    assert np.isnan(c.values[[0, 1, 1], [2, 1, 2]]).all()
+    assert c.values[1, 0] == pytest.approx(59.5, abs=1e-6)
+    assert list(c["n_sites"].values) == [100, 60]
+    # R per cell: mean over the real units only
+    assert op.values[0] == pytest.approx(R.values[0, :2].mean())
+    assert op.values[1] == pytest.approx(R.values[1, 0])
+    assert op.values[1] > 0.9
+    # unwrapping uses each cell's own ring size (coordinate n_sites)
+    traj = xr.DataArray([[58.0, 3.0], [58.0, 3.0]], dims=("cell", "epoch")).assign_coords(n_sites=c["n_sites"])
+    np.testing.assert_allclose(an.unwrap_centres(traj), [[58, 103], [58, 63]])
+    with pytest.raises(ValueError, match="epoch"):
+        an.unwrap_centres(c)
+
+
+def test_order_parameter_keeps_remaining_dims():
+    rng = np.random.default_rng(2)
+    betas = [0.1, 0.5, 1.0]
+    w = np.empty((3, 4, 2, N))
+    for b in range(3):
+        for s in range(4):
+            for h in range(2):
+                w[b, s, h] = rng.standard_normal(N) if b == 0 else sech_peak(rng.uniform(0, N), 0.5)
+    arr = xr.DataArray(w, dims=("beta", "seed", "hidden", "visible"), coords={"beta": betas})
+    op = an.order_parameter(arr)  # R averaged over seed and hidden
+    assert op.dims == ("beta",)
+    assert list(op["beta"].values) == betas
+    assert op.values[0] < 0.3 and (op.values[1:] > 0.9).all()
+    np.testing.assert_allclose(op, an.localization(arr).mean(("seed", "hidden")))
+    q = an.order_parameter(arr, "Q", over=("seed",))
+    assert q.dims == ("beta", "hidden")
+    assert an.order_parameter(arr, "IPR*N").values[0] == pytest.approx(3, rel=0.2)
+    assert an.order_parameter(arr, "fwhm").values[2] == pytest.approx(2 * np.arccosh(2) / 0.5, abs=0.2)
+    with pytest.raises(ValueError, match="unknown observable"):
+        an.order_parameter(arr, "nope")
+
+
+# ------------------------------------------------------------------ final epoch
+def test_final_weights_picks_each_cells_last_record():
+    epochs = np.array([0, 5, 10, 15, 20])
+    w = np.random.default_rng(3).standard_normal((3, 5, 2, N))
+    w[0, 3:] = np.nan          # cell 0 stopped at epoch 10
+    w[1, 1::2] = np.nan        # cell 1 recorded every 10 epochs (NaN at 5 and 15): last is 20
+    w[2] = np.nan              # cell 2 never recorded
+    w[:2, :, 1, 80:] = np.nan  # visible padding of hidden unit 1 must not matter
+    ds = xr.Dataset({"weights": (("seed", "epoch", "hidden", "visible"), w)},
+                    coords={"epoch": epochs, "seed": [7, 8, 9]})
+    f = an.final_weights(ds)
+    assert f.dims == ("seed", "hidden", "visible")
+    np.testing.assert_array_equal(f["final_epoch"].values, [10, 20, np.nan])
+    np.testing.assert_array_equal(f.values[0], w[0, 2])
+    np.testing.assert_array_equal(f.values[1], w[1, 4])
+    assert np.isnan(f.values[2]).all()
+    assert list(f["seed"].values) == [7, 8, 9]
+
+
+# ------------------------------------------------------------------ trajectories and diffusion
+def random_walks(D, seeds, steps, rng, x0=None):
+    x0 = rng.uniform(0, N, seeds) if x0 is None else x0
+    steps_ = rng.normal(0, np.sqrt(2 * D), (seeds, steps))
+    return x0[:, None] + np.concatenate([np.zeros((seeds, 1)), np.cumsum(steps_, axis=1)], axis=1)
+
+
+def test_unwrap_recovers_walks_across_the_boundary():
+    rng = np.random.default_rng(4)
+    true = random_walks(4.0, 20, 400, rng)
+    assert (true.max(1) - true.min(1)).max() > N  # they do cross the boundary, several times
+    wrapped = xr.DataArray(np.mod(true, N), dims=("seed", "epoch"), attrs={"n_sites": N})
+    u = an.unwrap_centres(wrapped)
+    np.testing.assert_allclose(u - u.isel(epoch=0), true - true[:, :1], atol=1e-9)
+    # NaN epochs are skipped (and stay NaN); the unwrapping continues across them
+    holes = wrapped.copy()
+    holes[:, 100:103] = np.nan
+    uh = an.unwrap_centres(holes)
+    assert np.isnan(uh[:, 100:103]).all()
+    np.testing.assert_allclose(uh[:, 103:], u[:, 103:], atol=1e-9)
+    with pytest.raises(ValueError, match="ring size"):
+        an.unwrap_centres(wrapped.drop_attrs() if hasattr(wrapped, "drop_attrs") else
+                          xr.DataArray(wrapped.values, dims=wrapped.dims))
+
+
+@pytest.mark.parametrize("D", [0.05, 2.0])
+def test_msd_recovers_known_diffusion_coefficient(D):
+    rng = np.random.default_rng(5)
+    true = random_walks(D, 200, 1000, rng)
+    c = xr.DataArray(np.mod(true, N), dims=("seed", "epoch"), coords={"epoch": np.arange(1001) * 10},
+                     attrs={"n_sites": N})  # recorded every 10 epochs: variance 2 D per record
+    m = an.msd(an.unwrap_centres(c), max_lag=1000)
+    assert m.dims == ("lag",)
+    assert m["lag"].values[0] == 10 and m["lag"].values[-1] == 1000
+    assert int(m["n_pairs"].values[0]) == 200 * 1000
+    fit = an.diffusion_coefficient(m, after=50)
+    assert float(fit["D"]) == pytest.approx(D / 10, rel=0.05)
+    fit0 = an.diffusion_coefficient(m, after=50, intercept=False)
+    assert float(fit0["D"]) == pytest.approx(D / 10, rel=0.05)
+    assert float(fit0["intercept"]) == 0
+    np.testing.assert_allclose(fit["fit"], 2 * float(fit["D"]) * m["lag"] + float(fit["intercept"]))
+
+
+def test_msd_exact_on_a_tiny_example_and_keeps_dims():
+    # two seeds x two units, with a missing record; msd by hand
+    x = np.array([[[0.0, 1.0, 3.0, np.nan], [0.0, 0.0, 0.0, 0.0]],
+                  [[1.0, 0.0, 0.0, 2.0], [0.0, 2.0, 4.0, 6.0]]])
+    c = xr.DataArray(x, dims=("seed", "hidden", "epoch"), coords={"epoch": [0, 2, 4, 6], "hidden": [0, 1]})
+    m = an.msd(c)
+    assert m.dims == ("lag", "hidden")
+    np.testing.assert_array_equal(m["lag"], [2, 4, 6])
+    # hidden 0, lag 2: (1, 2) from seed 0 and (-1, 0, 2) from seed 1 -> (1 + 4 + 1 + 0 + 4) / 5
+    assert m.sel(hidden=0, lag=2) == pytest.approx(10 / 5)
+    assert m.sel(hidden=0, lag=6) == pytest.approx(1.0)
+    assert m.sel(hidden=1, lag=4) == pytest.approx((0 + 0 + 16 + 16) / 4)
+    assert m["n_pairs"].sel(hidden=0, lag=2) == 5
+    # a non-uniform epoch coordinate (union of record_every 2 and 3): lags on the gcd grid
+    e = xr.DataArray([[0.0, 1, 2, 3], [0, 1, 1, 2]], dims=("seed", "epoch"), coords={"epoch": [0, 2, 3, 4]})
+    me = an.msd(e, start=0)
+    np.testing.assert_array_equal(me["lag"], [1, 2, 3, 4])
+    assert me.sel(lag=1) == pytest.approx((1 + 1 + 0 + 1) / 4)
+    # start drops the transient
+    assert an.msd(c, start=2)["lag"].values.tolist() == [2, 4]
+    # fit per remaining dim
+    fit = an.diffusion_coefficient(an.msd(c), intercept=False)
+    assert fit["D"].dims == ("hidden",)
+
+
+def test_centre_to_msd_end_to_end_from_peaks():
+    """Peaks placed along wrapped random walks: centre -> unwrap -> msd recovers the walk's D."""
+    rng = np.random.default_rng(6)
+    D = 0.5
+    true = random_walks(D, 40, 200, rng)
+    w = 1 / np.cosh(0.4 * ring_offset(np.arange(N)[None, None, :], true[..., None]))
+    ds = xr.Dataset({"weights": (("seed", "epoch", "visible"), w)}, coords={"epoch": np.arange(201)})
+    c = an.unwrap_centres(an.centre(ds))
+    np.testing.assert_allclose(c - c.isel(epoch=0), true - true[:, :1], atol=1e-6)
+    fit = an.diffusion_coefficient(an.msd(c, max_lag=20))
+    assert float(fit["D"]) == pytest.approx(D, rel=0.1)
+
+
+# ------------------------------------------------------------------ several hidden units
+def test_pairwise_distances_of_equally_spaced_peaks():
+    M = 4
+    x0 = np.array([97.0, 22.0, 47.0, 72.0])
+    w = xr.DataArray(np.stack([sech_peak(x, 0.5) for x in x0]), dims=("hidden", "visible"),
+                     coords={"hidden": np.arange(M)})
+    c = an.centre(w)
+    d = an.pairwise_distances(c)
+    assert d.dims == ("hidden", "hidden_2")
+    expect = np.array([[np.nan, 25, 50, 25], [25, np.nan, 25, 50], [50, 25, np.nan, 25], [25, 50, 25, np.nan]])
+    np.testing.assert_allclose(d, expect, atol=1e-6)
+    np.testing.assert_allclose(an.nearest_neighbour_spacing(c), 25, atol=1e-6)
+    np.testing.assert_allclose(an.ring_gaps(c), 25, atol=1e-6)
+    # a padded (missing) unit: NaN distances, ignored by the nearest spacing and the gaps
+    c3 = c.where(c["hidden"] != 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nn = an.nearest_neighbour_spacing(c3)
+        gaps = an.ring_gaps(c3)
+    np.testing.assert_allclose(nn[:3], [25, 25, 25], atol=1e-6)
+    assert np.isnan(nn[3])
+    np.testing.assert_allclose(gaps[:3], [25, 50, 25], atol=1e-6)  # sorted: 22, 47, 97
+    assert np.isnan(gaps[3])
+    assert float(gaps.sum()) == pytest.approx(N)
+
+
+# ------------------------------------------------------------------ XY / Potts
+def xy_field(q=10, phi0=0.7, x0=99.2, k=0.35, n=N):
+    env = sech_peak(x0, k, n)
+    a = np.arange(q)
+    return env, env[:, None] * np.cos(2 * np.pi * a / q + phi0)[None, :]
+
+
+def test_xy_angular_modulation_period_and_phase():
+    q, phi0 = 10, 0.7
+    env, w = xy_field(q, phi0)
+    arr = xr.DataArray(w, dims=("visible", "state"))
+    np.testing.assert_allclose(arr.sum("state"), 0, atol=1e-12)  # zero-sum gauge holds
+    A = an.angular_modulation(arr)
+    assert A.dims == ("visible",)
+    np.testing.assert_allclose(A, env, atol=1e-12)
+    fit = an.cosine_fit(arr)
+    field = env > 0.1  # the receptive field
+    np.testing.assert_allclose(fit["period"].values[field], q, rtol=1e-6)
+    np.testing.assert_allclose(fit["phase"].values[field], phi0, atol=1e-6)
+    np.testing.assert_allclose(fit["amplitude"].values[field], env[field], rtol=1e-6)
+    assert (fit["r2"].values[field] > 1 - 1e-9).all()
+    # centre and width of the XY place field from the site vectors
+    assert abs(ring_offset(float(an.centre(arr)), 99.2)) < 1e-6
+    assert float(an.fwhm(arr)) == pytest.approx(2 * np.arccosh(2) / 0.35, abs=0.1)
+    assert float(an.spatial_order(arr)) > 0.95
+    assert float(an.angular_order(arr)) == pytest.approx(1.0)
+    # spatial modulation: each column is env * cos(...), so its R is that of the envelope
+    sm = an.spatial_modulation(arr)
+    assert sm.dims == ("state",)
+    np.testing.assert_allclose(sm, float(an.localization(xr.DataArray(env, dims="visible"))), rtol=1e-9)
+
+
+@pytest.mark.parametrize("T,phi0", [(7.3, -2.0), (3.0, np.pi), (17.5, 0.1)])
+def test_cosine_fit_other_periods_and_phase_wrapping(T, phi0):
+    q = 10
+    a = np.arange(q)
+    w = xr.DataArray(1.7 * np.cos(2 * np.pi * a / T + phi0)[None, :], dims=("visible", "state")).isel(visible=0)
+    fit = an.cosine_fit(w)
+    assert float(fit["period"]) == pytest.approx(T, rel=1e-5)
+    assert float(fit["amplitude"]) == pytest.approx(1.7, rel=1e-5)
+    ph = float(fit["phase"])
+    assert -np.pi < ph <= np.pi
+    assert abs(np.angle(np.exp(1j * (ph - phi0)))) < 1e-5
+
+
+def test_xy_order_parameters_separate_angular_from_spatial_order():
+    q = 8
+    rng = np.random.default_rng(7)
+    a = np.arange(q)
+    uniform_angular = np.ones(N)[:, None] * np.cos(2 * np.pi * a / q + 1.1)[None, :]  # Fig. 11 middle
+    _, place = xy_field(q, -0.4)
+    noise = rng.standard_normal((N, q))
+    noise -= noise.mean(1, keepdims=True)  # zero-sum gauge
+    w = xr.DataArray(np.stack([uniform_angular, place, noise]), dims=("case", "visible", "state"))
+    ang, spa = an.angular_order(w).values, an.spatial_order(w).values
+    assert ang[0] == pytest.approx(1) and ang[1] == pytest.approx(1)
+    assert ang[2] < 0.15
+    assert spa[0] < 1e-10 and spa[1] > 0.95 and spa[2] < 0.35
+    op = an.order_parameter(w, "angular_order", over=("case",))
+    assert op.dims == ()
+
+
+def test_xy_padded_states_and_units():
+    q_small = 6
+    env, w6 = xy_field(q_small, 0.3)
+    _, w10 = xy_field(10, -1.0, x0=40)
+    w = np.full((2, 2, N, 10), np.nan)  # (cell, hidden, visible, state)
+    w[0, 0] = w10
+    w[1, 0, :, :q_small] = w6           # a cell with q = 6, one hidden unit
+    arr = xr.DataArray(w, dims=("cell", "hidden", "visible", "state"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        A = an.angular_modulation(arr)
+        fit = an.cosine_fit(arr)
+        ang = an.angular_order(arr)
+    np.testing.assert_allclose(A[1, 0], env, atol=1e-12)
+    assert np.isnan(A[:, 1]).all() and np.isnan(ang[:, 1]).all() and np.isnan(fit["period"][:, 1]).all()
+    field = env > 0.1
+    np.testing.assert_allclose(fit["period"].values[1, 0][field], q_small, rtol=1e-6)
+    np.testing.assert_allclose(fit["period"].values[0, 0][np.roll(field, 41)], 10, rtol=1e-6)
+    np.testing.assert_allclose(ang[:, 0], 1)
+    assert an.order_parameter(arr, "spatial_order", over=("hidden",)).dims == ("cell",)
+    with pytest.raises(ValueError, match="state"):
+        an.angular_modulation(arr.isel(state=0))
