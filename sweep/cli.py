@@ -7,6 +7,7 @@ store, arguments), always with a message naming the file, the key and the reason
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -36,6 +37,56 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
     """Run, inspect and query RBM training sweeps."""
 
 
+STORAGE_ENV = "SWEEP_STORAGE_OPTIONS"
+SECRET_OPTIONS = {"key", "secret", "token", "password", "access_key", "secret_key", "session_token",
+                  "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "account_key", "sas_token"}
+
+
+def _storage_options(url: str) -> Optional[dict]:
+    """fsspec storage options of a store URL, from the environment only: SWEEP_STORAGE_OPTIONS (a JSON object of
+    non-secret options, e.g. {"client_kwargs": {"region_name": "eu-west-1"}}) and, for s3:// URLs, the endpoint
+    in AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL (made explicit so that every node of a cluster writes to the
+    driver's endpoint). Credentials are never options (options travel with every task): s3fs reads them on
+    each node from its environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an instance role)."""
+    if "://" not in url:
+        return None
+    raw = os.environ.get(STORAGE_ENV, "").strip()
+    try:
+        opts = json.loads(raw) if raw else {}
+    except ValueError as exc:
+        _fail(f"{STORAGE_ENV}: not valid JSON: {exc}")
+    if not isinstance(opts, dict):
+        _fail(f"{STORAGE_ENV}: expected a JSON object of storage options, got {type(opts).__name__}")
+
+    def secrets(d, path=""):
+        for k, v in d.items():
+            if str(k).lower() in SECRET_OPTIONS:
+                yield path + str(k)
+            if isinstance(v, dict):
+                yield from secrets(v, f"{path}{k}.")
+
+    bad = list(secrets(opts))
+    if bad:
+        _fail(f"{STORAGE_ENV}: {', '.join(bad)}: credentials are not storage options here (they would travel "
+              "with every task); set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) in the environment "
+              "of the driver and of every node instead")
+    if url.startswith(("s3://", "s3a://")) and "endpoint_url" not in opts:
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        if endpoint:
+            opts["endpoint_url"] = endpoint
+    return opts or None
+
+
+def _access_refused(url: str, exc: Exception):
+    """Exit with a clear message for a store that refuses access (wrong or missing credentials); other errors
+    are re-raised."""
+    if not (isinstance(exc, PermissionError) or type(exc).__name__ in ("NoCredentialsError", "PartialCredentialsError")):
+        raise exc
+    hint = ("; credentials come from the environment: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, "
+            "or the machine's role), the endpoint from AWS_ENDPOINT_URL") if "://" in url else ""
+    _fail(f"{url}: access refused ({type(exc).__name__}: {exc}){hint}")
+
+
 def _load(file: Path):
     from .spec import SpecError, load_sweep
 
@@ -55,6 +106,10 @@ def run(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the cells and the work; run nothing.")):
     """Run a sweep, or resume it: done cells are skipped, the others (re)run.
 
+    --address (or RAY_ADDRESS) joins a Ray cluster; its token: RAY_AUTH_MODE=token, RAY_AUTH_TOKEN.
+
+    s3:// stores: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, SWEEP_STORAGE_OPTIONS (environment only).
+
     Example: sweep run sweeps/quickstart.yaml --store results/quick.zarr
     """
     from .runner import default_store, plan_sweep, run_sweep
@@ -64,14 +119,16 @@ def run(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
     url = store or default_store(sweep)
     try:
         if dry_run:
-            typer.echo(plan_sweep(sweep, url, create=False).describe())
+            typer.echo(plan_sweep(sweep, url, _storage_options(url), create=False).describe())
             return
-        summary = run_sweep(sweep, store=url, address=address, max_parallel=max_parallel)
+        summary = run_sweep(sweep, store=url, address=address, max_parallel=max_parallel,
+                            storage_options=_storage_options(url))
     except StoreError as exc:
         _fail(f"{url}: {exc}")
-    except ConnectionError as exc:
-        _fail(f"cannot reach the Ray cluster at {address}: {exc}. With token authentication, set "
-              "RAY_AUTH_MODE=token and RAY_AUTH_TOKEN.")
+    except ConnectionError as exc:  # sweep.runner says which cluster and how token authentication is set up
+        _fail(str(exc))
+    except Exception as exc:  # noqa: BLE001 - re-raised unless the store refused access
+        _access_refused(url, exc)
     typer.echo(summary.text())
     raise typer.Exit(0 if summary.ok else 1)
 
@@ -88,14 +145,18 @@ def plan(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
 
     sweep = _load(file)
     url = store or default_store(sweep)
-    typer.echo(plan_sweep(sweep, url, create=False).describe())
+    typer.echo(plan_sweep(sweep, url, _storage_options(url), create=False).describe())
 
 
 def _open(store: str):
     from .store import ResultsStore
 
-    st = ResultsStore(store)
-    if not st.exists():
+    st = ResultsStore(store, _storage_options(store))
+    try:
+        found = st.exists()
+    except Exception as exc:  # noqa: BLE001 - re-raised unless the store refused access
+        _access_refused(store, exc)
+    if not found:
         _fail(f"{store}: no sweep store there (expected a Zarr group written by `sweep run`)")
     return st
 
@@ -118,7 +179,7 @@ def status(store: str = typer.Argument(..., help="Store path or URL."),
 
     _open(store)
     while True:
-        ds = open_results(store)
+        ds = open_results(store, _storage_options(store))
         dims = list(ds["status"].dims)
         axes = map_.split(",") if map_ else dims[:2]
         if len(axes) > 2 or not axes:
@@ -150,7 +211,7 @@ def show(store: str = typer.Argument(..., help="Store path or URL.")):
     from .store import open_results
 
     _open(store)
-    ds = open_results(store)
+    ds = open_results(store, _storage_options(store))
     typer.echo(repr(ds))
     typer.echo("\nsweep file:\n" + ds.attrs.get("sweep_yaml", ""))
 
@@ -188,7 +249,7 @@ def query(store: str = typer.Argument(..., help="Store path or URL."),
     from .store import open_results
 
     _open(store)
-    ds = open_results(store)
+    ds = open_results(store, _storage_options(store))
     for v in var:
         if v not in ds.data_vars:
             _fail(f"--var {v!r}: no such variable; variables: {', '.join(ds.data_vars)}")
@@ -266,6 +327,55 @@ def verify(store: str = typer.Argument(..., help="Store path or URL."),
                f"{len(rep['partial_files'])} partial files"
                + ("; repaired: rerun `sweep run` to recompute them" if rep["repaired"] else ""))
     raise typer.Exit(0 if bad == 0 or rep["repaired"] else 1)
+
+
+PLOT_KINDS = ("phase-diagram", "width-vs-xi", "trajectories", "msd", "weights", "eigen", "theory")
+
+
+@app.command()
+def plot(kind: str = typer.Argument(..., help=f"One of: {', '.join(PLOT_KINDS)}."),
+         store: Optional[str] = typer.Argument(None, help="Store path or URL (not needed for `theory`)."),
+         out: Path = typer.Option(..., "--out", help="Output file, .png or .svg."),
+         sel: List[str] = typer.Option([], "--sel", help="NAME=VALUE selection (repeatable)."),
+         x: str = typer.Option("beta", help="phase-diagram: horizontal axis (a grid dimension)."),
+         y: str = typer.Option("n_samples", help="phase-diagram: vertical axis (a grid dimension)."),
+         observable: str = typer.Option("R", help="phase-diagram: R, IPR, Q or FWHM."),
+         hidden: int = typer.Option(0, help="weights: which hidden unit."),
+         after: float = typer.Option(20, help="msd: fit MSD = 2 D tau after this many epochs.")):
+    """Draw a figure from a store, theory on the same axes.
+
+    Examples: sweep plot phase-diagram results/quickstart.zarr --out phase.png;
+    sweep plot weights results/quickstart.zarr --sel beta=1.0 --sel seed=0 --sel n_samples=10000 --out w.svg;
+    sweep plot theory --out fig14.png
+    """
+    from . import plots
+
+    if kind not in PLOT_KINDS:
+        _fail(f"plot {kind!r}: choose one of {', '.join(PLOT_KINDS)}")
+    if out.suffix.lower() not in (".png", ".svg"):
+        _fail(f"--out {out}: plots are written as .png or .svg")
+    try:
+        if kind == "theory":
+            fig = plots.theory_figure()
+        else:
+            if store is None:
+                _fail(f"plot {kind}: give the store path")
+            from .store import open_results
+
+            _open(store)
+            ds = open_results(store, _storage_options(store))
+            selection = _parse_sel(sel, ds)
+            if kind == "phase-diagram":
+                fig = plots.phase_diagram(ds, x=x, y=y, observable=observable, sel=selection)
+            elif kind == "weights":
+                fig = plots.weights(ds, sel=selection, hidden=hidden)
+            elif kind == "msd":
+                fig = plots.msd(ds, sel=selection, after=after)
+            else:
+                fig = plots.PLOTS[kind](ds, sel=selection)
+    except (ValueError, KeyError) as exc:
+        _fail(f"plot {kind}: {exc}")
+    typer.echo(f"wrote {plots.save(fig, out)}")
 
 
 @app.command()

@@ -53,7 +53,12 @@ def execute_cell(url: str, storage_options: Optional[dict], cell: Cell) -> dict:
 
     store = ResultsStore(url, storage_options)
     idx = cell.index
-    attempts = int(store.read_cell("attempts", idx)) + 1
+    try:
+        attempts = int(store.read_cell("attempts", idx)) + 1
+    except FileNotFoundError as exc:  # typically a local path that is not shared between the nodes
+        raise StoreError(f"{url}: the store is not visible from host {socket.gethostname()} ({exc}); on a "
+                         "cluster the store must be an object-store URL (s3://bucket/path) or a folder on a file "
+                         "system mounted at the same path on every node") from None
     host = socket.gethostname()
     store.set_status(idx, RUNNING, attempts=attempts, host=host)
     t0 = time.perf_counter()
@@ -276,20 +281,31 @@ def _remote_execute_cell(ray, max_retries: int):
     return _REMOTE[key]
 
 
+AUTH_HINT = ("Ray clusters use token authentication (on by default): the driver needs RAY_AUTH_MODE=token and the "
+             "cluster's token in RAY_AUTH_TOKEN (or a file named by RAY_AUTH_TOKEN_PATH; `ray get-auth-token` on the "
+             "head node prints it)")
+
+
 def _init_ray(address: Optional[str], num_cpus: Optional[int]):
     import ray
 
     if ray.is_initialized():  # a notebook or test that already joined Ray
         return ray
+    address = address or os.environ.get("RAY_ADDRESS") or None  # RAY_ADDRESS joins a cluster like --address
     env = dict(THREAD_ENV)
     for var in (FAULT_ENV, FAIL_ENV):
         if var in os.environ:
             env[var] = os.environ[var]
     runtime_env = {"env_vars": env}
     if address:
-        ray.init(address=address, runtime_env=runtime_env, logging_level="ERROR", log_to_driver=False)
+        try:
+            ray.init(address=address, runtime_env=runtime_env, logging_level="ERROR", log_to_driver=False)
+        except (ConnectionError, ray.exceptions.AuthenticationError) as exc:  # a wrong token: ConnectionError, 20 s
+            reason = str(exc).split(". Ensure that")[0]  # Ray's own long hint replaced by ours
+            raise ConnectionError(f"cannot join the Ray cluster at {address}: {reason}. {AUTH_HINT}") from None
     else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, runtime_env=runtime_env,
+        # "local": a new local instance, never a cluster that `ray start` left on this machine (Ray's default)
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, runtime_env=runtime_env,
                  object_store_memory=100 * 1024 * 1024, logging_level="ERROR", log_to_driver=False)
     return ray
 
@@ -297,9 +313,14 @@ def _init_ray(address: Optional[str], num_cpus: Optional[int]):
 def run_sweep(sweep_or_path, store: Optional[str] = None, address: Optional[str] = None,
               max_parallel: Optional[int] = None, storage_options: Optional[dict] = None,
               progress: bool = True, num_cpus: Optional[int] = None, max_retries: int = 3) -> RunSummary:
-    """Run (or resume) every cell not yet done; returns a RunSummary (``.ok`` when all are done)."""
+    """Run (or resume) every cell not yet done; returns a RunSummary (``.ok`` when all are done).
+
+    `storage_options` (fsspec) travel with every task: leave credentials out of them, each node reads its own
+    from its environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a profile, an instance role)."""
     sweep = load_sweep(sweep_or_path) if isinstance(sweep_or_path, (str, Path)) else sweep_or_path
     url = store or default_store(sweep)
+    # tasks get an absolute path: Ray workers do not run in the driver's folder (on a cluster, not on its machine)
+    task_url = url if "://" in url else os.path.abspath(url)
     t0 = time.time()
     probe = ResultsStore(url, storage_options)
     if probe.exists():  # refuse a concurrent run before touching anything
@@ -336,7 +357,7 @@ def run_sweep(sweep_or_path, store: Optional[str] = None, address: Optional[str]
             while queue or inflight:
                 while queue and len(inflight) < limit:
                     cell = queue.pop()
-                    inflight[task.remote(url, storage_options, cell)] = cell
+                    inflight[task.remote(task_url, storage_options, cell)] = cell
                 bar.running = min(len(inflight), cpus)
                 refs = list(inflight)
                 ready, rest = ray.wait(refs, num_returns=1, timeout=0.5)

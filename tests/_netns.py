@@ -1,0 +1,148 @@
+"""Running a test module inside a loopback-only network namespace (helper of test_cluster.py and test_s3.py).
+
+The servers those tests start (Ray nodes, an S3 server) must see no network but loopback: Ray would
+otherwise advertise the machine's external address (ray#26293), and nothing a test starts may talk to
+anything but 127.0.0.1. So such a module defines two sets of tests:
+
+- outside (the default collection): one launcher test that calls `run_inner(__file__, tmp_path)`; it runs
+  `python -m pytest <module>` under `unshare -n` (root) with SWEEP_NETNS_INNER=1, a time limit, and
+  fails with the inner run's output when anything inside failed;
+- inside (SWEEP_NETNS_INNER=1): the real tests. Their fixtures stop what they start by PID, and record
+  every PID with `record_pids`; after the inner run the launcher kills any recorded process still alive
+  (by PID) and fails if there was one.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+INNER_ENV, PIDS_ENV = "SWEEP_NETNS_INNER", "SWEEP_NETNS_PIDS"
+INNER = os.environ.get(INNER_ENV) == "1"
+
+
+def _load_loopback():
+    spec = importlib.util.spec_from_file_location("loopback", ROOT / "cluster" / "loopback.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("loopback", mod)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+loopback = _load_loopback()
+
+
+def record_pids(pids, label: str) -> None:
+    """Note processes a fixture started (inside the namespace), so that the launcher can check they are gone.
+    Record a process started with `start_new_session=True` and its whole session is covered."""
+    folder = os.environ.get(PIDS_ENV)
+    if not folder:
+        return
+    with open(Path(folder) / f"{label}.pids", "a") as f:
+        for pid in sorted(pids):
+            start = loopback._started(pid)
+            if start is not None:
+                f.write(f"{pid} {start}\n")
+
+
+def record_path(path) -> None:
+    """A temporary folder to remove after the inner run, should its fixture not get to it."""
+    folder = os.environ.get(PIDS_ENV)
+    if folder:
+        with open(Path(folder) / "paths", "a") as f:
+            f.write(f"{path}\n")
+
+
+def _sessions() -> dict:
+    """pid -> session id of every live process."""
+    out = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z":
+                out[int(entry)] = int(fields[3])
+    return out
+
+
+def _leftovers(folder: Path) -> list[str]:
+    """Recorded processes still alive, and every live member of a session a recorded process leads: killed
+    here, by PID, and returned as 'label:pid (comm)'."""
+    left, leaders = {}, {}
+    for path in sorted(folder.glob("*.pids")):
+        for line in path.read_text().split("\n"):
+            if line.strip():
+                pid, start = int(line.split()[0]), line.split()[1]
+                leaders[pid] = path.stem
+                if loopback._started(pid) == start:
+                    left[pid] = path.stem
+    for pid, sid in _sessions().items():
+        if sid in leaders and pid != os.getpid():
+            left.setdefault(pid, leaders[sid])
+    names = [f"{label}:{pid} ({loopback._comm(pid)})" for pid, label in sorted(left.items())]
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    paths = folder / "paths"
+    if paths.exists():
+        for line in paths.read_text().split("\n"):
+            if line.strip():
+                shutil.rmtree(line.strip(), ignore_errors=True)
+    return names
+
+
+def run_inner(test_file: str, tmp_path: Path, timeout: float = 240) -> str:
+    """Run `test_file`'s inner tests in a new loopback-only network namespace; return their output."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: its servers run in a loopback-only network namespace (unshare -n)")
+    for tool in ("unshare", "ip"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"`{tool}` not found: install util-linux and iproute2")
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    inner_limit = max(30, int(timeout) - 30)  # pytest-timeout inside, so that fixtures still clean up
+    cmd = loopback.namespace_command([
+        sys.executable, "-m", "pytest", str(test_file), "-q", "-rs", "-p", "no:cacheprovider",
+        "-o", f"timeout={inner_limit}", "-o", "timeout_method=signal", "--basetemp", str(tmp_path / "inner")])
+    env = dict(os.environ, **{INNER_ENV: "1", PIDS_ENV: str(pids)})
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    timed_out = False
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            out, _ = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate()
+    left = _leftovers(pids)
+    problems = []
+    if timed_out:
+        problems.append(f"the namespace run passed its {timeout:.0f} s limit")
+    elif proc.returncode != 0:
+        problems.append(f"tests inside the namespace failed (exit {proc.returncode})")
+    if left:
+        problems.append(f"processes left running (now killed by PID): {', '.join(left)}")
+    assert not problems, "; ".join(problems) + f"; output of the namespace run:\n{out[-12000:]}"
+    last = out.strip().splitlines()[-1] if out.strip() else ""
+    if "skipped" in last:
+        warnings.warn(f"inside the namespace: {last}", stacklevel=2)
+    print(out)
+    return out
