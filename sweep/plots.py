@@ -138,20 +138,23 @@ def trajectories(ds: xr.Dataset, sel: Optional[dict] = None):
 
 
 def msd(ds: xr.Dataset, sel: Optional[dict] = None, after: float = 20):
-    """Fig. 5(b): mean-square displacement of the centre against lag, with MSD = 2 D tau fitted after
-    the transient `after` (epochs)."""
+    """Fig. 5(b): mean-square displacement of the centre against lag, time origins after the transient
+    `after` (epochs), with MSD = 2 D tau + b fitted (b absorbs the noise of the centre estimate)."""
     _require(ds, "weights", "epoch")
     w = _select(ds, sel)["weights"]
     c = analysis.unwrap_centres(analysis.centre(w))
-    m = analysis.msd(c)
-    fit = analysis.diffusion_coefficient(m, after=after)
+    n_epochs = int(np.isfinite(c).any([d for d in c.dims if d != "epoch"]).sum()) if c.ndim > 1 else c.sizes["epoch"]
+    # drop the localization transient; long lags have too few time origins
+    m = analysis.msd(c, start=after, max_lag=max(2, (n_epochs - int(after)) // 4))
+    fit = analysis.diffusion_coefficient(m)
     lag = m["lag"].values
     other = [d for d in m.dims if d != "lag"]
     mm = m.mean(other, skipna=True) if other else m
     D = float(np.nanmean(np.asarray(fit["D"])))
+    b = float(np.nanmean(np.asarray(fit["intercept"])))
     fig, ax = plt.subplots(figsize=(5.6, 4.2))
-    ax.plot(lag, mm.values, "o", ms=3, label="MSD over replicas and time origins")
-    ax.plot(lag, 2 * D * lag, "r-", label=f"2 D tau, D = {D:.3g} sites^2/epoch (fit after {after:g})")
+    ax.plot(lag, mm.values, "o", ms=3, label=f"MSD over replicas and time origins after epoch {after:g}")
+    ax.plot(lag, 2 * D * lag + b, "r-", label=f"2 D tau + b, D = {D:.3g} sites^2/epoch, b = {b:.2g}")
     ax.set_xlabel("lag tau (epochs)")
     ax.set_ylabel("MSD (sites^2)")
     ax.set_title("diffusion of the place field")
