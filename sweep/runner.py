@@ -149,6 +149,9 @@ def estimate_seconds(spec: dict) -> float:
     """Rough single-core training time of a cell, from the rates measured by benchmarks/bench_training.py:
     data term ~1.2e9 site-weight products/s; PCD ~3e8 visible-unit updates/s; exact 2^M sum ~1e8 terms/s."""
     d, r, t = spec["data"], spec["rbm"], spec["train"]
+    if t["method"] == "statistics":  # sampling plus an N x N (Nq x Nq) correlation matrix
+        width = d["n_visible"] * (d["q"] if d["model"] == "xy" else 1)
+        return d["n_samples"] * (d["n_visible"] / 1e7 + width * width / 1e9)
     n_train = d["n_samples"] * (1 - t["test_fraction"])
     states = d["q"] if d["model"] == "xy" else 1
     N, M = d["n_visible"], r["n_hidden"]
