@@ -182,13 +182,19 @@ class LoopbackCluster:
         return env
 
     # -- starting
-    def _start(self, name: str, args: list[str], timeout: float) -> Node:
+    def _start(self, name: str, args: list[str], timeout: float, hide: tuple = ()) -> Node:
         log = self.root / f"{name}.log"
         env = self.env()
         env.pop("RAY_ADDRESS")
         cmd = [script("ray"), "start", *args, "--node-ip-address=127.0.0.1", "--block",
                f"--temp-dir={self.root / 't'}", f"--object-store-memory={self.object_store_mb * 1024 * 1024}",
                "--disable-usage-stats"]
+        if hide:  # a node of another machine: these folders are empty there (a private mount namespace)
+            import shlex
+
+            mounts = " && ".join(f"mount -t tmpfs none {shlex.quote(str(p))}" for p in hide)
+            cmd = ["unshare", "-m", "--propagation", "private", "--", "bash", "-c",
+                   f"{mounts} && exec {shlex.join(cmd)}"]
         with open(log, "wb") as out:
             proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                                     start_new_session=True)
@@ -216,11 +222,13 @@ class LoopbackCluster:
                                          "--include-dashboard=false"], timeout)
         return self.head
 
-    def add_worker(self, timeout: float = 60) -> Node:
-        """Start one more worker node and wait until the cluster counts it alive."""
+    def add_worker(self, timeout: float = 60, hide: tuple = ()) -> Node:
+        """Start one more worker node and wait until the cluster counts it alive. `hide`: folders this node does
+        not see (an empty tmpfs over each, in a mount namespace of its own; root): a node without the driver's
+        local disk."""
         n = len(self.workers)
         node = self._start(f"worker{n}", [f"--address={self.address}", f"--num-cpus={self.cpus_per_worker}"],
-                           timeout)
+                           timeout, tuple(hide))
         self.workers.append(node)
         self.wait_alive(1 + sum(1 for w in self.workers if w.proc.poll() is None), timeout)
         return node

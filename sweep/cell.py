@@ -88,23 +88,25 @@ def compute_cell(spec: dict, data_seed: int, train_seed: int, state: Optional[Tr
     return state
 
 
+def trajectory_arrays(state: TrainState) -> dict:
+    """The recorded history as plain arrays: epoch [E]; weights [E, M, N(, q)], visible_fields [E, N(, q)],
+    hidden_theta and hidden_gamma [E, M] (float32); loglik_train, loglik_test [E] (float64)."""
+    tr = state.trajectory()
+    f32 = np.float32
+    return {"epoch": tr["epoch"].astype(np.int64), "weights": tr["weights"].astype(f32),
+            "visible_fields": tr["visible_fields"].astype(f32), "hidden_theta": tr["theta"].astype(f32),
+            "hidden_gamma": tr["gamma"].astype(f32), "loglik_train": tr["loglik_train"].astype(np.float64),
+            "loglik_test": tr["loglik_test"].astype(np.float64)}
+
+
 def trajectory_dataset(spec: dict, state: TrainState) -> xr.Dataset:
     """The recorded history as a Dataset over (epoch, hidden, visible[, state])."""
-    tr = state.trajectory()
-    potts = spec["data"]["model"] == "xy"
-    vis = ("visible", "state") if potts else ("visible",)
-    f32 = np.float32
-    ds = xr.Dataset(
-        {
-            "weights": (("epoch", "hidden") + vis, tr["weights"].astype(f32)),
-            "visible_fields": (("epoch",) + vis, tr["visible_fields"].astype(f32)),
-            "hidden_theta": (("epoch", "hidden"), tr["theta"].astype(f32)),
-            "hidden_gamma": (("epoch", "hidden"), tr["gamma"].astype(f32)),
-            "loglik_train": (("epoch",), tr["loglik_train"].astype(np.float64)),
-            "loglik_test": (("epoch",), tr["loglik_test"].astype(np.float64)),
-        },
-        coords={"epoch": ("epoch", tr["epoch"].astype(np.int64))},
-    )
+    arrays = trajectory_arrays(state)
+    vis = ("visible", "state") if spec["data"]["model"] == "xy" else ("visible",)
+    dims = {"weights": ("epoch", "hidden") + vis, "visible_fields": ("epoch",) + vis,
+            "hidden_theta": ("epoch", "hidden"), "hidden_gamma": ("epoch", "hidden"),
+            "loglik_train": ("epoch",), "loglik_test": ("epoch",)}
+    ds = xr.Dataset({v: (dims[v], arrays[v]) for v in VARIABLES}, coords={"epoch": ("epoch", arrays["epoch"])})
     ds["weights"].attrs.update(long_name="weights w_{i mu}(v_i) of hidden unit mu")
     ds["loglik_train"].attrs.update(long_name="exact mean log-likelihood of the training set",
                                     units="nats per sample")
@@ -114,19 +116,32 @@ def trajectory_dataset(spec: dict, state: TrainState) -> xr.Dataset:
     return ds
 
 
-def statistics_dataset(spec: dict, data_seed: int) -> xr.Dataset:
-    """Spectrum statistics of the cell's data (the same samples a training cell would see):
-    top eigenvalue of the correlation matrix and the weight of its eigenvector on the signal modes
-    (:func:`sweep.theory.top_eigen`)."""
+def statistics_arrays(spec: dict, data_seed: int) -> dict:
+    """Spectrum statistics of the cell's data (the same samples a training cell would see): top eigenvalue
+    of the correlation matrix and the weight of its eigenvector on the signal modes
+    (:func:`sweep.theory.top_eigen`), as 0-d float64 arrays."""
     from .theory import top_eigen
 
     d = spec["data"]
     stats = top_eigen(sample_data(d, data_seed), model=d["model"], q=d["q"] if d["model"] == "xy" else None)
-    ds = xr.Dataset({"top_eigenvalue": ((), np.float64(stats["top_eigenvalue"])),
-                     "top_mode_weight": ((), np.float64(stats["top_mode_weight"]))})
+    return {v: np.float64(stats[v]) for v in STATISTICS_VARIABLES}
+
+
+def statistics_dataset(spec: dict, data_seed: int) -> xr.Dataset:
+    """statistics_arrays as a Dataset of scalars."""
+    ds = xr.Dataset({v: ((), a) for v, a in statistics_arrays(spec, data_seed).items()})
     ds["top_eigenvalue"].attrs.update(long_name="top eigenvalue of the data correlation matrix")
     ds["top_mode_weight"].attrs.update(long_name="weight of the top eigenvector on the signal modes")
     return ds
+
+
+def cell_arrays(spec: dict, data_seed: int, train_seed: int, state: Optional[TrainState] = None,
+                on_checkpoint: Optional[Callable[[TrainState], None]] = None) -> dict:
+    """What the store keeps of a cell, as plain arrays: its data statistics, or its training trajectory
+    (resuming `state`; with its `epoch` positions)."""
+    if is_statistics(spec):
+        return statistics_arrays(spec, data_seed)
+    return trajectory_arrays(compute_cell(spec, data_seed, train_seed, state, on_checkpoint))
 
 
 def cell_dataset(spec: dict, data_seed: int, train_seed: int, state: Optional[TrainState] = None,

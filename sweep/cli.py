@@ -102,7 +102,7 @@ def _load(file: Path):
 def run(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
         store: Optional[str] = typer.Option(None, help="Store path or URL [default: results/<name>.zarr]."),
         address: Optional[str] = typer.Option(None, help="Ray cluster address [default: start local Ray]."),
-        max_parallel: Optional[int] = typer.Option(None, min=1, help="Most cells in flight at once."),
+        max_parallel: Optional[int] = typer.Option(None, min=1, help="Most Ray tasks in flight at once (each runs a batch of cells; default 2 per CPU)."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the cells and the work; run nothing.")):
     """Run a sweep, or resume it: done cells are skipped, the others (re)run.
 

@@ -1,6 +1,6 @@
 """Provenance: what produced a cell (software versions, source commit, host) and who ran a sweep.
 
-Computed once per process and cached; stored per cell as a JSON string (`provenance`) and per run in
+Computed once per process and cached (a task returns its own with its cells); stored per cell as a JSON string (`provenance`) and per run in
 the store's root attribute `runs` (a JSON list of {command, host, pid, start, end, cells_run}).
 """
 
@@ -48,9 +48,9 @@ def environment() -> dict:
             "python": platform.python_version(), "machine": platform.machine(), "host": socket.gethostname()}
 
 
-def cell_record(data_seed: int, train_seed: int, attempts: int, wall_time: float) -> str:
-    """The JSON provenance of one finished cell."""
-    return json.dumps({**environment(), "data_seed": str(data_seed), "train_seed": str(train_seed),
+def cell_record(data_seed: int, train_seed: int, attempts: int, wall_time: float, env: dict | None = None) -> str:
+    """The JSON provenance of one finished cell; `env`: the environment() of the process that computed it."""
+    return json.dumps({**(env or environment()), "data_seed": str(data_seed), "train_seed": str(train_seed),
                        "attempts": attempts, "wall_time_s": round(wall_time, 6),
                        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, sort_keys=True)
 

@@ -1,14 +1,23 @@
-"""Running a sweep: one Ray task per cell, each writing its own chunks of the store; resumable.
+"""Running a sweep: cells packed into Ray tasks that write their data; the driver writes the cell table.
 
 Contract of `run_sweep`:
 - the store is created from the grid (or reopened: the same sweep resumes, a sweep that only appends
   grid values grows the store, anything else is refused, saying what differs);
 - one driver at a time: a live `_run.lock` refuses a second run; a dead driver's lock is taken over;
+- on a multi-node cluster every node that can run cells first proves it sees the store (it reads the run
+  lock's token); a store some node cannot reach is refused before any cell runs;
 - done cells are skipped; pending, running (an interrupted run) and failed cells run again;
-- a task writes status `running`, trains (checkpointing every `train.checkpoint_every` epochs into the
-  store, resuming from the last checkpoint), writes its data, then `done`; an exception in the cell is
-  recorded as `failed` with its traceback (not retried: it is deterministic); a lost worker or node is
-  retried by Ray (`max_retries`), the retry resumes from the checkpoint;
+- cells go to Ray tasks in batches sized from the measured cell time (about TASK_SECONDS of work per task),
+  with at most `max_parallel` tasks in flight (backpressure: the driver holds a bounded number of
+  futures and builds cells lazily). A task trains its cells one after the other (checkpointing every
+  `train.checkpoint_every` epochs into the store, resuming from the last checkpoint) and writes each
+  cell's data chunks; it returns the cells' bookkeeping to the driver, which alone writes the cell table
+  (status, attempts, times, host, error, provenance, seeds), batched: `running` when a batch is sent,
+  `done` or `failed` when it returns. A cell whose data landed but whose row did not is recomputed;
+- an exception in a cell is recorded as `failed` with its traceback (not retried: it is deterministic); a
+  lost worker or node is retried by Ray (`max_retries`, the retry resumes from the checkpoints); a batch
+  lost beyond its retries is split and its cells run one per task, so only a cell that itself kills its
+  worker is recorded failed;
 - results are bit-identical to an uninterrupted run, whatever was interrupted.
 """
 
@@ -21,14 +30,15 @@ import sys
 import threading
 import time
 import traceback
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
 from .grid import Cell, Grid
-from .provenance import cell_record, run_record
+from .provenance import cell_record, environment, run_record
 from .spec import Sweep, load_sweep
 from .store import DONE, FAILED, RUNNING, STATUS_NAMES, ResultsStore, StoreError, compare_sweeps, sweep_diff
 
@@ -38,31 +48,35 @@ THREAD_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_TH
 # cell's first attempt; raise inside every cell whose label contains the given text.
 FAULT_ENV = "SWEEP_TEST_KILL_AFTER_CHECKPOINT"
 FAIL_ENV = "SWEEP_TEST_FAIL_CELLS"
+TASK_SECONDS = 1.0  # target work per task: long enough to amortise scheduling, short enough to balance and retry
+MAX_BATCH = 1000
+FLUSH_SECONDS = 1.0  # the driver writes the cell table at most about this often (and at the end)
+SHARED_STORAGE_HINT = ("a multi-node sweep needs storage every node reaches: an object-store URL "
+                       "(s3://bucket/path) or a folder on a file system mounted at the same path on every node")
 
 
 def default_store(sweep: Sweep) -> str:
     return str(Path("results") / f"{sweep.name}.zarr")
 
 
-# ------------------------------------------------------------------------------------- one cell
-def execute_cell(url: str, storage_options: Optional[dict], cell: Cell) -> dict:
-    """Run one cell into the store (the body of the Ray task). Returns a small summary dict."""
+# ------------------------------------------------------------------------------------- in the tasks
+def _may_checkpoint(spec: dict) -> bool:
+    t = spec["train"]
+    return t["method"] != "statistics" and t["checkpoint_every"] < t["epochs"]
+
+
+def execute_cell(store: ResultsStore, cell: Cell, attempt: int) -> dict:
+    """Compute one cell: train (checkpointing into the store, resuming from a checkpoint of this cell). Returns
+    its bookkeeping for the driver: index, status (done | failed), wall_time (the computation: sampling and
+    training), error (traceback), resumed_from_epoch; and, when done, `arrays` for the store
+    (sweep.cell.cell_arrays) and `checkpointed` (a checkpoint to drop once the data landed)."""
     from kernels.train import TrainState
 
-    from .cell import cell_dataset
+    from .cell import cell_arrays
 
-    store = ResultsStore(url, storage_options)
     idx = cell.index
-    try:
-        attempts = int(store.read_cell("attempts", idx)) + 1
-    except FileNotFoundError as exc:  # typically a local path that is not shared between the nodes
-        raise StoreError(f"{url}: the store is not visible from host {socket.gethostname()} ({exc}); on a "
-                         "cluster the store must be an object-store URL (s3://bucket/path) or a folder on a file "
-                         "system mounted at the same path on every node") from None
-    host = socket.gethostname()
-    store.set_status(idx, RUNNING, attempts=attempts, host=host)
     t0 = time.perf_counter()
-    ckpt = store.load_checkpoint(idx)
+    ckpt = store.load_checkpoint(idx) if _may_checkpoint(cell.spec) else None
     state = None
     if ckpt is not None and int(ckpt["cell_train_seed"]) == cell.train_seed \
             and int(ckpt["cell_data_seed"]) == cell.data_seed:
@@ -76,7 +90,7 @@ def execute_cell(url: str, storage_options: Optional[dict], cell: Cell) -> dict:
         arrays["cell_data_seed"] = np.array(cell.data_seed, dtype=np.uint64)
         store.save_checkpoint(idx, arrays)
         saved[0] += 1
-        if kill_after and attempts == 1 and saved[0] == kill_after:
+        if kill_after and attempt == 1 and saved[0] == kill_after:
             os.kill(os.getpid(), signal.SIGKILL)
 
     resumed_from = state.epoch if state is not None else 0
@@ -84,28 +98,111 @@ def execute_cell(url: str, storage_options: Optional[dict], cell: Cell) -> dict:
         fail = os.environ.get(FAIL_ENV)
         if fail and fail in cell.label():
             raise RuntimeError(f"injected failure ({FAIL_ENV}={fail})")
-        store.write_cell(cell, cell_dataset(cell.spec, cell.data_seed, cell.train_seed, state, on_checkpoint))
+        arrays = cell_arrays(cell.spec, cell.data_seed, cell.train_seed, state, on_checkpoint)
     except Exception:
-        err = traceback.format_exc()
-        store.set_status(idx, FAILED, error=err, wall_time=time.perf_counter() - t0)
-        return {"index": idx, "status": "failed", "error": err, "attempts": attempts}
-    wall = time.perf_counter() - t0
-    store.set_status(idx, DONE, error="" if attempts > 1 else None, wall_time=wall,  # "" clears an old error
-                     provenance=cell_record(cell.data_seed, cell.train_seed, attempts, wall))
-    if ckpt is not None or saved[0]:
-        store.drop_checkpoint(idx)
-    return {"index": idx, "status": "done", "wall_time": wall, "attempts": attempts,
-            "resumed_from_epoch": resumed_from}
+        return {"index": idx, "status": FAILED, "error": traceback.format_exc(),
+                "wall_time": time.perf_counter() - t0}
+    return {"index": idx, "status": DONE, "wall_time": time.perf_counter() - t0, "resumed_from_epoch": resumed_from,
+            "arrays": arrays, "checkpointed": ckpt is not None or saved[0] > 0}
+
+
+def _task_attempt() -> int:
+    """1 for a task's first execution, 2 for Ray's first retry of it (after a lost worker or node), ..."""
+    try:
+        import ray
+
+        return int(ray._private.worker.global_worker.core_worker.get_current_task_attempt_number()) + 1
+    except Exception:  # noqa: BLE001 - outside Ray, or an API this Ray lacks
+        return 1
+
+
+WRITE_BYTES = 32 * 2**20  # a task writes its finished cells' data once they hold this much (and at its end)
+
+
+def execute_batch(url: str, storage_options: Optional[dict], cells: list, cell_fn: Optional[Callable] = None) -> dict:
+    """The body of a Ray task: compute `cells` one after the other (`cell_fn`, default execute_cell) and write
+    their data chunks, together, at the end (or whenever WRITE_BYTES have piled up). Returns {host,
+    environment, attempt, seconds, cells: [bookkeeping of each cell, without its arrays]}."""
+    t0 = time.perf_counter()
+    cell_fn = cell_fn or execute_cell
+    store = ResultsStore(url, storage_options)
+    try:
+        store._array("status")  # opens the store once for the whole batch
+    except FileNotFoundError as exc:  # typically a local path that is not shared between the nodes
+        raise StoreError(f"{url}: the store is not visible from host {socket.gethostname()} ({exc}); "
+                         + SHARED_STORAGE_HINT) from None
+    attempt = _task_attempt()
+    results, pending, size = [], [], 0
+
+    def write_pending():
+        try:
+            store.write_cells([(c, r.pop("arrays")) for c, r in pending])
+        except Exception:  # the cells' data did not land: they failed (and are rerun by the next run)
+            err = traceback.format_exc()
+            for _, r in pending:
+                r.update(status=FAILED, error=err)
+        else:
+            for c, r in pending:
+                if r.pop("checkpointed"):
+                    store.drop_checkpoint(c.index)
+        pending.clear()
+
+    for cell in cells:
+        r = cell_fn(store, cell, attempt)
+        results.append(r)
+        if r["status"] == DONE:
+            pending.append((cell, r))
+            size += sum(np.asarray(a).nbytes for a in r["arrays"].values())
+            if size >= WRITE_BYTES:
+                write_pending()
+                size = 0
+    write_pending()
+    return {"host": socket.gethostname(), "environment": environment(), "attempt": attempt,
+            "seconds": time.perf_counter() - t0, "cells": results}
+
+
+def probe_store(url: str, storage_options: Optional[dict], token: str) -> Optional[str]:
+    """Run on one node before a sweep: None when the node sees this run's store (its run lock holds `token`),
+    else why not."""
+    try:
+        lock = ResultsStore(url, storage_options).read_lock()
+    except Exception as exc:  # noqa: BLE001 - any failure to read is the answer
+        return f"cannot read the store ({type(exc).__name__}: {exc})"
+    if lock is None:
+        return "the store is not there (its run lock cannot be read)"
+    if lock.get("token") != token:
+        return "a different store is at that path (another run's lock)"
+    return None
 
 
 # ------------------------------------------------------------------------------------- planning
+class CellList:
+    """The cells of a grid at given flat (C-order) positions, built on demand: a plan of 1e5 cells holds
+    their positions, not 1e5 resolved specs."""
+
+    def __init__(self, grid: Grid, flat):
+        self.grid, self.flat = grid, np.asarray(flat, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.flat)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return CellList(self.grid, self.flat[i])
+        return self.grid.cell(np.unravel_index(int(self.flat[i]), self.grid.shape))
+
+    def __iter__(self):
+        for f in self.flat:
+            yield self.grid.cell(np.unravel_index(int(f), self.grid.shape))
+
+
 @dataclass
 class Plan:
     sweep: Sweep
     grid: Grid
     store: ResultsStore
     action: str  # "create" | "resume" | "extend" | "refuse"
-    todo: list = field(default_factory=list)  # cells to run
+    todo: CellList = None  # cells to run, in grid order
     done: int = 0
     diff: Optional[dict] = None  # against the store's sweep (sweep.store.sweep_diff)
     reasons: list = field(default_factory=list)  # why `run` would refuse
@@ -138,7 +235,7 @@ class Plan:
             return "\n".join(lines)
         lines.append(f"run would: run {len(self.todo)} cells ({self.new_cells} new, "
                      f"{len(self.todo) - self.new_cells} unfinished or failed), skip {self.done} done")
-        for c in self.todo[:50]:
+        for c in self.todo[:50]:  # noqa: B007
             lines.append(f"  {c.label()}")
         if len(self.todo) > 50:
             lines.append(f"  ... and {len(self.todo) - 50} more")
@@ -169,16 +266,17 @@ def plan_sweep(sweep: Sweep, store_url: str, storage_options: Optional[dict] = N
     """Reconcile a sweep with its store (creating or growing it when `create`)."""
     grid = sweep.expand()
     store = ResultsStore(store_url, storage_options)
+    everything = CellList(grid, np.arange(grid.size))
     if not store.exists():
         if create:
             store.create(sweep, grid)
-        return Plan(sweep, grid, store, "create", list(grid), 0, None, [], grid.size)
+        return Plan(sweep, grid, store, "create", everything, 0, None, [], grid.size)
     old = store.sweep()
     verdict, reasons = compare_sweeps(old, sweep)
     diff = sweep_diff(old, sweep)
     if verdict == "differs":
         if not create:
-            return Plan(sweep, grid, store, "refuse", [], 0, diff, reasons)
+            return Plan(sweep, grid, store, "refuse", CellList(grid, []), 0, diff, reasons)
         raise StoreError(f"{store_url} holds a different sweep ({old.source}); what differs:\n  - "
                          + "\n  - ".join(reasons)
                          + "\nuse another --store, or only append values to grid dimensions")
@@ -187,16 +285,16 @@ def plan_sweep(sweep: Sweep, store_url: str, storage_options: Optional[dict] = N
         action = "extend"
         if create:
             store.grow(sweep, grid, old.expand())
+    elif create:
+        store.heal_metadata()
     status = store.group("r")["status"][...]
-    todo, done, new_cells = [], 0, 0
-    for cell in grid:
-        inside = all(i < n for i, n in zip(cell.index, status.shape))
-        if inside and status[cell.index] == DONE:
-            done += 1
-        else:
-            todo.append(cell)
-            new_cells += not inside
-    return Plan(sweep, grid, store, action, todo, done, diff, [], new_cells)
+    inside = np.zeros(grid.shape, dtype=bool)
+    inside[tuple(slice(0, n) for n in status.shape)] = True
+    done = np.zeros(grid.shape, dtype=bool)
+    done[tuple(slice(0, n) for n in status.shape)] = status == DONE
+    todo = np.flatnonzero(~done)
+    return Plan(sweep, grid, store, action, CellList(grid, todo), int(done.sum()), diff, [],
+                int((~inside).sum()))
 
 
 # ------------------------------------------------------------------------------------- progress
@@ -272,15 +370,60 @@ class RunSummary:
         return s
 
 
+class Batcher:
+    """Cells per task: about TASK_SECONDS of measured work (the first wave from the plan's estimate, at most 8
+    cells), never more than MAX_BATCH, and small enough near the end that every CPU still gets work."""
+
+    def __init__(self, estimate: float, cpus: int):
+        self.per_cell = None  # measured seconds per cell (task time / cells), exponentially averaged
+        self.first = int(min(8, max(1, TASK_SECONDS / max(estimate, 1e-4))))
+        self.cpus = cpus
+
+    def record(self, seconds: float, cells: int) -> None:
+        x = seconds / max(cells, 1)
+        self.per_cell = x if self.per_cell is None else 0.7 * self.per_cell + 0.3 * x
+
+    def size(self, remaining: int) -> int:
+        n = self.first if self.per_cell is None else int(TASK_SECONDS / max(self.per_cell, 1e-6))
+        return max(1, min(n, MAX_BATCH, -(-remaining // (2 * self.cpus))))
+
+
+class TableWriter:
+    """The driver's batched writes of the cell table: rows accumulate and go to the store at most every
+    FLUSH_SECONDS (or when many), and at the end."""
+
+    def __init__(self, store: ResultsStore):
+        self.store, self.rows, self.last = store, {}, time.time()
+
+    def add(self, index, **fields) -> None:
+        self.rows.setdefault(tuple(index), {}).update({k: v for k, v in fields.items() if v is not None})
+
+    def maybe_flush(self) -> None:
+        if self.rows and (time.time() - self.last > FLUSH_SECONDS or len(self.rows) >= 4 * MAX_BATCH):
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            rows, self.rows = self.rows, {}
+            self.store.write_table(rows)
+        self.last = time.time()
+
+
 _REMOTE = {}
 
 
-def _remote_execute_cell(ray, max_retries: int):
-    """One Ray remote function per process (exporting a new one per run costs every worker a reload).
-    Looked up through the module so a test can substitute execute_cell."""
+def _remote_functions(ray, max_retries: int):
+    """The Ray remote functions, one per process (exporting a new one per run costs every worker a reload).
+    The batch function looks execute_cell up when it is built, so a test can substitute it."""
     key = (max_retries, execute_cell)
     if key not in _REMOTE:
-        _REMOTE[key] = ray.remote(num_cpus=1, max_retries=max_retries)(execute_cell)
+        cell_fn = execute_cell
+
+        def run_batch(url, storage_options, cells):
+            return execute_batch(url, storage_options, cells, cell_fn)
+
+        _REMOTE[key] = (ray.remote(num_cpus=1, max_retries=max_retries)(run_batch),
+                        ray.remote(num_cpus=0, max_retries=0)(probe_store))
     return _REMOTE[key]
 
 
@@ -313,13 +456,44 @@ def _init_ray(address: Optional[str], num_cpus: Optional[int]):
     return ray
 
 
+def check_storage(ray, probe, url: str, storage_options: Optional[dict], token: str, timeout: float = 120) -> None:
+    """Refuse, before any cell runs, a store that a node able to run cells cannot reach: a probe task pinned to
+    each such node reads the run lock's token. Skipped when the only such node is the driver's own."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    nodes = [n for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) > 0]
+    own = ray.get_runtime_context().get_node_id()
+    if not nodes or [n["NodeID"] for n in nodes] == [own]:
+        return
+    refs = {probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(
+        url, storage_options, token): n for n in nodes}
+    ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=timeout)
+    bad = []
+    for ref, node in refs.items():
+        where = f"node {node.get('NodeManagerAddress', '?')} ({node['NodeID'][:8]}, host {node.get('NodeManagerHostname', '?')})"
+        if ref not in ready:
+            bad.append(f"{where}: no answer to the storage probe in {timeout:.0f} s")
+            continue
+        try:
+            why = ray.get(ref)
+        except Exception as exc:  # noqa: BLE001 - a node that cannot even run the probe
+            why = f"{type(exc).__name__}: {exc}"
+        if why:
+            bad.append(f"{where}: {why}")
+    if bad:
+        kind = "a local path" if "://" not in url or url.startswith("file://") else "this store"
+        raise StoreError(f"{url}: {kind} that {len(bad)} of the cluster's {len(nodes)} nodes cannot reach; no cell "
+                         "was run.\n  - " + "\n  - ".join(bad) + f"\n{SHARED_STORAGE_HINT[0].upper()}{SHARED_STORAGE_HINT[1:]}")
+
+
 def run_sweep(sweep_or_path, store: Optional[str] = None, address: Optional[str] = None,
               max_parallel: Optional[int] = None, storage_options: Optional[dict] = None,
               progress: bool = True, num_cpus: Optional[int] = None, max_retries: int = 3) -> RunSummary:
     """Run (or resume) every cell not yet done; returns a RunSummary (``.ok`` when all are done).
 
-    `storage_options` (fsspec) travel with every task: leave credentials out of them, each node reads its own
-    from its environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a profile, an instance role)."""
+    `max_parallel`: tasks in flight (default 2 per CPU of the cluster). `storage_options` (fsspec) travel with
+    every task: leave credentials out of them, each node reads its own from its environment
+    (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a profile, an instance role)."""
     sweep = load_sweep(sweep_or_path) if isinstance(sweep_or_path, (str, Path)) else sweep_or_path
     url = store or default_store(sweep)
     # tasks get an absolute path: Ray workers do not run in the driver's folder (on a cluster, not on its machine)
@@ -333,8 +507,8 @@ def run_sweep(sweep_or_path, store: Optional[str] = None, address: Optional[str]
     plan = plan_sweep(sweep, url, storage_options)
     st = plan.store
     token = st.acquire_lock()
-    run_pos = st.record_run(run_record())
     stop = threading.Event()
+    run_pos = None
 
     def beat():
         while not stop.wait(5.0):
@@ -348,53 +522,106 @@ def run_sweep(sweep_or_path, store: Optional[str] = None, address: Optional[str]
     bar = Progress(plan.grid.size, plan.done, enabled=progress)
     failures, ran = [], 0
     try:
-        if plan.todo:
+        if len(plan.todo):
             ray = _init_ray(address, num_cpus)
-            task = _remote_execute_cell(ray, max_retries)
-            cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-            limit = max_parallel or 4 * cpus  # bounded in-flight futures: backpressure on the driver
-            queue = list(plan.todo)
-            queue.reverse()  # pop() from the end, in grid order
-            inflight = {}
-            bar.show(force=True)
-            while queue or inflight:
-                while queue and len(inflight) < limit:
-                    cell = queue.pop()
-                    inflight[task.remote(task_url, storage_options, cell)] = cell
-                bar.running = min(len(inflight), cpus)
-                refs = list(inflight)
-                ready, rest = ray.wait(refs, num_returns=1, timeout=0.5)
-                if ready and rest:  # collect everything else that is already finished
-                    more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
-                    ready += more
-                for ref in ready:
-                    cell = inflight.pop(ref)
-                    ran += 1
-                    try:
-                        res = ray.get(ref)
-                    except Exception as exc:  # worker/node lost beyond the retries
-                        err = f"{type(exc).__name__}: {exc}"
-                        st.set_status(cell.index, FAILED, error=err)
-                        res = {"status": "failed", "error": err}
-                    if res["status"] == "done":
-                        bar.done += 1
-                    else:
-                        bar.failed += 1
-                        failures.append((cell.index, cell.label(), res.get("error", "")))
-                        bar.note(f"failed: {cell.label()}: "
-                                 f"{(res.get('error') or '').strip().splitlines()[-1:] or ['?']}")
-                bar.show()
-            bar.running = 0
+            task, probe_fn = _remote_functions(ray, max_retries)
+            check_storage(ray, probe_fn, task_url, storage_options, token)
+            run_pos = st.record_run(run_record())
+            ran = _dispatch(ray, task, plan, st, task_url, storage_options, max_parallel, bar, failures)
+        else:
+            run_pos = st.record_run(run_record())
     finally:
         bar.close()
         stop.set()
         try:
-            st.finish_run(run_pos, end=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), cells_run=ran)
+            if run_pos is not None:
+                st.finish_run(run_pos, end=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), cells_run=ran)
         finally:
             st.release_lock(token)
     status = st.group("r")["status"][...]
     done = int((status == DONE).sum())
     return RunSummary(url, plan.grid.size, done, int((status == FAILED).sum()), ran, time.time() - t0, failures)
+
+
+def _dispatch(ray, task, plan: Plan, st: ResultsStore, url: str, storage_options: Optional[dict],
+              max_parallel: Optional[int], bar: "Progress", failures: list) -> int:
+    """Send the plan's cells to Ray in batches, at most `max_parallel` tasks in flight, and write the cell table
+    from what comes back; returns the number of cells that came back (done or failed)."""
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    limit = max_parallel or 2 * cpus
+    grid = plan.grid
+    attempts = st.group("r")["attempts"][...]  # attempts of earlier runs (the whole table: 4 bytes a cell)
+    table = TableWriter(st)
+    batcher = Batcher(_estimate(plan), cpus)
+    flat = iter(plan.todo.flat)
+    left = len(plan.todo)
+    alone: deque = deque()  # cells of a batch lost beyond its retries: one per task
+    inflight: dict = {}  # future -> list of cells
+    ran = 0
+    bar.show(force=True)
+    try:
+        while left or alone or inflight:
+            while (left or alone) and len(inflight) < limit:
+                if alone:
+                    cells = [alone.popleft()]
+                else:
+                    n = min(batcher.size(left), left)
+                    cells = [grid.cell(np.unravel_index(int(next(flat)), grid.shape)) for _ in range(n)]
+                    left -= n
+                for c in cells:
+                    table.add(c.index, status=RUNNING, attempts=int(_prior(attempts, c.index)) + 1)
+                inflight[task.remote(url, storage_options, cells)] = cells
+            bar.running = min(sum(len(c) for c in inflight.values()), cpus)
+            ready, rest = ray.wait(list(inflight), num_returns=1, timeout=0.5)
+            if ready and rest:  # collect everything else that is already finished
+                more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
+                ready += more
+            for ref in ready:
+                cells = inflight.pop(ref)
+                try:
+                    res = ray.get(ref)
+                except Exception as exc:  # noqa: BLE001 - worker or node lost beyond the retries, or no store
+                    err = f"{type(exc).__name__}: {exc}"
+                    if len(cells) > 1 and not isinstance(getattr(exc, "cause", None), StoreError):
+                        alone.extend(cells)  # find the cell that kills its worker, if one does
+                        bar.note(f"a task of {len(cells)} cells was lost ({err.splitlines()[0][:120]}); "
+                                 "running its cells one per task")
+                        continue
+                    res = {"host": "", "environment": None, "attempt": 1, "seconds": 0.0,
+                           "cells": [{"index": c.index, "status": FAILED, "error": err} for c in cells]}
+                batcher.record(res["seconds"], len(cells))
+                for c, r in zip(cells, res["cells"]):
+                    ran += 1
+                    tries = int(_prior(attempts, c.index)) + res["attempt"]
+                    if r["status"] == DONE:
+                        bar.done += 1
+                        table.add(c.index, status=DONE, attempts=tries, host=res["host"], wall_time=r["wall_time"],
+                                  error="" if tries > 1 else None, data_seed=np.uint64(c.data_seed),
+                                  train_seed=np.uint64(c.train_seed),
+                                  provenance=cell_record(c.data_seed, c.train_seed, tries, r["wall_time"],
+                                                         res["environment"]))
+                    else:
+                        bar.failed += 1
+                        failures.append((c.index, c.label(), r.get("error", "")))
+                        table.add(c.index, status=FAILED, attempts=tries, host=res["host"], error=r.get("error", ""),
+                                  wall_time=r.get("wall_time"))
+                        bar.note(f"failed: {c.label()}: "
+                                 f"{(r.get('error') or '').strip().splitlines()[-1:] or ['?']}")
+            table.maybe_flush()
+            bar.show()
+    finally:
+        table.flush()  # what came back is kept, even when the driver is interrupted
+        bar.running = 0
+    return ran
+
+
+def _prior(attempts: np.ndarray, index) -> int:
+    """Attempts recorded by earlier runs (0 for a cell the store grew to include)."""
+    return int(attempts[index]) if all(i < n for i, n in zip(index, attempts.shape)) else 0
+
+
+def _estimate(plan: Plan) -> float:
+    return estimate_seconds(plan.todo[0].spec) if len(plan.todo) else 1.0
 
 
 def status_counts(url: str, storage_options: Optional[dict] = None) -> dict:

@@ -12,15 +12,18 @@ Layout (dims in brackets; G = the grid dimensions in sweep-file order):
     checkpoints/<cell>.npz (outside the Zarr hierarchy): TrainState arrays of unfinished cells
     _run.lock: JSON {host, pid, token, heartbeat} of the driver running the sweep
 
-Every variable has one chunk per cell (chunk size 1 along each grid dimension), so concurrent writers
-never share a chunk and need no lock. A cell writes its data first and its status last, in a separate
-write. The grid can only grow by appending values along a dimension: positions of existing cells never
+Data variables have one chunk per cell (chunk size 1 along each grid dimension): the tasks write them,
+concurrently, and never share a chunk, so they need no lock. The cell table (status, attempts, wall_time,
+host, error, provenance, seeds) is written by the driver alone, in batches, so its chunks span up to
+TABLE_CHUNK_CELLS cells (few store objects per cell). A cell's data land before its table row says
+`done`; a cell whose data landed but whose row did not is simply recomputed, to identical bits. The grid can only grow by appending values along a dimension: positions of existing cells never
 change. Padding: hidden/visible/state sizes are the maximum over the grid, NaN beyond a cell's size.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import socket
@@ -44,7 +47,22 @@ from .spec import Sweep, canonical_json, sweep_from_dict
 STATUS_NAMES = ("pending", "running", "done", "failed")
 CHECKED = (ZstdCodec(level=3), Crc32cCodec())
 """Codecs of every per-cell array: zstd, then a CRC32C of each chunk (finds flipped bytes and truncation)."""
+FLAT_KEYS = {"name": "default", "separator": "."}
+"""Chunk keys of per-cell arrays: `c.3.0.1.0` files side by side in the array's folder (no folder per chunk)."""
 PENDING, RUNNING, DONE, FAILED = range(4)
+TABLE_CHUNK_CELLS = 1024
+"""Cells per chunk of the cell table (whole trailing grid dimensions first)."""
+
+
+def table_chunks(shape: tuple) -> tuple:
+    """Chunk shape of the cell table over a grid of `shape`: at most TABLE_CHUNK_CELLS cells, filled from the
+    last dimension backwards (cells run in C order, so a batch of results touches one or two chunks)."""
+    out, budget = [], TABLE_CHUNK_CELLS
+    for n in reversed(shape):
+        c = max(1, min(int(n), budget))
+        out.append(c)
+        budget = max(1, budget // c)
+    return tuple(reversed(out))
 
 warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part", category=UserWarning)
 warnings.filterwarnings("ignore", message="Object at .* is not recognized as a component", category=UserWarning)
@@ -67,6 +85,39 @@ def cell_key(index) -> str:
 def _fs(url: str, storage_options: Optional[dict]):
     fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
     return fs, path.rstrip("/")
+
+
+def _is_local(fs) -> bool:
+    return "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+
+
+_FAST_CODECS = [{"name": "bytes", "configuration": {"endian": "little"}},
+                {"name": "zstd", "configuration": {"level": 3, "checksum": False}},
+                {"name": "crc32c"}]
+
+
+def fast_codecs(a: zarr.Array) -> bool:
+    """Whether `a` stores float chunks with exactly this package's codecs (fast_chunk_bytes can encode them)."""
+    return [c.to_dict() for c in a.metadata.codecs] == _FAST_CODECS and \
+        a.metadata.data_type.to_native_dtype().kind == "f"
+
+
+def fast_chunk_bytes(a: zarr.Array, block: np.ndarray) -> bytes:
+    """The stored bytes of one whole chunk of `a` holding `block`, encoded as zarr would (little-endian bytes,
+    zstd level 3, then the CRC32C of the compressed bytes appended, little-endian), for an array with
+    fast_codecs. Skips zarr's per-chunk machinery, which costs about a millisecond a chunk."""
+    import google_crc32c
+
+    raw = np.ascontiguousarray(block, dtype=block.dtype.newbyteorder("<")).tobytes()
+    comp = bytes(_zstd().encode(raw))
+    return comp + int(google_crc32c.value(comp)).to_bytes(4, "little")
+
+
+@functools.lru_cache(maxsize=1)
+def _zstd():
+    from numcodecs import Zstd
+
+    return Zstd(level=3, checksum=False)
 
 
 # ------------------------------------------------------------------------------------- layout
@@ -125,7 +176,8 @@ CELL_VARS = {  # per-cell bookkeeping: dtype, fill value, attrs
     "status": ("int8", PENDING, {"flag_values": list(range(4)), "flag_meanings": " ".join(STATUS_NAMES),
                                  "long_name": "cell status"}),
     "attempts": ("int32", 0, {"long_name": "number of times the cell was started"}),
-    "wall_time": ("float64", np.nan, {"long_name": "wall time of the finishing attempt", "units": "s"}),
+    "wall_time": ("float64", np.nan, {"long_name": "compute time of the finishing attempt (sampling and training)",
+                                      "units": "s"}),
     "host": (str, "", {"long_name": "host that computed the cell"}),
     "error": (str, "", {"long_name": "error of the last failed attempt (traceback)"}),
     "provenance": (str, "", {"long_name": "JSON: software versions, source commit, host, seeds, attempts, "
@@ -222,14 +274,16 @@ class ResultsStore:
             attrs = dict(FLOAT_ATTRS[var])
             if coord_attr:
                 attrs["coordinates"] = coord_attr
-            g.create_array(var, shape=shape + sizes, chunks=(1,) * len(G) + sizes, dtype=dtype,
-                           fill_value=np.nan, compressors=CHECKED, dimension_names=G + dims, attributes=attrs, overwrite=True)
+            g.create_array(var, shape=shape + sizes, chunks=(1,) * len(G) + sizes, dtype=dtype, fill_value=np.nan,
+                           compressors=CHECKED, chunk_key_encoding=FLAT_KEYS, dimension_names=G + dims,
+                           attributes=attrs, overwrite=True)
         for var, (dtype, fill, attrs) in CELL_VARS.items():
             attrs = dict(attrs)
             if coord_attr:
                 attrs["coordinates"] = coord_attr
-            g.create_array(var, shape=shape, chunks=(1,) * len(G), dtype=dtype, fill_value=fill, compressors=CHECKED,
-                           dimension_names=G, attributes=attrs, overwrite=True)
+            g.create_array(var, shape=shape, chunks=table_chunks(shape), dtype=dtype, fill_value=fill,
+                           compressors=CHECKED, chunk_key_encoding=FLAT_KEYS, dimension_names=G, attributes=attrs,
+                           overwrite=True)
 
     def grow(self, sweep: Sweep, new: Grid, old: Grid) -> None:
         """Extend the arrays to a grid that appends values along existing dimensions."""
@@ -251,9 +305,28 @@ class ResultsStore:
             g[var].resize(new.shape + tuple(layout_new.size(d) for d in dims))
         for var in CELL_VARS:
             g[var].resize(new.shape)
-        g.attrs.update(sweep_yaml=sweep.text or "", sweep_normalized=canonical_json(sweep.normalized()),
-                       spec_hash=sweep.spec_hash())
+        # then the sweep (one atomic write of the root metadata, consolidated listing kept), then the listing:
+        # a driver killed in between leaves a store that the next run grows again or heals (heal_metadata)
+        self._update_root_attrs(sweep_yaml=sweep.text or "", sweep_normalized=canonical_json(sweep.normalized()),
+                                spec_hash=sweep.spec_hash())
         zarr.consolidate_metadata(g.store)
+
+    def _update_root_attrs(self, **attrs) -> None:
+        """Update root attributes in one atomic write of the root `zarr.json` that keeps its consolidated
+        listing (zarr writes a local file by rename, an object store by one PUT): readers and tasks that open
+        the store meanwhile never see it without the listing."""
+        g = zarr.open_group(self.url, mode="r+", storage_options=self.storage_options, use_consolidated=True)
+        g.attrs.update(attrs)
+
+    def heal_metadata(self) -> bool:
+        """Re-consolidate when the consolidated listing disagrees with the arrays (a driver killed while growing
+        the store); returns whether it did. Driver only, holding the run lock."""
+        listed = zarr.open_group(self.url, mode="r", storage_options=self.storage_options, use_consolidated=True)
+        actual = self.group()
+        if all(listed[k].shape == actual[k].shape for k in CELL_VARS if k in actual):
+            return False
+        zarr.consolidate_metadata(actual.store)
+        return True
 
     # -- cells
     def _array(self, name: str) -> zarr.Array:
@@ -288,86 +361,140 @@ class ResultsStore:
         sel = tuple(slice(int(i), int(i) + 1) for i in index)
         return self._array(name)[sel].ravel()[0]
 
-    def set_status(self, index, status: int, attempts: Optional[int] = None, error: Optional[str] = None,
-                   wall_time: Optional[float] = None, host: Optional[str] = None,
-                   provenance: Optional[str] = None) -> None:
-        """Write the bookkeeping of one cell; `status` last, in a separate write (except `running`,
-        which promises nothing about the data)."""
-        sel = tuple(slice(int(i), int(i) + 1) for i in index)
-        one = (1,) * len(index)
-        batch = []
-        if attempts is not None:
-            batch.append(("attempts", sel, np.full(one, attempts, dtype=np.int32)))
-        if error is not None:
-            batch.append(("error", sel, np.full(one, error, dtype=object).astype(str)))
-        if wall_time is not None:
-            batch.append(("wall_time", sel, np.full(one, wall_time)))
-        if host is not None:
-            batch.append(("host", sel, np.full(one, host, dtype=object).astype(str)))
-        if provenance is not None:
-            batch.append(("provenance", sel, np.full(one, provenance, dtype=object).astype(str)))
-        last = ("status", sel, np.full(one, status, dtype=np.int8))
-        if status == RUNNING:
-            self._write(batch + [last])
-            return
-        if batch:
-            self._write(batch)
-        self._write([last])
+    def write_table(self, rows) -> None:
+        """Write the cell table for many cells: `rows` maps a cell index to {variable: value} (status, attempts,
+        wall_time, host, error, provenance, data_seed, train_seed). Driver only: a table chunk spans many cells,
+        so each touched chunk is read, updated and rewritten whole, all chunks concurrently; `status` goes
+        last, in a second round, after the rest of its row has landed."""
+        rows = {tuple(int(i) for i in idx): fields for idx, fields in dict(rows).items()}
+        rest = {idx: {k: v for k, v in f.items() if k != "status"} for idx, f in rows.items()}
+        status = {idx: {"status": f["status"]} for idx, f in rows.items() if "status" in f}
+        for part in (rest, status):
+            by_var: dict = {}
+            for idx, fields in part.items():
+                for var, value in fields.items():
+                    by_var.setdefault(var, []).append((idx, value))
+            if by_var:
+                self._rewrite_chunks(by_var)
 
-    def write_cell(self, cell: Cell, ds: xr.Dataset) -> None:
-        """Write one cell's trajectory into its chunks (padded with NaN), seeds included; not its status."""
-        sel = tuple(slice(int(i), int(i) + 1) for i in cell.index)
-        batch = []
-        pos = None
-        for var in ds.data_vars:
+    def _rewrite_chunks(self, by_var: dict) -> None:
+        jobs = []
+        for var, items in by_var.items():
             a = self._array(var)
-            block = np.full(a.shape[len(sel):], np.nan, dtype=a.dtype)
-            vals = ds[var].values
-            if ds[var].dims[:1] == ("epoch",):
-                if pos is None:
-                    pos = np.searchsorted(np.asarray(self._array("epoch")[...]), ds["epoch"].values)
-                block[(pos,) + tuple(slice(0, n) for n in vals.shape[1:])] = vals
-            else:
-                block[tuple(slice(0, n) for n in vals.shape)] = vals
-            batch.append((var, sel, block[(np.newaxis,) * len(sel)]))
-        one = (1,) * len(sel)
-        batch.append(("data_seed", sel, np.full(one, cell.data_seed, dtype=np.uint64)))
-        batch.append(("train_seed", sel, np.full(one, cell.train_seed, dtype=np.uint64)))
-        self._write(batch)
+            groups: dict = {}
+            for idx, value in items:
+                groups.setdefault(tuple(i // c for i, c in zip(idx, a.chunks)), []).append((idx, value))
+            for key, members in groups.items():
+                sel = tuple(slice(k * c, min((k + 1) * c, n)) for k, c, n in zip(key, a.chunks, a.shape))
+                jobs.append((a, sel, members))
+
+        async def rewrite(a, sel, members):
+            block = np.array(await a.async_array.getitem(sel))
+            for idx, value in members:
+                block[tuple(i - s.start for i, s in zip(idx, sel))] = value
+            await a.async_array.setitem(sel, block)
+
+        async def rewrite_all():
+            await asyncio.gather(*(rewrite(*job) for job in jobs))
+
+        sync(rewrite_all())
+
+    def set_status(self, index, status: int, **fields) -> None:
+        """The table row of one cell (see write_table): `status` and any of attempts, error, wall_time, host,
+        provenance, data_seed, train_seed."""
+        self.write_table({tuple(index): {**{k: v for k, v in fields.items() if v is not None}, "status": status}})
+
+    def write_cells(self, items) -> None:
+        """Write the data variables of cells into their own chunks (padded with NaN), all at once: `items` is
+        [(cell, arrays), ...] with arrays as from sweep.cell.cell_arrays (`epoch` holds the recorded epochs).
+        A cell's table row is the driver's. Each chunk is written whole (a local file by rename, an object by
+        one PUT), encoded here (fast_chunk_bytes) for arrays with this package's codecs, else by zarr."""
+        if not hasattr(self, "_epochs"):
+            self._array("status")
+            self._epochs = np.asarray(self._array("epoch")[...]) if "epoch" in self._group else None
+            self._fast = {}
+        files, slow = {}, []
+        for cell, arrays in items:
+            pos = None if "epoch" not in arrays else np.searchsorted(self._epochs, arrays["epoch"])
+            for var, vals in arrays.items():
+                if var == "epoch":
+                    continue
+                a = self._array(var)
+                vals = np.asarray(vals)
+                block = np.full(a.shape[len(cell.index):], np.nan, dtype=a.dtype)
+                if pos is not None and vals.ndim:
+                    block[(pos,) + tuple(slice(0, n) for n in vals.shape[1:])] = vals
+                else:
+                    block[tuple(slice(0, n) for n in vals.shape)] = vals
+                if var not in self._fast:
+                    self._fast[var] = fast_codecs(a)
+                if not self._fast[var]:
+                    slow.append((var, tuple(slice(int(i), int(i) + 1) for i in cell.index),
+                                 block[(np.newaxis,) * len(cell.index)]))
+                else:
+                    key = a.metadata.encode_chunk_key(tuple(int(i) for i in cell.index) + (0,) * block.ndim)
+                    files[f"{self.root}/{var}/{key}"] = fast_chunk_bytes(a, block)
+        self._put_files(files)
+        if slow:
+            self._write(slow)
+
+    def write_cell(self, cell: Cell, arrays) -> None:
+        """write_cells for one cell; `arrays` may also be an xarray Dataset (cell_dataset)."""
+        if isinstance(arrays, xr.Dataset):
+            arrays = {**({"epoch": arrays["epoch"].values} if "epoch" in arrays.coords else {}),
+                      **{v: arrays[v].values for v in arrays.data_vars}}
+        self.write_cells([(cell, arrays)])
+
+    def _put_files(self, files: dict) -> None:
+        """Whole objects: a local file is written aside and renamed into place (never seen half written);
+        an object store gets one PUT per object, concurrently."""
+        if not files:
+            return
+        if _is_local(self.fs):
+            made = set()
+            for path, raw in files.items():
+                folder = path.rsplit("/", 1)[0]
+                if folder not in made:
+                    os.makedirs(folder, exist_ok=True)
+                    made.add(folder)
+                tmp = f"{path}.{uuid.uuid4().hex[:12]}.partial"
+                with open(tmp, "wb") as f:
+                    f.write(raw)
+                os.replace(tmp, path)
+        else:
+            self.fs.pipe(files)
 
     # -- integrity
     def verify(self, repair: bool = False) -> dict:
-        """Read every cell's chunks; report corrupt chunks (checksum or decoding errors), torn cells (status
-        done, data missing) and stray partial files. With `repair`: corrupt or torn cells are marked
-        pending (so `sweep run` recomputes exactly them, to identical bits) and partial files removed
-        (refused while a run holds the store)."""
+        """Read every chunk of every per-cell variable; report corrupt chunks (checksum or decoding errors) as
+        the cells they hold, torn cells (status done, data missing) and stray partial files. With `repair`:
+        corrupt or torn cells are marked pending (so `sweep run` recomputes exactly them, to identical bits)
+        and partial files removed (refused while a run holds the store)."""
         g = self.group()
         dims = tuple(self.attrs()["grid_dims"])
         shape = g["status"].shape
         per_cell = [name for name, a in g.arrays() if tuple(a.metadata.dimension_names or ())[:len(dims)] == dims]
         corrupt: dict = {}
+        broken_table = []  # (variable, selection) of corrupt chunks of the cell table: rewritten by repair
+        status = np.full(shape, -1, dtype=np.int8)
+        probe = "weights" if "weights" in g else "top_eigenvalue"
+        has_data = np.zeros(shape, dtype=bool)
+        region = table_chunks(shape)  # read up to 1024 cells at once; chunk by chunk only where that fails
         for name in per_cell:
             a = g[name]
-            for idx in np.ndindex(*shape):
-                sel = tuple(slice(i, i + 1) for i in idx)
+            for key in np.ndindex(*(-(-n // c) for n, c in zip(shape, region))):
+                outer = tuple(slice(k * c, min((k + 1) * c, n)) for k, c, n in zip(key, region, shape))
                 try:
-                    a[sel]
-                except Exception as exc:  # noqa: BLE001 - any decoding failure is corruption
-                    corrupt.setdefault(idx, []).append(f"{name}: {type(exc).__name__}: {str(exc)[:120]}")
-        status = np.full(shape, -1, dtype=np.int8)
-        for idx in np.ndindex(*shape):
-            try:
-                status[idx] = g["status"][tuple(slice(i, i + 1) for i in idx)].ravel()[0]
-            except Exception:  # noqa: BLE001 - reported above
-                pass
-        torn = []
-        probe = "weights" if "weights" in g else "top_eigenvalue"
-        for idx in zip(*np.nonzero(status == DONE)):
-            if idx in corrupt:
-                continue
-            block = g[probe][tuple(slice(i, i + 1) for i in idx)]
-            if not np.isfinite(block).any():
-                torn.append(tuple(int(i) for i in idx))
+                    parts = [(outer, a[outer])]
+                except Exception:  # noqa: BLE001 - find the corrupt chunks inside
+                    parts = self._read_chunks(a, outer, name, corrupt, broken_table)
+                for sel, block in parts:
+                    if name == "status":
+                        status[sel] = block
+                    elif name == probe:
+                        has_data[sel] = np.isfinite(block).reshape(block.shape[:len(dims)] + (-1,)).any(-1)
+        torn = [tuple(int(i) for i in idx) for idx in zip(*np.nonzero((status == DONE) & ~has_data))
+                if tuple(int(i) for i in idx) not in corrupt]
         partial = [p for p in self.fs.find(self.root) if p.endswith(".partial") or ".partial." in p.rsplit("/", 1)[-1]]
         report = {"cells": int(np.prod(shape)), "corrupt": {tuple(int(i) for i in k): v for k, v in corrupt.items()},
                   "torn": torn, "partial_files": partial, "repaired": False}
@@ -375,30 +502,50 @@ class ResultsStore:
             lock = self.read_lock()
             if lock and self.lock_is_live(lock):
                 raise StoreError("a `sweep run` holds this store; repair it after the run ends")
-            for idx in list(report["corrupt"]) + torn:
-                self.set_status(idx, PENDING, error="marked for recomputation by `sweep verify --repair`")
+            for name, sel in broken_table:  # a fresh chunk: every cell it holds is recomputed
+                dtype, fill, _ = CELL_VARS[name]
+                g[name][sel] = np.full(tuple(s_.stop - s_.start for s_ in sel), fill, dtype=object if dtype is str else dtype)
+            self.write_table({idx: {"status": PENDING, "error": "marked for recomputation by `sweep verify --repair`"}
+                              for idx in list(report["corrupt"]) + torn})
             for p in partial:
                 self.fs.rm(p)
             report["repaired"] = True
         return report
 
+    @staticmethod
+    def _read_chunks(a, outer, name, corrupt, broken_table) -> list:
+        """The readable chunks of `a` inside the region `outer` as [(selection, block)]; the cells of the others
+        go to `corrupt` (and, for the cell table, their chunk to `broken_table`)."""
+        chunks = a.chunks[:len(outer)]
+        first = [s_.start // c for s_, c in zip(outer, chunks)]
+        last = [-(-s_.stop // c) for s_, c in zip(outer, chunks)]
+        out = []
+        for key in np.ndindex(*(b - f for f, b in zip(first, last))):
+            sel = tuple(slice(max((f + k) * c, s_.start), min((f + k + 1) * c, s_.stop))
+                        for f, k, c, s_ in zip(first, key, chunks, outer))
+            try:
+                out.append((sel, a[sel]))
+            except Exception as exc:  # noqa: BLE001 - any decoding failure is corruption
+                for idx in np.ndindex(*(s_.stop - s_.start for s_ in sel)):
+                    cell = tuple(int(i + s_.start) for i, s_ in zip(idx, sel))
+                    corrupt.setdefault(cell, []).append(f"{name}: {type(exc).__name__}: {str(exc)[:120]}")
+                if name in CELL_VARS:
+                    broken_table.append((name, sel))
+        return out
+
     # -- runs (driver only: root attributes)
     def record_run(self, record: dict) -> int:
         """Append a run record to the root attribute `runs` (JSON list); returns its position."""
-        g = self.group()
-        runs = json.loads(g.attrs.get("runs", "[]"))
+        runs = json.loads(self.attrs().get("runs", "[]"))
         runs.append(record)
-        g.attrs["runs"] = json.dumps(runs)
-        zarr.consolidate_metadata(g.store)
+        self._update_root_attrs(runs=json.dumps(runs))
         return len(runs) - 1
 
     def finish_run(self, position: int, **fields) -> None:
-        g = self.group()
-        runs = json.loads(g.attrs.get("runs", "[]"))
+        runs = json.loads(self.attrs().get("runs", "[]"))
         if 0 <= position < len(runs):
             runs[position].update(fields)
-            g.attrs["runs"] = json.dumps(runs)
-            zarr.consolidate_metadata(g.store)
+            self._update_root_attrs(runs=json.dumps(runs))
 
     # -- checkpoints (npz, no pickle)
     def _ckpt_path(self, index) -> str:

@@ -212,3 +212,22 @@ else:
         cluster.wait_alive(2, timeout=30)  # head + the surviving worker
         print(f"killed raylet {killed[0]} and {len(killed) - 1} other processes of a worker node after "
               f"{n_done_at_kill} cells; retried cells: {int((attempts >= 2).sum())}")
+
+    def test_local_store_unreachable_from_a_node_is_refused_before_any_cell(cluster, sweep_file, tmp_path):
+        """A worker node that does not see the driver's folder (its own mount namespace, an empty tmpfs over the
+        folder: another machine's disk) makes a local-path store unusable: refused before any cell runs."""
+        folder = tmp_path / "local-disk"
+        folder.mkdir()
+        blind = cluster.add_worker(hide=(folder,))
+        record_pids(blind.note() + [blind.pid], "cluster")
+        url = folder / "l.zarr"
+        p = _sweep(["run", str(sweep_file), "--store", str(url), "--address", cluster.address], cluster.env(),
+                   cwd=tmp_path)
+        out = _finish(p, 120, "the run on a store one node cannot see")
+        assert p.returncode == 2, out
+        assert "a local path that 1 of the cluster's" in out and "no cell was run" in out, out
+        assert "s3://" in out and "mounted at the same path on every node" in out and "Traceback" not in out, out
+        st = ResultsStore(str(url))
+        assert (st.group("r")["status"][...] == 0).all()  # nothing ran, nothing marked running
+        assert not list((url / "weights").rglob("c/*")), "a cell wrote data"
+        assert st.read_lock() is None  # the refused run let go of the store

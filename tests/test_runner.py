@@ -97,10 +97,10 @@ def test_failing_cell_is_recorded_and_others_finish(tmp_path, ray_local, monkeyp
     url = str(tmp_path / "f.zarr")
     orig = runner.execute_cell
 
-    def failing(url_, so, cell):  # runs in a reused Ray worker: leave its environment as found
+    def failing(store, cell, attempt):  # runs in a reused Ray worker: leave its environment as found
         os.environ[FAIL_ENV] = "beta=0.9, seed=1"
         try:
-            return orig(url_, so, cell)
+            return orig(store, cell, attempt)
         finally:
             del os.environ[FAIL_ENV]
 
@@ -113,6 +113,30 @@ def test_failing_cell_is_recorded_and_others_finish(tmp_path, ray_local, monkeyp
     err = str(ds["error"].sel(beta=0.9, seed=1, n_samples=100).values)
     assert "RuntimeError: injected failure" in err and "Traceback" in err
     assert (ds["status"].sel(beta=0.3).values == DONE).all()
+
+
+def test_a_cell_that_kills_its_worker_fails_alone(tmp_path, ray_local, monkeypatch):
+    """Cells travel in batches; a batch lost beyond its retries is split, so only the cell that kills its worker
+    is recorded failed (with the error), and its batch-mates finish."""
+    from sweep import runner
+
+    f = write(tmp_path, small())
+    url = str(tmp_path / "k.zarr")
+    orig = runner.execute_cell
+
+    def crashing(store, cell, attempt):
+        if cell.label().startswith("beta=0.9, seed=1, n_samples=100,"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return orig(store, cell, attempt)
+
+    monkeypatch.setattr(runner, "execute_cell", crashing)
+    monkeypatch.setattr(runner, "TASK_SECONDS", 100.0)  # several cells per task
+    summary = run_sweep(f, store=url, progress=False, max_retries=1)
+    assert summary.failed == 1 and summary.done == 7, summary.text()
+    ds = open_results(url)
+    bad = ds.sel(beta=0.9, seed=1, n_samples=100)
+    assert int(bad["status"]) == FAILED and "Worker" in str(bad["error"].values)
+    assert (ds["status"].values == DONE).sum() == 7
 
 
 def test_grid_extension_reuses_done_cells(tmp_path, ray_local):
@@ -320,13 +344,13 @@ def test_verify_finds_flipped_and_truncated_chunks_and_run_repairs_them(tmp_path
     cli = CliRunner()
     r = cli.invoke(app, ["verify", url])
     assert r.exit_code == 0 and "8 cells checked: 0 corrupt, 0 torn, 0 partial files" in r.output
-    flipped = tmp_path / "v.zarr" / "weights" / "c" / "0" / "1" / "0" / "0" / "0" / "0"
+    flipped = tmp_path / "v.zarr" / "weights" / "c.0.1.0.0.0.0"  # one file per cell and variable
     raw = bytearray(flipped.read_bytes())
     raw[len(raw) // 2] ^= 0x40
     flipped.write_bytes(bytes(raw))
-    cut = tmp_path / "v.zarr" / "loglik_train" / "c" / "1" / "0" / "1" / "0"
+    cut = tmp_path / "v.zarr" / "loglik_train" / "c.1.0.1.0"
     cut.write_bytes(cut.read_bytes()[:5])
-    stray = tmp_path / "v.zarr" / "weights" / "c" / "0" / "0" / "0" / "0" / "0" / "0.abc.partial"
+    stray = tmp_path / "v.zarr" / "weights" / "c.0.0.0.0.0.0.abc.partial"
     stray.write_bytes(b"x")
     r = cli.invoke(app, ["verify", url])
     assert r.exit_code == 1

@@ -1,0 +1,137 @@
+"""The results store without Ray: cell table chunks, whole-chunk data writes, root metadata, verify on the table."""
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+import zarr
+
+from sweep import parse_sweep, run_cell
+from sweep.cell import cell_arrays
+from sweep.store import (CHECKED, DONE, FAILED, PENDING, RUNNING, TABLE_CHUNK_CELLS, ResultsStore, fast_chunk_bytes,
+                         fast_codecs, table_chunks)
+
+SWEEP = """
+name: store-test
+seed: 3
+data: {{model: ising, n_visible: 10, n_samples: 60}}
+rbm: {{hidden: spin, n_hidden: 2}}
+train: {{method: exact, epochs: 2, batch_size: 20, record_every: 1}}
+grid:
+  data.beta: {betas}
+  train.seed: {{arange: [0, {seeds}, 1]}}
+"""
+
+
+def make(tmp_path, betas="[0.5, 1.0]", seeds=600, name="s.zarr"):
+    sweep = parse_sweep(SWEEP.format(betas=betas, seeds=seeds), "store-test.yaml")
+    grid = sweep.expand()
+    st = ResultsStore(str(tmp_path / name))
+    st.create(sweep, grid)
+    return sweep, grid, st
+
+
+def test_table_chunks_fill_trailing_dimensions_up_to_the_budget():
+    assert table_chunks((5, 3, 3)) == (5, 3, 3)
+    assert table_chunks((3, 2000)) == (1, TABLE_CHUNK_CELLS)
+    assert table_chunks((100, 100)) == (10, 100)
+    assert table_chunks((7,)) == (7,)
+    for shape in [(5, 3, 3), (3, 2000), (100, 100), (2, 600), (40, 40, 40)]:
+        assert np.prod(table_chunks(shape)) <= TABLE_CHUNK_CELLS
+
+
+def test_fast_chunk_bytes_decode_as_zarr_writes_them(tmp_path):
+    g = zarr.open_group(str(tmp_path / "f.zarr"), mode="w")
+    a = g.create_array("w", shape=(4, 3, 5), chunks=(1, 3, 5), dtype="f4", fill_value=np.nan, compressors=CHECKED)
+    plain = g.create_array("p", shape=(4, 3), chunks=(1, 3), dtype="f4", fill_value=np.nan)
+    assert fast_codecs(a) and not fast_codecs(plain)  # other codecs: zarr writes those chunks itself
+    block = np.random.default_rng(0).normal(size=(1, 3, 5)).astype(np.float32)
+    block[0, 1, 2] = np.nan
+    (tmp_path / "f.zarr" / "w" / "c" / "2" / "0").mkdir(parents=True)
+    (tmp_path / "f.zarr" / "w" / "c" / "2" / "0" / "0").write_bytes(fast_chunk_bytes(a, block))
+    np.testing.assert_array_equal(a[2:3], block)
+    assert np.isnan(a[0]).all()
+    # zarr's own encoding of the same chunk decodes to the same values, and the checksum guards ours
+    a[1:2] = block
+    np.testing.assert_array_equal(a[1:2], a[2:3])
+    raw = bytearray(fast_chunk_bytes(a, block))
+    raw[len(raw) // 2] ^= 1
+    (tmp_path / "f.zarr" / "w" / "c" / "2" / "0" / "0").write_bytes(bytes(raw))
+    with pytest.raises(Exception):
+        a[2:3]
+
+
+def test_cells_write_one_object_per_variable_and_the_table_few(tmp_path):
+    sweep, grid, st = make(tmp_path)
+    cells = [grid.cell((1, i)) for i in range(0, 40)]
+    st.write_cells([(c, cell_arrays(c.spec, c.data_seed, c.train_seed)) for c in cells])
+    st.write_table({c.index: {"status": DONE, "attempts": 1, "host": "h", "data_seed": np.uint64(c.data_seed),
+                              "train_seed": np.uint64(c.train_seed)} for c in cells})
+    root = tmp_path / "s.zarr"
+    data = [p for p in root.rglob("c.*") if p.parent.name == "weights"]
+    assert len(data) == 40  # one object per cell and variable, side by side
+    status_chunks = [p for p in (root / "status").iterdir() if p.name.startswith("c")]
+    assert len(status_chunks) == 1 and grid.size == 1200  # table: one chunk holds 1024 cells here
+    assert not list(root.rglob("*.partial"))
+    ds = xr.open_zarr(root)
+    one = run_cell({**cells[7].spec, "seed": sweep.seed})
+    np.testing.assert_array_equal(ds["weights"].isel(beta=1, seed=7).values, one["weights"].values)
+    np.testing.assert_array_equal(ds["loglik_test"].isel(beta=1, seed=7).values, one["loglik_test"].values)
+    assert int(ds["train_seed"].isel(beta=1, seed=7)) == cells[7].train_seed
+    st_ = ds["status"].values
+    assert (st_[1, :40] == DONE).all() and (st_[1, 40:] == PENDING).all() and (st_[0] == PENDING).all()
+    assert np.isnan(ds["weights"].isel(beta=0).values).all()
+
+
+def test_table_rows_merge_across_chunks_and_keep_other_cells(tmp_path):
+    _, grid, st = make(tmp_path, betas="[0.5, 1.0, 1.5]", seeds=700)
+    assert st.group("r")["status"].chunks == (1, 700)
+    st.write_table({(0, 3): {"status": RUNNING, "attempts": 1}, (2, 699): {"status": FAILED, "error": "boom"}})
+    st.write_table({(0, 3): {"status": DONE, "wall_time": 0.5, "provenance": json.dumps({"a": 1})},
+                    (1, 0): {"attempts": 4}})
+    t = st.read_cell_table()
+    assert t["status"][0, 3] == DONE and t["attempts"][0, 3] == 1 and t["wall_time"][0, 3] == 0.5
+    assert t["status"][2, 699] == FAILED and t["error"][2, 699] == "boom"
+    assert t["attempts"][1, 0] == 4 and t["status"][1, 0] == PENDING
+    assert (t["status"] != PENDING).sum() == 2
+
+
+def test_run_records_keep_the_consolidated_listing(tmp_path):
+    _, _, st = make(tmp_path, seeds=4)
+    pos = st.record_run({"command": "sweep run x", "end": None})
+    meta = json.loads((tmp_path / "s.zarr" / "zarr.json").read_text())
+    assert meta.get("consolidated_metadata") and json.loads(meta["attributes"]["runs"])[pos]["command"]
+    st.finish_run(pos, end="now", cells_run=3)
+    meta = json.loads((tmp_path / "s.zarr" / "zarr.json").read_text())
+    assert meta.get("consolidated_metadata") and json.loads(meta["attributes"]["runs"])[pos]["cells_run"] == 3
+    assert not st.heal_metadata()  # nothing to heal
+
+
+def test_a_grow_cut_short_is_healed(tmp_path):
+    """A driver killed after resizing the arrays but before re-consolidating: the next run heals the listing."""
+    _, _, st = make(tmp_path, seeds=4)
+    g = st.group()
+    for name in ("status", "attempts", "wall_time", "host", "error", "provenance", "data_seed", "train_seed"):
+        g[name].resize((3, 4))
+    listed = zarr.open_group(str(tmp_path / "s.zarr"), mode="r", use_consolidated=True)
+    assert listed["status"].shape == (2, 4)
+    assert st.heal_metadata()
+    listed = zarr.open_group(str(tmp_path / "s.zarr"), mode="r", use_consolidated=True)
+    assert listed["status"].shape == (3, 4)
+
+
+def test_verify_repairs_a_corrupt_table_chunk_by_recomputing_its_cells(tmp_path):
+    _, grid, st = make(tmp_path, seeds=4)
+    cells = list(grid)
+    st.write_cells([(c, cell_arrays(c.spec, c.data_seed, c.train_seed)) for c in cells])
+    st.write_table({c.index: {"status": DONE} for c in cells})
+    assert st.verify()["corrupt"] == {}
+    chunk = next(p for p in (tmp_path / "s.zarr" / "status").iterdir() if p.name.startswith("c"))
+    chunk.write_bytes(chunk.read_bytes()[:-3])
+    rep = st.verify()
+    assert set(rep["corrupt"]) == {c.index for c in cells}  # the chunk held every cell
+    assert "status" in rep["corrupt"][(0, 0)][0]
+    st.verify(repair=True)
+    assert st.verify()["corrupt"] == {}
+    assert (st.read_cell_table()["status"] == PENDING).all()
