@@ -110,6 +110,7 @@ def test_failing_cell_is_recorded_and_others_finish(tmp_path, ray_local, monkeyp
     ds = open_results(url)
     st = ds["status"].sel(beta=0.9, seed=1).values
     assert (st == FAILED).all()
+    assert (ds["attempts"].sel(beta=0.9, seed=1).values == 1).all()  # recorded once, not retried
     err = str(ds["error"].sel(beta=0.9, seed=1, n_samples=100).values)
     assert "RuntimeError: injected failure" in err and "Traceback" in err
     assert (ds["status"].sel(beta=0.3).values == DONE).all()
