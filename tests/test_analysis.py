@@ -216,6 +216,40 @@ def test_msd_recovers_known_diffusion_coefficient(D):
     np.testing.assert_allclose(fit["fit"], 2 * float(fit["D"]) * m["lag"] + float(fit["intercept"]))
 
 
+def test_diffusion_fit_quality_and_too_short_input():
+    lag = np.arange(1, 11, dtype=float)
+    y = xr.DataArray(np.stack([0.5 + 2 * 0.3 * lag, 0.5 + 2 * 0.3 * lag + np.where(lag % 2, 0.2, -0.2)]),
+                     dims=("case", "lag"), coords={"lag": lag})
+    fit = an.diffusion_coefficient(y)
+    np.testing.assert_allclose(fit["D"], 0.3, atol=0.01)
+    assert float(fit["r2"][0]) == pytest.approx(1.0)
+    # residuals +-0.2 around a line: r2 = 1 - 10 * 0.04 / sum (y - mean)^2, slope changed by the fit
+    res = y[1] - fit["fit"].sel(case=1)
+    expect = 1 - float((res ** 2).sum()) / float(((y[1] - y[1].mean()) ** 2).sum())
+    assert float(fit["r2"][1]) == pytest.approx(expect) and 0.98 < expect < 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        short = an.diffusion_coefficient(y.isel(lag=[0]))  # one lag: no line with an intercept
+        empty = an.diffusion_coefficient(y.isel(lag=slice(0, 0)))
+        none_after = an.msd(xr.DataArray([[0.0, 1.0, 2.0]], dims=("seed", "epoch"),
+                                         coords={"epoch": [0, 1, 2]}), start=5)
+    assert np.isnan(short["D"]).all() and np.isnan(short["r2"]).all() and np.isnan(empty["D"]).all()
+    assert none_after.sizes["lag"] == 0
+
+
+def test_crossing_interpolates_first_and_last_rise():
+    y = xr.DataArray([[0.1, 0.3, 0.7, 0.9], [0.6, 0.7, 0.8, 0.9], [0.1, 0.6, 0.4, 0.8], [0.0, 0.1, 0.2, np.nan]],
+                     dims=("n", "beta"), coords={"beta": [0.1, 0.2, 0.4, 0.8]})
+    first = an.crossing(y, "beta", 0.5)
+    last = an.crossing(y, "beta", 0.5, which="last")
+    assert first.dims == ("n",)
+    np.testing.assert_allclose(first, [0.3, np.nan, 0.18, np.nan])  # 0.1 + 0.1 * 0.4 / 0.5
+    np.testing.assert_allclose(last, [0.3, np.nan, 0.5, np.nan])  # 0.4 + 0.4 * 0.1 / 0.4
+    np.testing.assert_allclose(an.crossing(y.isel(beta=[3, 1, 0, 2]), "beta", 0.5), first)  # unsorted input
+    with pytest.raises(ValueError, match="which"):
+        an.crossing(y, "beta", which="middle")
+
+
 def test_msd_exact_on_a_tiny_example_and_keeps_dims():
     # two seeds x two units, with a missing record; msd by hand
     x = np.array([[[0.0, 1.0, 3.0, np.nan], [0.0, 0.0, 0.0, 0.0]],
