@@ -398,3 +398,23 @@ def test_xy_padded_states_and_units():
     assert an.order_parameter(arr, "spatial_order", over=("hidden",)).dims == ("cell",)
     with pytest.raises(ValueError, match="state"):
         an.angular_modulation(arr.isel(state=0))
+
+
+def test_receptive_field_of_a_localized_cosine():
+    q, n, phi = 6, 40, 0.7
+    i, a = np.arange(n)[:, None], np.arange(q)[None, :]
+    prof = 1 / np.cosh(0.5 * ring_offset(i, 12.0, n))  # A_i = sech: half max at |i - 12| <= 2.63
+    w = xr.DataArray(np.stack([prof * np.cos(2 * np.pi * a / q + phi),
+                               prof * np.cos(2 * np.pi * a / q + phi + 0.4 * np.sign(i - 12))]),
+                     dims=("unit", "visible", "state"))
+    rf = an.receptive_field(w)
+    assert rf["n_sites"].values.tolist() == [5, 5]  # sites 10..14
+    np.testing.assert_allclose(rf["period"], q, rtol=1e-3)
+    assert float(rf["phase_spread"][0]) == pytest.approx(0, abs=1e-6)
+    # phases phi - 0.4 (2 sites), phi (1), phi + 0.4 (2): |mean exp(i dphase)| = (1 + 4 cos 0.4) / 5
+    assert float(rf["phase_spread"][1]) == pytest.approx(np.sqrt(-2 * np.log((1 + 4 * np.cos(0.4)) / 5)), rel=1e-3)
+    np.testing.assert_allclose(rf["width"], 2 * np.arccosh(2) / 0.5, rtol=0.05)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        zero = an.receptive_field(xr.zeros_like(w))
+    assert np.isnan(zero["period"]).all() and (zero["n_sites"] == 0).all()
