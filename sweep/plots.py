@@ -180,8 +180,12 @@ def msd(ds: xr.Dataset, sel: Optional[dict] = None, after: float = 20):
 
 
 def weights(ds: xr.Dataset, sel: Optional[dict] = None, hidden: int = 0):
-    """Kymograph of one cell's weights over epochs (Ising), or its final site x state map (XY)."""
+    """Kymograph of one cell's weights over epochs (Ising), or its final site x state map (XY).
+    hidden = -1: the final profiles of every hidden unit of the cell on one axis (Ising w_i, XY the
+    angular modulation A_i), each unit's centre marked (Fig. 4: units tiling the ring)."""
     _require(ds, "weights")
+    if hidden == -1:
+        return _all_units(_select(ds, sel)["weights"])
     w = _select(ds, sel)["weights"].isel(hidden=hidden)
     extra = [d for d in w.dims if d not in ("epoch", "visible", "state")]
     if extra:
@@ -203,6 +207,29 @@ def weights(ds: xr.Dataset, sel: Optional[dict] = None, hidden: int = 0):
         ax.set_ylabel("epoch")
         ax.set_title(f"weights of hidden unit {hidden} over training")
     fig.colorbar(im, ax=ax, label="weight")
+    return fig
+
+
+def _all_units(w: xr.DataArray):
+    extra = [d for d in w.dims if d not in ("epoch", "hidden", "visible", "state")]
+    if extra:
+        raise ValueError(f"select one cell: --sel for each of {', '.join(extra)}")
+    final = analysis.final_weights(w) if "epoch" in w.dims else w
+    xy = "state" in final.dims
+    prof = analysis.angular_modulation(final) if xy else final
+    c = analysis.centre(final)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for k, h in enumerate(final["hidden"].values):
+        p = prof.sel(hidden=h)
+        if not np.isfinite(p).any():
+            continue  # a padded unit of a smaller cell
+        line, = ax.plot(p["visible"].values, p.values, "-", lw=1.2, label=f"unit {h}")
+        ax.axvline(float(c.sel(hidden=h)), color=line.get_color(), ls=":", lw=1)
+    ax.axhline(0, color="0.6", lw=0.5)
+    ax.set_xlabel("site i")
+    ax.set_ylabel("angular modulation A_i" if xy else "final weight w_i")
+    ax.set_title(f"final weights of the {final.sizes['hidden']} hidden units (dotted: centres)")
+    ax.legend(fontsize=7, ncol=2)
     return fig
 
 

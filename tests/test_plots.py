@@ -69,6 +69,8 @@ def test_weights_width_trajectories_msd(ising_grid, tmp_path):
         assert plots.save(f, tmp_path / name).read_text().startswith("<?xml")
     with pytest.raises(ValueError, match="select one cell"):
         plots.weights(ising_grid)
+    fig = plots.weights(ising_grid.sel(beta=0.5, seed=0, n_samples=3000), hidden=-1)  # every unit, final
+    assert fig.axes[0].get_ylabel() == "final weight w_i" and len(fig.axes[0].lines) == 1 + 1 + 1  # w, centre, 0
 
 
 def _walking_peaks(D, n_seeds, n_epochs, rng, n=100):
@@ -130,6 +132,7 @@ def test_theory_figure_and_xy_weights(tmp_path):
                    "train": {"method": "pcd", "pcd_steps": 2, "batch_size": 20, "epochs": 2}})
     fig = plots.weights(ds)
     assert fig.axes[0].get_ylabel().startswith("Potts state")
+    assert plots.weights(ds, hidden=-1).axes[0].get_ylabel() == "angular modulation A_i"
     assert plots.save(fig, tmp_path / "x.png").stat().st_size > 5_000
 
 
