@@ -32,7 +32,7 @@ __all__ = [
     "final_weights", "centre", "localization", "smoothness", "ipr", "fwhm", "OBSERVABLES",
     "order_parameter", "unwrap_centres", "msd", "diffusion_coefficient", "pairwise_distances",
     "nearest_neighbour_spacing", "ring_gaps", "angular_modulation", "spatial_modulation", "cosine_fit",
-    "angular_order", "spatial_order",
+    "angular_order", "spatial_order", "crossing", "receptive_field",
 ]
 
 TWO_PI = 2.0 * np.pi
@@ -301,6 +301,42 @@ def order_parameter(w, observable: Union[str, Callable] = "R", over: Iterable[st
     return out
 
 
+def _crossing_core(y, x, level, last):
+    y = np.asarray(y, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64)
+    lo, hi = y[..., :-1], y[..., 1:]
+    up = np.isfinite(lo) & np.isfinite(hi) & (lo < level) & (hi >= level)
+    k = np.arange(up.shape[-1])
+    pick = np.where(up, k, -1).max(-1) if last else np.where(up, k, up.shape[-1]).min(-1)
+    found = up.any(-1)
+    pick = np.clip(pick, 0, max(up.shape[-1] - 1, 0))
+    if up.shape[-1] == 0:
+        return np.full(y.shape[:-1], np.nan)
+    y0 = np.take_along_axis(lo, pick[..., None], -1)[..., 0]
+    y1 = np.take_along_axis(hi, pick[..., None], -1)[..., 0]
+    x0, x1 = x[pick], x[pick + 1]
+    return np.where(found, x0 + (level - y0) * (x1 - x0) / (y1 - y0), np.nan)
+
+
+def crossing(y: xr.DataArray, dim: str, level: float = 0.5, which: str = "first") -> xr.DataArray:
+    """Where y rises through `level` along `dim` (sorted by its coordinate), by linear interpolation:
+    for the crossing interval y_k < level <= y_{k+1}, x* = x_k + (level - y_k) (x_{k+1} - x_k) /
+    (y_{k+1} - y_k). which="first" takes the first such interval, "last" the last one (noisy,
+    non-monotone curves can cross several times; the two bracket the threshold). NaN where y never
+    rises through the level (it starts above it, stays below, or the intervals hold NaN). `dim` is
+    reduced; e.g. crossing(order_parameter(w), "beta") gives the beta where R reaches 0.5."""
+    if dim not in y.dims:
+        raise ValueError(f"no {dim!r} dimension in {tuple(y.dims)}")
+    if which not in ("first", "last"):
+        raise ValueError(f"which must be 'first' or 'last', got {which!r}")
+    y = y.sortby(dim)
+    x = np.asarray(y[dim].values, dtype=np.float64)
+    out = xr.apply_ufunc(_quiet(_crossing_core), y, input_core_dims=[[dim]],
+                         kwargs={"x": x, "level": float(level), "last": which == "last"})
+    out.attrs = {"long_name": f"{dim} where the value rises through {level:g} ({which} crossing)"}
+    return out
+
+
 # ------------------------------------------------------------------------------------ trajectories, diffusion
 def _unwrap_core(x, n):
     n = np.asarray(n, dtype=np.float64)[..., None]
@@ -357,7 +393,8 @@ def msd(c_unwrapped: xr.DataArray, over: Iterable[str] = ("seed",), epoch: str =
     units of the epoch coordinate (multiples of the gcd of its steps), averaged over time origins t and
     over the `over` dims present. All available pairs are pooled (sum of squared displacements / number
     of pairs; coordinate ``n_pairs``), so NaN epochs and truncated trajectories are handled. Only epochs
-    >= `start` are used (drop the localization transient); lags up to `max_lag`. Result dims: (lag, rest)."""
+    >= `start` are used (drop the localization transient); lags up to `max_lag`. Result dims: (lag, rest);
+    the lag dim is empty when fewer than two epochs remain."""
     c = c_unwrapped
     if epoch not in c.dims:
         raise ValueError(f"no {epoch!r} dimension in {tuple(c.dims)}")
@@ -373,7 +410,7 @@ def msd(c_unwrapped: xr.DataArray, over: Iterable[str] = ("seed",), epoch: str =
     def core(x):
         x = np.asarray(x, dtype=np.float64)
         lead = x.shape[:x.ndim - len(over) - 1]
-        x = x.reshape(lead + (-1, x.shape[-1]))
+        x = x.reshape(lead + (int(np.prod(x.shape[len(lead):-1])), x.shape[-1]))  # explicit: epoch may be empty
         grid = np.full(x.shape[:-1] + (L,), np.nan)
         grid[..., pos] = x
         S = np.zeros(lead + (kmax,))
@@ -410,8 +447,11 @@ def diffusion_coefficient(msd: xr.DataArray, after: float = 0.0, until: Optional
     """Diffusion coefficient from an unweighted least-squares fit of MSD(tau) = 2 D tau + b over the lags
     after <= tau <= until (NaN points skipped). With ``intercept=True`` (default) b is fitted, which
     absorbs a constant offset (centre-estimation noise, the end of the transient); with False the line
-    goes through the origin (b = 0). Returns a Dataset: D, intercept, n_lags (points used) and fit
-    (2 D tau + b at every lag), every other dim of `msd` kept."""
+    goes through the origin (b = 0). Returns a Dataset: D, intercept, n_lags (points used), r2 and fit
+    (2 D tau + b at every lag), every other dim of `msd` kept. r2 = 1 - sum (y - 2 D tau - b)^2 /
+    sum (y - mean y)^2 over the fitted lags: the quality of the straight line (1 for exact linear
+    growth). Where too few lags are usable (fewer than 2 with an intercept, 1 without, or a constant
+    MSD for r2) the results are NaN, without warnings."""
     tau = np.asarray(msd[lag].values, dtype=np.float64)
     use = tau >= after
     if until is not None:
@@ -436,12 +476,17 @@ def diffusion_coefficient(msd: xr.DataArray, after: float = 0.0, until: Optional
             ok = n >= 1
         D = np.where(ok, slope / 2, np.nan)
         b = np.where(ok, b, np.nan)
-        return D, b, n.astype(np.float64)
+        ym = yy.sum(-1) / n
+        res = np.where(m, y - (slope[..., None] * tau + b[..., None]), 0.0)
+        tot = np.where(m, y - ym[..., None], 0.0)
+        ss_tot = (tot * tot).sum(-1)
+        r2 = np.where(ok & (ss_tot > 0), 1 - (res * res).sum(-1) / ss_tot, np.nan)
+        return D, b, n.astype(np.float64), r2
 
-    D, b, n = xr.apply_ufunc(_quiet(core), msd.drop_vars("n_pairs", errors="ignore"),
-                             input_core_dims=[[lag]], output_core_dims=[[], [], []])
+    D, b, n, r2 = xr.apply_ufunc(_quiet(core), msd.drop_vars("n_pairs", errors="ignore"),
+                                 input_core_dims=[[lag]], output_core_dims=[[], [], [], []])
     fit = (2 * D * xr.DataArray(tau, dims=lag, coords={lag: tau}) + b).transpose(lag, ...)
-    out = xr.Dataset({"D": D, "intercept": b, "n_lags": n, "fit": fit})
+    out = xr.Dataset({"D": D, "intercept": b, "n_lags": n, "r2": r2, "fit": fit})
     out["D"].attrs = {"long_name": "diffusion coefficient, MSD = 2 D tau", "units": "sites^2/epoch"}
     out.attrs = {"after": after, "until": until if until is not None else float(tau.max(initial=np.nan)),
                  "intercept_fitted": int(intercept)}
@@ -656,3 +701,35 @@ def spatial_order(w, visible: str = "visible", state: str = "state") -> xr.DataA
     out = localization(angular_modulation(w, visible=visible, state=state), visible=visible, state=None)
     out.attrs = {"long_name": "spatial order parameter"}
     return out
+
+
+def _rf_core(A, T, ph):
+    amax = np.max(np.where(np.isfinite(A), A, -np.inf), axis=-1, keepdims=True)
+    rf = np.isfinite(A) & (A >= amax / 2) & np.isfinite(T) & np.isfinite(ph) & (amax > 0)
+    n = rf.sum(-1)
+    per = np.where(rf, T, np.nan)
+    med = np.where(n > 0, np.nanmedian(per, axis=-1), np.nan)
+    z = np.where(rf, np.exp(1j * np.where(rf, ph, 0.0)), 0).sum(-1) / np.maximum(n, 1)
+    spread = np.where(n > 0, np.sqrt(np.maximum(-2 * np.log(np.maximum(np.abs(z), 1e-300)), 0.0)), np.nan)
+    return n.astype(np.float64), med, spread
+
+
+def receptive_field(w, visible: str = "visible", state: str = "state", per_q: int = 20) -> xr.Dataset:
+    """Angular structure over the receptive field of XY / Potts weights (Fig. 9(e)).
+
+    The receptive field is the set of sites with angular modulation A_i >= max_i A_i / 2
+    (angular_modulation). Over it, from the per-site cosine_fit w_{i,a} ~ A_i cos(2 pi a / T_i + phase_i):
+    ``period`` = median T_i (q for the cosine kernel), ``phase_spread`` = circular standard deviation
+    sqrt(-2 ln |mean_i exp(i phase_i)|) in rad (0 when all sites share one phase), ``n_sites`` = its
+    size; ``width`` = fwhm of A_i (sites). visible and state are reduced; NaN for all-zero weights."""
+    w = _require_state(w, state)
+    A = angular_modulation(w, visible=visible, state=state)
+    fit = cosine_fit(w, visible=visible, state=state, per_q=per_q)
+    n, med, spread = xr.apply_ufunc(_quiet(_rf_core), A, fit["period"], fit["phase"],
+                                    input_core_dims=[[visible]] * 3, output_core_dims=[[]] * 3)
+    ds = xr.Dataset({"n_sites": n, "period": med, "phase_spread": spread,
+                     "width": fwhm(A, visible=visible, state=None)})
+    ds["period"].attrs = {"long_name": "median angular period over the receptive field", "units": "states"}
+    ds["phase_spread"].attrs = {"long_name": "circular std of the phase over the receptive field", "units": "rad"}
+    ds["width"].attrs = {"long_name": "FWHM of the angular modulation A_i", "units": "sites"}
+    return ds

@@ -340,7 +340,7 @@ def plot(kind: str = typer.Argument(..., help=f"One of: {', '.join(PLOT_KINDS)}.
          x: str = typer.Option("beta", help="phase-diagram: horizontal axis (a grid dimension)."),
          y: str = typer.Option("n_samples", help="phase-diagram: vertical axis (a grid dimension)."),
          observable: str = typer.Option("R", help="phase-diagram: R, IPR, Q or FWHM."),
-         hidden: int = typer.Option(0, help="weights: which hidden unit."),
+         hidden: int = typer.Option(0, help="weights: which hidden unit; -1: final profiles of all units."),
          after: float = typer.Option(20, help="msd: fit MSD = 2 D tau after this many epochs.")):
     """Draw a figure from a store, theory on the same axes.
 

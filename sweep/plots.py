@@ -6,10 +6,12 @@ writes PNG or SVG by the file's suffix. No I/O beyond `save`; the CLI (`sweep pl
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Optional
 
 import matplotlib
+import matplotlib.lines
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -139,32 +141,51 @@ def trajectories(ds: xr.Dataset, sel: Optional[dict] = None):
 
 def msd(ds: xr.Dataset, sel: Optional[dict] = None, after: float = 20):
     """Fig. 5(b): mean-square displacement of the centre against lag, time origins after the transient
-    `after` (epochs), with MSD = 2 D tau + b fitted (b absorbs the noise of the centre estimate)."""
+    `after` (epochs), with MSD = 2 D tau + b fitted (b absorbs the noise of the centre estimate) on the
+    replica-averaged curve. Lags run up to a quarter of the recorded span after `after` (longer lags
+    have too few time origins). With fewer than three lags to fit, no line is drawn and the legend
+    says so."""
     _require(ds, "weights", "epoch")
     w = _select(ds, sel)["weights"]
     c = analysis.unwrap_centres(analysis.centre(w))
-    n_epochs = int(np.isfinite(c).any([d for d in c.dims if d != "epoch"]).sum()) if c.ndim > 1 else c.sizes["epoch"]
-    # drop the localization transient; long lags have too few time origins
-    m = analysis.msd(c, start=after, max_lag=max(2, (n_epochs - int(after)) // 4))
-    fit = analysis.diffusion_coefficient(m)
-    lag = m["lag"].values
+    rest = [d for d in c.dims if d != "epoch"]
+    recorded = np.isfinite(c).any(rest) if rest else np.isfinite(c)
+    e = np.asarray(c["epoch"].values[np.asarray(recorded)], dtype=float)
+    e = e[e >= after]
+    step = float(np.min(np.diff(e))) if len(e) >= 2 else 1.0
+    span = float(e[-1] - e[0]) if len(e) >= 2 else 0.0
+    m = analysis.msd(c, start=after, max_lag=max(step, span / 4))
     other = [d for d in m.dims if d != "lag"]
-    mm = m.mean(other, skipna=True) if other else m
-    D = float(np.nanmean(np.asarray(fit["D"])))
-    b = float(np.nanmean(np.asarray(fit["intercept"])))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mm = m.mean(other, skipna=True) if other else m
+    fit = analysis.diffusion_coefficient(mm)
+    lag = mm["lag"].values
+    D, b, r2 = (float(fit[k]) for k in ("D", "intercept", "r2"))
     fig, ax = plt.subplots(figsize=(5.6, 4.2))
     ax.plot(lag, mm.values, "o", ms=3, label=f"MSD over replicas and time origins after epoch {after:g}")
-    ax.plot(lag, 2 * D * lag + b, "r-", label=f"2 D tau + b, D = {D:.3g} sites^2/epoch, b = {b:.2g}")
+    handles = []
+    if int(fit["n_lags"]) >= 3 and np.isfinite(D):
+        ax.plot(lag, 2 * D * lag + b, "r-", label=f"2 D tau + b, D = {D:.3g} sites^2/epoch, b = {b:.2g}, "
+                f"R^2 = {r2:.3f} (lags {lag[0]:g}-{lag[-1]:g})")
+    else:  # a legend entry only, no line on the axes
+        handles.append(matplotlib.lines.Line2D([], [], ls="none",
+                                               label=f"too few lags to fit 2 D tau + b ({len(lag)} after "
+                                                     f"epoch {after:g})"))
     ax.set_xlabel("lag tau (epochs)")
     ax.set_ylabel("MSD (sites^2)")
     ax.set_title("diffusion of the place field")
-    ax.legend(fontsize=8)
+    ax.legend(handles=ax.get_legend_handles_labels()[0] + handles, fontsize=7)
     return fig
 
 
 def weights(ds: xr.Dataset, sel: Optional[dict] = None, hidden: int = 0):
-    """Kymograph of one cell's weights over epochs (Ising), or its final site x state map (XY)."""
+    """Kymograph of one cell's weights over epochs (Ising), or its final site x state map (XY).
+    hidden = -1: the final profiles of every hidden unit of the cell on one axis (Ising w_i, XY the
+    angular modulation A_i), each unit's centre marked (Fig. 4: units tiling the ring)."""
     _require(ds, "weights")
+    if hidden == -1:
+        return _all_units(_select(ds, sel)["weights"])
     w = _select(ds, sel)["weights"].isel(hidden=hidden)
     extra = [d for d in w.dims if d not in ("epoch", "visible", "state")]
     if extra:
@@ -186,6 +207,29 @@ def weights(ds: xr.Dataset, sel: Optional[dict] = None, hidden: int = 0):
         ax.set_ylabel("epoch")
         ax.set_title(f"weights of hidden unit {hidden} over training")
     fig.colorbar(im, ax=ax, label="weight")
+    return fig
+
+
+def _all_units(w: xr.DataArray):
+    extra = [d for d in w.dims if d not in ("epoch", "hidden", "visible", "state")]
+    if extra:
+        raise ValueError(f"select one cell: --sel for each of {', '.join(extra)}")
+    final = analysis.final_weights(w) if "epoch" in w.dims else w
+    xy = "state" in final.dims
+    prof = analysis.angular_modulation(final) if xy else final
+    c = analysis.centre(final)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for k, h in enumerate(final["hidden"].values):
+        p = prof.sel(hidden=h)
+        if not np.isfinite(p).any():
+            continue  # a padded unit of a smaller cell
+        line, = ax.plot(p["visible"].values, p.values, "-", lw=1.2, label=f"unit {h}")
+        ax.axvline(float(c.sel(hidden=h)), color=line.get_color(), ls=":", lw=1)
+    ax.axhline(0, color="0.6", lw=0.5)
+    ax.set_xlabel("site i")
+    ax.set_ylabel("angular modulation A_i" if xy else "final weight w_i")
+    ax.set_title(f"final weights of the {final.sizes['hidden']} hidden units (dotted: centres)")
+    ax.legend(fontsize=7, ncol=2)
     return fig
 
 

@@ -216,6 +216,40 @@ def test_msd_recovers_known_diffusion_coefficient(D):
     np.testing.assert_allclose(fit["fit"], 2 * float(fit["D"]) * m["lag"] + float(fit["intercept"]))
 
 
+def test_diffusion_fit_quality_and_too_short_input():
+    lag = np.arange(1, 11, dtype=float)
+    y = xr.DataArray(np.stack([0.5 + 2 * 0.3 * lag, 0.5 + 2 * 0.3 * lag + np.where(lag % 2, 0.2, -0.2)]),
+                     dims=("case", "lag"), coords={"lag": lag})
+    fit = an.diffusion_coefficient(y)
+    np.testing.assert_allclose(fit["D"], 0.3, atol=0.01)
+    assert float(fit["r2"][0]) == pytest.approx(1.0)
+    # residuals +-0.2 around a line: r2 = 1 - 10 * 0.04 / sum (y - mean)^2, slope changed by the fit
+    res = y[1] - fit["fit"].sel(case=1)
+    expect = 1 - float((res ** 2).sum()) / float(((y[1] - y[1].mean()) ** 2).sum())
+    assert float(fit["r2"][1]) == pytest.approx(expect) and 0.98 < expect < 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        short = an.diffusion_coefficient(y.isel(lag=[0]))  # one lag: no line with an intercept
+        empty = an.diffusion_coefficient(y.isel(lag=slice(0, 0)))
+        none_after = an.msd(xr.DataArray([[0.0, 1.0, 2.0]], dims=("seed", "epoch"),
+                                         coords={"epoch": [0, 1, 2]}), start=5)
+    assert np.isnan(short["D"]).all() and np.isnan(short["r2"]).all() and np.isnan(empty["D"]).all()
+    assert none_after.sizes["lag"] == 0
+
+
+def test_crossing_interpolates_first_and_last_rise():
+    y = xr.DataArray([[0.1, 0.3, 0.7, 0.9], [0.6, 0.7, 0.8, 0.9], [0.1, 0.6, 0.4, 0.8], [0.0, 0.1, 0.2, np.nan]],
+                     dims=("n", "beta"), coords={"beta": [0.1, 0.2, 0.4, 0.8]})
+    first = an.crossing(y, "beta", 0.5)
+    last = an.crossing(y, "beta", 0.5, which="last")
+    assert first.dims == ("n",)
+    np.testing.assert_allclose(first, [0.3, np.nan, 0.18, np.nan])  # 0.1 + 0.1 * 0.4 / 0.5
+    np.testing.assert_allclose(last, [0.3, np.nan, 0.5, np.nan])  # 0.4 + 0.4 * 0.1 / 0.4
+    np.testing.assert_allclose(an.crossing(y.isel(beta=[3, 1, 0, 2]), "beta", 0.5), first)  # unsorted input
+    with pytest.raises(ValueError, match="which"):
+        an.crossing(y, "beta", which="middle")
+
+
 def test_msd_exact_on_a_tiny_example_and_keeps_dims():
     # two seeds x two units, with a missing record; msd by hand
     x = np.array([[[0.0, 1.0, 3.0, np.nan], [0.0, 0.0, 0.0, 0.0]],
@@ -364,3 +398,23 @@ def test_xy_padded_states_and_units():
     assert an.order_parameter(arr, "spatial_order", over=("hidden",)).dims == ("cell",)
     with pytest.raises(ValueError, match="state"):
         an.angular_modulation(arr.isel(state=0))
+
+
+def test_receptive_field_of_a_localized_cosine():
+    q, n, phi = 6, 40, 0.7
+    i, a = np.arange(n)[:, None], np.arange(q)[None, :]
+    prof = 1 / np.cosh(0.5 * ring_offset(i, 12.0, n))  # A_i = sech: half max at |i - 12| <= 2.63
+    w = xr.DataArray(np.stack([prof * np.cos(2 * np.pi * a / q + phi),
+                               prof * np.cos(2 * np.pi * a / q + phi + 0.4 * np.sign(i - 12))]),
+                     dims=("unit", "visible", "state"))
+    rf = an.receptive_field(w)
+    assert rf["n_sites"].values.tolist() == [5, 5]  # sites 10..14
+    np.testing.assert_allclose(rf["period"], q, rtol=1e-3)
+    assert float(rf["phase_spread"][0]) == pytest.approx(0, abs=1e-6)
+    # phases phi - 0.4 (2 sites), phi (1), phi + 0.4 (2): |mean exp(i dphase)| = (1 + 4 cos 0.4) / 5
+    assert float(rf["phase_spread"][1]) == pytest.approx(np.sqrt(-2 * np.log((1 + 4 * np.cos(0.4)) / 5)), rel=1e-3)
+    np.testing.assert_allclose(rf["width"], 2 * np.arccosh(2) / 0.5, rtol=0.05)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        zero = an.receptive_field(xr.zeros_like(w))
+    assert np.isnan(zero["period"]).all() and (zero["n_sites"] == 0).all()

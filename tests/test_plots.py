@@ -4,6 +4,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import warnings
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -58,12 +60,52 @@ def test_weights_width_trajectories_msd(ising_grid, tmp_path):
     assert any("linear fit" in t for t in _labels(fig)[2])
     fig = plots.trajectories(ising_grid.sel(beta=0.5, n_samples=300))
     assert fig.axes[0].get_xlabel() == "epoch" and len(fig.axes[0].lines) == 2
-    fig = plots.msd(ising_grid.sel(beta=0.5, n_samples=300), after=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no NaN fit, no "Mean of empty slice"
+        fig = plots.msd(ising_grid.sel(beta=0.5, n_samples=300), after=0)
     assert "lag" in fig.axes[0].get_xlabel() and any("2 D tau" in t for t in _labels(fig)[2])
+    assert len(fig.axes[0].lines) == 2 and np.isfinite(fig.axes[0].lines[1].get_ydata()).all()
     for f, name in ((fig, "m.svg"),):
         assert plots.save(f, tmp_path / name).read_text().startswith("<?xml")
     with pytest.raises(ValueError, match="select one cell"):
         plots.weights(ising_grid)
+    fig = plots.weights(ising_grid.sel(beta=0.5, seed=0, n_samples=3000), hidden=-1)  # every unit, final
+    assert fig.axes[0].get_ylabel() == "final weight w_i" and len(fig.axes[0].lines) == 1 + 1 + 1  # w, centre, 0
+
+
+def _walking_peaks(D, n_seeds, n_epochs, rng, n=100):
+    """Weights of sech peaks whose centres do random walks of diffusion coefficient D (sites^2/epoch)."""
+    steps = rng.normal(0, np.sqrt(2 * D), (n_seeds, n_epochs))
+    x = np.concatenate([rng.uniform(0, n, (n_seeds, 1)), steps], axis=1).cumsum(1)
+    off = np.mod(np.arange(n)[None, None, :] - x[..., None] + n / 2, n) - n / 2
+    w = 1 / np.cosh(0.4 * off)
+    return xr.Dataset({"weights": (("seed", "epoch", "hidden", "visible"), w[:, :, None, :])},
+                      coords={"epoch": np.arange(n_epochs + 1), "seed": np.arange(n_seeds)})
+
+
+def test_msd_plot_fits_the_diffusion_coefficient_of_walking_peaks():
+    ds = _walking_peaks(0.5, 20, 400, np.random.default_rng(3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plots.msd(ds, after=20)
+    ax = fig.axes[0]
+    (label,) = [t for t in _labels(fig)[2] if "2 D tau" in t]
+    D = float(label.split("D = ")[1].split()[0])
+    assert D == pytest.approx(0.5, rel=0.15)
+    assert "R^2 = 0.99" in label and "lags 1-95" in label  # a quarter of the 380 epochs after 20
+    lag, fit = ax.lines[1].get_xdata(), ax.lines[1].get_ydata()
+    assert np.isfinite(fit).all() and fit[-1] - fit[0] == pytest.approx(2 * D * (lag[-1] - lag[0]), rel=0.01)
+
+
+def test_msd_plot_of_a_too_short_trajectory_draws_no_fit():
+    ds = _walking_peaks(0.5, 2, 3, np.random.default_rng(4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plots.msd(ds, after=20)  # nothing after the transient
+        fig2 = plots.msd(ds, after=1)  # epochs 1-3: one lag
+    for f in (fig, fig2):
+        assert len(f.axes[0].lines) == 1  # the data points only
+        assert any("too few lags" in t for t in _labels(f)[2])
 
 
 def test_eigen_plot_draws_mp_edge_and_signal_lines(tmp_path):
@@ -90,6 +132,7 @@ def test_theory_figure_and_xy_weights(tmp_path):
                    "train": {"method": "pcd", "pcd_steps": 2, "batch_size": 20, "epochs": 2}})
     fig = plots.weights(ds)
     assert fig.axes[0].get_ylabel().startswith("Potts state")
+    assert plots.weights(ds, hidden=-1).axes[0].get_ylabel() == "angular modulation A_i"
     assert plots.save(fig, tmp_path / "x.png").stat().st_size > 5_000
 
 
