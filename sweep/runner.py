@@ -24,277 +24,32 @@ Contract of `run_sweep`:
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import sys
 import threading
 import time
-import traceback
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 
-from .grid import Cell, Grid
-from .provenance import cell_record, environment, run_record
+from . import tasks
+from .plan import Plan, estimate_seconds, plan_sweep
+from .provenance import cell_record, run_record
 from .spec import Sweep, load_sweep
-from .store import DONE, FAILED, RUNNING, STATUS_NAMES, ResultsStore, StoreError, compare_sweeps, sweep_diff
+from .store import DONE, FAILED, RUNNING, STATUS_NAMES, ResultsStore, StoreError
+from .tasks import FAIL_ENV, FAULT_ENV, SHARED_STORAGE_HINT
 
 THREAD_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
               "MKL_NUM_THREADS": "1"}
-# Fault injection for the tests (inert unless set): SIGKILL the worker after the k-th checkpoint of a
-# cell's first attempt; raise inside every cell whose label contains the given text.
-FAULT_ENV = "SWEEP_TEST_KILL_AFTER_CHECKPOINT"
-FAIL_ENV = "SWEEP_TEST_FAIL_CELLS"
 TASK_SECONDS = 1.0  # target work per task: long enough to amortise scheduling, short enough to balance and retry
 MAX_BATCH = 1000
 FLUSH_SECONDS = 1.0  # the driver writes the cell table at most about this often (and at the end)
-SHARED_STORAGE_HINT = ("a multi-node sweep needs storage every node reaches: an object-store URL "
-                       "(s3://bucket/path) or a folder on a file system mounted at the same path on every node")
 
 
 def default_store(sweep: Sweep) -> str:
     return str(Path("results") / f"{sweep.name}.zarr")
-
-
-# ------------------------------------------------------------------------------------- in the tasks
-def _may_checkpoint(spec: dict) -> bool:
-    t = spec["train"]
-    return t["method"] != "statistics" and t["checkpoint_every"] < t["epochs"]
-
-
-def execute_cell(store: ResultsStore, cell: Cell, attempt: int) -> dict:
-    """Compute one cell: train (checkpointing into the store, resuming from a checkpoint of this cell). Returns
-    its bookkeeping for the driver: index, status (done | failed), wall_time (the computation: sampling and
-    training), error (traceback), resumed_from_epoch; and, when done, `arrays` for the store
-    (sweep.cell.cell_arrays) and `checkpointed` (a checkpoint to drop once the data landed)."""
-    from kernels.train import TrainState
-
-    from .cell import cell_arrays
-
-    idx = cell.index
-    t0 = time.perf_counter()
-    ckpt = store.load_checkpoint(idx) if _may_checkpoint(cell.spec) else None
-    state = None
-    if ckpt is not None and int(ckpt["cell_train_seed"]) == cell.train_seed \
-            and int(ckpt["cell_data_seed"]) == cell.data_seed:
-        state = TrainState.from_arrays(ckpt)
-    kill_after = int(os.environ.get(FAULT_ENV, "0") or 0)
-    saved = [0]
-
-    def on_checkpoint(st):
-        arrays = st.to_arrays()
-        arrays["cell_train_seed"] = np.array(cell.train_seed, dtype=np.uint64)
-        arrays["cell_data_seed"] = np.array(cell.data_seed, dtype=np.uint64)
-        store.save_checkpoint(idx, arrays)
-        saved[0] += 1
-        if kill_after and attempt == 1 and saved[0] == kill_after:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    resumed_from = state.epoch if state is not None else 0
-    try:
-        fail = os.environ.get(FAIL_ENV)
-        if fail and fail in cell.label():
-            raise RuntimeError(f"injected failure ({FAIL_ENV}={fail})")
-        arrays = cell_arrays(cell.spec, cell.data_seed, cell.train_seed, state, on_checkpoint)
-    except Exception:
-        return {"index": idx, "status": FAILED, "error": traceback.format_exc(),
-                "wall_time": time.perf_counter() - t0}
-    return {"index": idx, "status": DONE, "wall_time": time.perf_counter() - t0, "resumed_from_epoch": resumed_from,
-            "arrays": arrays, "checkpointed": ckpt is not None or saved[0] > 0}
-
-
-def _task_attempt() -> int:
-    """1 for a task's first execution, 2 for Ray's first retry of it (after a lost worker or node), ..."""
-    try:
-        import ray
-
-        return int(ray._private.worker.global_worker.core_worker.get_current_task_attempt_number()) + 1
-    except Exception:  # noqa: BLE001 - outside Ray, or an API this Ray lacks
-        return 1
-
-
-WRITE_BYTES = 32 * 2**20  # a task writes its finished cells' data once they hold this much (and at its end)
-
-
-def execute_batch(url: str, storage_options: Optional[dict], cells: list, cell_fn: Optional[Callable] = None) -> dict:
-    """The body of a Ray task: compute `cells` one after the other (`cell_fn`, default execute_cell) and write
-    their data chunks, together, at the end (or whenever WRITE_BYTES have piled up). Returns {host,
-    environment, attempt, seconds, cells: [bookkeeping of each cell, without its arrays]}."""
-    t0 = time.perf_counter()
-    cell_fn = cell_fn or execute_cell
-    store = ResultsStore(url, storage_options)
-    try:
-        store._array("status")  # opens the store once for the whole batch
-    except FileNotFoundError as exc:  # typically a local path that is not shared between the nodes
-        raise StoreError(f"{url}: the store is not visible from host {socket.gethostname()} ({exc}); "
-                         + SHARED_STORAGE_HINT) from None
-    attempt = _task_attempt()
-    results, pending, size = [], [], 0
-
-    def write_pending():
-        try:
-            store.write_cells([(c, r.pop("arrays")) for c, r in pending])
-        except Exception:  # the cells' data did not land: they failed (and are rerun by the next run)
-            err = traceback.format_exc()
-            for _, r in pending:
-                r.update(status=FAILED, error=err)
-        else:
-            for c, r in pending:
-                if r.pop("checkpointed"):
-                    store.drop_checkpoint(c.index)
-        pending.clear()
-
-    for cell in cells:
-        r = cell_fn(store, cell, attempt)
-        results.append(r)
-        if r["status"] == DONE:
-            pending.append((cell, r))
-            size += sum(np.asarray(a).nbytes for a in r["arrays"].values())
-            if size >= WRITE_BYTES:
-                write_pending()
-                size = 0
-    write_pending()
-    return {"host": socket.gethostname(), "environment": environment(), "attempt": attempt,
-            "seconds": time.perf_counter() - t0, "cells": results}
-
-
-def probe_store(url: str, storage_options: Optional[dict], token: str) -> Optional[str]:
-    """Run on one node before a sweep: None when the node sees this run's store (its run lock holds `token`),
-    else why not."""
-    try:
-        lock = ResultsStore(url, storage_options).read_lock()
-    except Exception as exc:  # noqa: BLE001 - any failure to read is the answer
-        return f"cannot read the store ({type(exc).__name__}: {exc})"
-    if lock is None:
-        return "the store is not there (its run lock cannot be read)"
-    if lock.get("token") != token:
-        return "a different store is at that path (another run's lock)"
-    return None
-
-
-# ------------------------------------------------------------------------------------- planning
-class CellList:
-    """The cells of a grid at given flat (C-order) positions, built on demand: a plan of 1e5 cells holds
-    their positions, not 1e5 resolved specs."""
-
-    def __init__(self, grid: Grid, flat):
-        self.grid, self.flat = grid, np.asarray(flat, dtype=np.int64)
-
-    def __len__(self) -> int:
-        return len(self.flat)
-
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return CellList(self.grid, self.flat[i])
-        return self.grid.cell(np.unravel_index(int(self.flat[i]), self.grid.shape))
-
-    def __iter__(self):
-        for f in self.flat:
-            yield self.grid.cell(np.unravel_index(int(f), self.grid.shape))
-
-
-@dataclass
-class Plan:
-    sweep: Sweep
-    grid: Grid
-    store: ResultsStore
-    action: str  # "create" | "resume" | "extend" | "refuse"
-    todo: CellList = None  # cells to run, in grid order
-    done: int = 0
-    diff: Optional[dict] = None  # against the store's sweep (sweep.store.sweep_diff)
-    reasons: list = field(default_factory=list)  # why `run` would refuse
-    new_cells: int = 0
-
-    def describe(self) -> str:
-        secs = sum(estimate_seconds(c.spec) for c in self.todo)
-        lines = [f"sweep {self.sweep.name!r}: {self.grid.size} cells over "
-                 + " x ".join(f"{d}({n})" for d, n in zip(self.grid.dims, self.grid.shape)),
-                 f"store {self.store.url}: {self.action}; {self.done} done, {len(self.todo)} to run",
-                 f"work estimate: about {secs:.3g} core-seconds of training (rates of benchmarks/bench_training.py)"]
-        if self.diff is not None:
-            d = self.diff
-            lines.append("against the store's sweep:")
-            for k, v in d["added"].items():
-                lines.append(f"  + {k}: {v}")
-            for k, v in d["removed"].items():
-                lines.append(f"  - {k}: {v}")
-            for k, a, b in d["constants"]:
-                lines.append(f"  ~ {k}: {a!r} -> {b!r}")
-            if d["seed"]:
-                lines.append(f"  ~ master seed: {d['seed'][0]} -> {d['seed'][1]}")
-            if d["dims"]:
-                lines.append(f"  ~ grid dimensions: {d['dims'][0]} -> {d['dims'][1]}")
-            if not (d["added"] or d["removed"] or d["constants"] or d["seed"] or d["dims"]):
-                lines.append("  (no change)")
-        if self.action == "refuse":
-            lines.append("run would refuse this store:")
-            lines += [f"  - {r}" for r in self.reasons]
-            return "\n".join(lines)
-        lines.append(f"run would: run {len(self.todo)} cells ({self.new_cells} new, "
-                     f"{len(self.todo) - self.new_cells} unfinished or failed), skip {self.done} done")
-        for c in self.todo[:50]:  # noqa: B007
-            lines.append(f"  {c.label()}")
-        if len(self.todo) > 50:
-            lines.append(f"  ... and {len(self.todo) - 50} more")
-        return "\n".join(lines)
-
-
-def estimate_seconds(spec: dict) -> float:
-    """Rough single-core training time of a cell, from the rates measured by benchmarks/bench_training.py:
-    data term ~1.2e9 site-weight products/s; PCD ~3e8 visible-unit updates/s; exact 2^M sum ~1e8 terms/s."""
-    d, r, t = spec["data"], spec["rbm"], spec["train"]
-    if t["method"] == "statistics":  # sampling plus an N x N (Nq x Nq) correlation matrix
-        width = d["n_visible"] * (d["q"] if d["model"] == "xy" else 1)
-        return d["n_samples"] * (d["n_visible"] / 1e7 + width * width / 1e9)
-    n_train = d["n_samples"] * (1 - t["test_fraction"])
-    states = d["q"] if d["model"] == "xy" else 1
-    N, M = d["n_visible"], r["n_hidden"]
-    updates = t["epochs"] * -(-n_train // t["batch_size"])
-    cost = t["epochs"] * n_train * N * M / 1.2e9
-    if t["method"] == "exact":
-        cost += updates * (2 ** M) * N * M * states / 1e8
-    else:
-        cost += updates * (t["n_chains"] or t["batch_size"]) * t["pcd_steps"] * N * max(M / 5, 1) * states / 3e8
-    return cost
-
-
-def plan_sweep(sweep: Sweep, store_url: str, storage_options: Optional[dict] = None,
-               create: bool = True) -> Plan:
-    """Reconcile a sweep with its store (creating or growing it when `create`)."""
-    grid = sweep.expand()
-    store = ResultsStore(store_url, storage_options)
-    everything = CellList(grid, np.arange(grid.size))
-    if not store.exists():
-        if create:
-            store.create(sweep, grid)
-        return Plan(sweep, grid, store, "create", everything, 0, None, [], grid.size)
-    old = store.sweep()
-    verdict, reasons = compare_sweeps(old, sweep)
-    diff = sweep_diff(old, sweep)
-    if verdict == "differs":
-        if not create:
-            return Plan(sweep, grid, store, "refuse", CellList(grid, []), 0, diff, reasons)
-        raise StoreError(f"{store_url} holds a different sweep ({old.source}); what differs:\n  - "
-                         + "\n  - ".join(reasons)
-                         + "\nuse another --store, or only append values to grid dimensions")
-    action = "resume"
-    if verdict == "extends":
-        action = "extend"
-        if create:
-            store.grow(sweep, grid, old.expand())
-    elif create:
-        store.heal_metadata()
-    status = store.group("r")["status"][...]
-    inside = np.zeros(grid.shape, dtype=bool)
-    inside[tuple(slice(0, n) for n in status.shape)] = True
-    done = np.zeros(grid.shape, dtype=bool)
-    done[tuple(slice(0, n) for n in status.shape)] = status == DONE
-    todo = np.flatnonzero(~done)
-    return Plan(sweep, grid, store, action, CellList(grid, todo), int(done.sum()), diff, [],
-                int((~inside).sum()))
 
 
 # ------------------------------------------------------------------------------------- progress
@@ -414,16 +169,16 @@ _REMOTE = {}
 
 def _remote_functions(ray, max_retries: int):
     """The Ray remote functions, one per process (exporting a new one per run costs every worker a reload).
-    The batch function looks execute_cell up when it is built, so a test can substitute it."""
-    key = (max_retries, execute_cell)
+    The batch function looks tasks.execute_cell up when it is built, so a test can substitute it."""
+    key = (max_retries, tasks.execute_cell)
     if key not in _REMOTE:
-        cell_fn = execute_cell
+        cell_fn = tasks.execute_cell
 
         def run_batch(url, storage_options, cells):
-            return execute_batch(url, storage_options, cells, cell_fn)
+            return tasks.execute_batch(url, storage_options, cells, cell_fn)
 
         _REMOTE[key] = (ray.remote(num_cpus=1, max_retries=max_retries)(run_batch),
-                        ray.remote(num_cpus=0, max_retries=0)(probe_store))
+                        ray.remote(num_cpus=0, max_retries=0)(tasks.probe_store))
     return _REMOTE[key]
 
 

@@ -16,14 +16,14 @@ Data variables have one chunk per cell (chunk size 1 along each grid dimension):
 concurrently, and never share a chunk, so they need no lock. The cell table (status, attempts, wall_time,
 host, error, provenance, seeds) is written by the driver alone, in batches, so its chunks span up to
 TABLE_CHUNK_CELLS cells (few store objects per cell). A cell's data land before its table row says
-`done`; a cell whose data landed but whose row did not is simply recomputed, to identical bits. The grid can only grow by appending values along a dimension: positions of existing cells never
-change. Padding: hidden/visible/state sizes are the maximum over the grid, NaN beyond a cell's size.
+`done`; a cell whose data landed but whose row did not is simply recomputed, to identical bits. Chunk
+codecs, keys and whole-chunk writes: sweep.chunks. The grid can only grow by appending values along a
+dimension: positions of existing cells never change. Padding: hidden/visible/state sizes are the maximum over the grid, NaN beyond a cell's size.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import os
 import socket
@@ -37,32 +37,15 @@ import fsspec
 import numpy as np
 import xarray as xr
 import zarr
-from zarr.codecs import Crc32cCodec, ZstdCodec
 from zarr.core.sync import sync
 
 from .cell import STATISTICS_VARIABLES, is_statistics
+from .chunks import CHECKED, FLAT_KEYS, fast_chunk_bytes, fast_codecs, put_files, table_chunks
 from .grid import Cell, Grid
 from .spec import Sweep, canonical_json, sweep_from_dict
 
 STATUS_NAMES = ("pending", "running", "done", "failed")
-CHECKED = (ZstdCodec(level=3), Crc32cCodec())
-"""Codecs of every per-cell array: zstd, then a CRC32C of each chunk (finds flipped bytes and truncation)."""
-FLAT_KEYS = {"name": "default", "separator": "."}
-"""Chunk keys of per-cell arrays: `c.3.0.1.0` files side by side in the array's folder (no folder per chunk)."""
 PENDING, RUNNING, DONE, FAILED = range(4)
-TABLE_CHUNK_CELLS = 1024
-"""Cells per chunk of the cell table (whole trailing grid dimensions first)."""
-
-
-def table_chunks(shape: tuple) -> tuple:
-    """Chunk shape of the cell table over a grid of `shape`: at most TABLE_CHUNK_CELLS cells, filled from the
-    last dimension backwards (cells run in C order, so a batch of results touches one or two chunks)."""
-    out, budget = [], TABLE_CHUNK_CELLS
-    for n in reversed(shape):
-        c = max(1, min(int(n), budget))
-        out.append(c)
-        budget = max(1, budget // c)
-    return tuple(reversed(out))
 
 warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part", category=UserWarning)
 warnings.filterwarnings("ignore", message="Object at .* is not recognized as a component", category=UserWarning)
@@ -85,39 +68,6 @@ def cell_key(index) -> str:
 def _fs(url: str, storage_options: Optional[dict]):
     fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
     return fs, path.rstrip("/")
-
-
-def _is_local(fs) -> bool:
-    return "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
-
-
-_FAST_CODECS = [{"name": "bytes", "configuration": {"endian": "little"}},
-                {"name": "zstd", "configuration": {"level": 3, "checksum": False}},
-                {"name": "crc32c"}]
-
-
-def fast_codecs(a: zarr.Array) -> bool:
-    """Whether `a` stores float chunks with exactly this package's codecs (fast_chunk_bytes can encode them)."""
-    return [c.to_dict() for c in a.metadata.codecs] == _FAST_CODECS and \
-        a.metadata.data_type.to_native_dtype().kind == "f"
-
-
-def fast_chunk_bytes(a: zarr.Array, block: np.ndarray) -> bytes:
-    """The stored bytes of one whole chunk of `a` holding `block`, encoded as zarr would (little-endian bytes,
-    zstd level 3, then the CRC32C of the compressed bytes appended, little-endian), for an array with
-    fast_codecs. Skips zarr's per-chunk machinery, which costs about a millisecond a chunk."""
-    import google_crc32c
-
-    raw = np.ascontiguousarray(block, dtype=block.dtype.newbyteorder("<")).tobytes()
-    comp = bytes(_zstd().encode(raw))
-    return comp + int(google_crc32c.value(comp)).to_bytes(4, "little")
-
-
-@functools.lru_cache(maxsize=1)
-def _zstd():
-    from numcodecs import Zstd
-
-    return Zstd(level=3, checksum=False)
 
 
 # ------------------------------------------------------------------------------------- layout
@@ -434,7 +384,7 @@ class ResultsStore:
                 else:
                     key = a.metadata.encode_chunk_key(tuple(int(i) for i in cell.index) + (0,) * block.ndim)
                     files[f"{self.root}/{var}/{key}"] = fast_chunk_bytes(a, block)
-        self._put_files(files)
+        put_files(self.fs, files)
         if slow:
             self._write(slow)
 
@@ -444,25 +394,6 @@ class ResultsStore:
             arrays = {**({"epoch": arrays["epoch"].values} if "epoch" in arrays.coords else {}),
                       **{v: arrays[v].values for v in arrays.data_vars}}
         self.write_cells([(cell, arrays)])
-
-    def _put_files(self, files: dict) -> None:
-        """Whole objects: a local file is written aside and renamed into place (never seen half written);
-        an object store gets one PUT per object, concurrently."""
-        if not files:
-            return
-        if _is_local(self.fs):
-            made = set()
-            for path, raw in files.items():
-                folder = path.rsplit("/", 1)[0]
-                if folder not in made:
-                    os.makedirs(folder, exist_ok=True)
-                    made.add(folder)
-                tmp = f"{path}.{uuid.uuid4().hex[:12]}.partial"
-                with open(tmp, "wb") as f:
-                    f.write(raw)
-                os.replace(tmp, path)
-        else:
-            self.fs.pipe(files)
 
     # -- integrity
     def verify(self, repair: bool = False) -> dict:
@@ -633,55 +564,6 @@ class ResultsStore:
         lock = self.read_lock()
         if lock and lock.get("token") == token:
             self.fs.rm(self._lock_path())
-
-
-# ------------------------------------------------------------------------------------- reconciling
-def sweep_diff(old: Sweep, new: Sweep) -> dict:
-    """What changes from the store's sweep to a new one: master seed, constants, dimensions, and per grid
-    key the values added and removed (and whether the old values stay a prefix, in order)."""
-    out = {"seed": None, "constants": [], "dims": None, "added": {}, "removed": {}, "reordered": []}
-    if old.seed != new.seed:
-        out["seed"] = (old.seed, new.seed)
-    for section in ("data", "rbm", "train"):
-        for k in sorted(set(old.base[section]) | set(new.base[section])):
-            a, b = old.base[section].get(k, "<on grid>"), new.base[section].get(k, "<on grid>")
-            if a != b:
-                out["constants"].append((f"{section}.{k}", a, b))
-    od = [(d.name, tuple(d.keys)) for d in old.dims]
-    nd = [(d.name, tuple(d.keys)) for d in new.dims]
-    if od != nd:
-        out["dims"] = ([n for n, _ in od], [n for n, _ in nd])
-        return out
-    for d_old, d_new in zip(old.dims, new.dims):
-        for key in d_old.keys:
-            a, b = list(d_old.values[key]), list(d_new.values[key])
-            added = [v for v in b if v not in a]
-            removed = [v for v in a if v not in b]
-            if added:
-                out["added"][key] = added
-            if removed:
-                out["removed"][key] = removed
-            elif b[:len(a)] != a:
-                out["reordered"].append(key)
-    return out
-
-
-def compare_sweeps(old: Sweep, new: Sweep) -> tuple[str, list[str]]:
-    """("same" | "extends" | "differs", reasons). `extends`: only values appended along dimensions."""
-    if old.spec_hash() == new.spec_hash():
-        return "same", []
-    d = sweep_diff(old, new)
-    reasons = []
-    if d["seed"]:
-        reasons.append(f"master seed {d['seed'][0]} -> {d['seed'][1]}")
-    reasons += [f"{k}: {a!r} -> {b!r}" for k, a, b in d["constants"]]
-    if d["dims"]:
-        reasons.append(f"grid dimensions {d['dims'][0]} -> {d['dims'][1]}")
-    reasons += [f"grid {k}: values {v} removed (values may only be appended)" for k, v in d["removed"].items()]
-    reasons += [f"grid {k}: values reordered (values may only be appended)" for k in d["reordered"]]
-    if reasons:
-        return "differs", reasons
-    return "extends", []
 
 
 def open_results(path: str, storage_options: Optional[dict] = None) -> xr.Dataset:

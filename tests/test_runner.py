@@ -13,7 +13,7 @@ import xarray as xr
 
 from sweep import open_results, parse_sweep, run_cell, run_sweep
 from sweep.cell import VARIABLES
-from sweep.runner import FAIL_ENV, FAULT_ENV
+from sweep.tasks import FAIL_ENV, FAULT_ENV
 from sweep.store import DONE, FAILED, ResultsStore, StoreError
 
 pytestmark = pytest.mark.slow
@@ -91,11 +91,11 @@ def test_end_to_end_local_ray(tmp_path, ray_local):
 
 
 def test_failing_cell_is_recorded_and_others_finish(tmp_path, ray_local, monkeypatch):
-    from sweep import runner
+    from sweep import tasks
 
     f = write(tmp_path, small())
     url = str(tmp_path / "f.zarr")
-    orig = runner.execute_cell
+    orig = tasks.execute_cell
 
     def failing(store, cell, attempt):  # runs in a reused Ray worker: leave its environment as found
         os.environ[FAIL_ENV] = "beta=0.9, seed=1"
@@ -104,7 +104,7 @@ def test_failing_cell_is_recorded_and_others_finish(tmp_path, ray_local, monkeyp
         finally:
             del os.environ[FAIL_ENV]
 
-    monkeypatch.setattr(runner, "execute_cell", failing)
+    monkeypatch.setattr(tasks, "execute_cell", failing)
     summary = run_sweep(f, store=url, progress=False)
     assert not summary.ok and summary.failed == 2 and summary.done == 6
     ds = open_results(url)
@@ -119,18 +119,18 @@ def test_failing_cell_is_recorded_and_others_finish(tmp_path, ray_local, monkeyp
 def test_a_cell_that_kills_its_worker_fails_alone(tmp_path, ray_local, monkeypatch):
     """Cells travel in batches; a batch lost beyond its retries is split, so only the cell that kills its worker
     is recorded failed (with the error), and its batch-mates finish."""
-    from sweep import runner
+    from sweep import runner, tasks
 
     f = write(tmp_path, small())
     url = str(tmp_path / "k.zarr")
-    orig = runner.execute_cell
+    orig = tasks.execute_cell
 
     def crashing(store, cell, attempt):
         if cell.label().startswith("beta=0.9, seed=1, n_samples=100,"):
             os.kill(os.getpid(), signal.SIGKILL)
         return orig(store, cell, attempt)
 
-    monkeypatch.setattr(runner, "execute_cell", crashing)
+    monkeypatch.setattr(tasks, "execute_cell", crashing)
     monkeypatch.setattr(runner, "TASK_SECONDS", 100.0)  # several cells per task
     summary = run_sweep(f, store=url, progress=False, max_retries=1)
     assert summary.failed == 1 and summary.done == 7, summary.text()

@@ -9,8 +9,8 @@ import zarr
 
 from sweep import parse_sweep, run_cell
 from sweep.cell import cell_arrays
-from sweep.store import (CHECKED, DONE, FAILED, PENDING, RUNNING, TABLE_CHUNK_CELLS, ResultsStore, fast_chunk_bytes,
-                         fast_codecs, table_chunks)
+from sweep.chunks import CHECKED, TABLE_CHUNK_CELLS, fast_chunk_bytes, fast_codecs, table_chunks
+from sweep.store import DONE, FAILED, PENDING, RUNNING, ResultsStore
 
 SWEEP = """
 name: store-test

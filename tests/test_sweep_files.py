@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from sweep.runner import estimate_seconds
+from sweep.plan import estimate_seconds
 from sweep.spec import load_sweep
 
 FILES = sorted((Path(__file__).parent.parent / "sweeps").rglob("*.yaml"))
