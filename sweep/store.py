@@ -71,6 +71,19 @@ def _fs(url: str, storage_options: Optional[dict]):
 
 
 # ------------------------------------------------------------------------------------- layout
+LAYOUT_KEYS = ("train.epochs", "train.record_every", "rbm.n_hidden", "data.n_visible", "data.model", "data.q")
+
+
+def _layout_cells(grid: Grid):
+    """The cells that can differ in layout: every combination of the dimensions that set a LAYOUT_KEYS value,
+    the other dimensions at their first value (a 1e5-cell grid over beta and seed needs one cell, not 1e5)."""
+    import itertools
+
+    sizes = [n if any(k in LAYOUT_KEYS for k in d.keys) else 1 for d, n in zip(grid.dimensions, grid.shape)]
+    for index in itertools.product(*(range(n) for n in sizes)):
+        yield grid.cell(index)
+
+
 @dataclass(frozen=True)
 class Layout:
     """Sizes of the per-cell axes over the whole grid."""
@@ -86,7 +99,7 @@ class Layout:
         if is_statistics(next(iter(grid)).spec):  # a sweep never mixes them (sweep.spec)
             return cls((), 0, 0, 0, statistics=True)
         epochs, M, N, q = set(), 1, 2, 0
-        for cell in grid:
+        for cell in _layout_cells(grid):
             t, d, r = cell.spec["train"], cell.spec["data"], cell.spec["rbm"]
             epochs.update(range(0, t["epochs"] + 1, t["record_every"]))
             M, N = max(M, r["n_hidden"]), max(N, d["n_visible"])

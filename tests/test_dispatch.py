@@ -1,4 +1,5 @@
-"""Packing cells into tasks: batch sizes from the measured cell time, bounded, balanced at the end."""
+"""Packing cells into tasks (batch sizes from the measured cell time, bounded, balanced at the end) and the
+plan's work estimate."""
 
 from sweep.runner import MAX_BATCH, TASK_SECONDS, Batcher
 
@@ -24,3 +25,35 @@ def test_the_tail_is_split_so_every_cpu_gets_work():
     b.record(seconds=0.01, cells=100)  # 0.1 ms a cell: 1e4 cells would fill a task
     assert b.size(80) == 10  # 80 cells left on 4 CPUs: 8 tasks, two per CPU
     assert b.size(3) == 1
+
+
+def test_work_estimate_and_layout_from_the_dimensions_that_matter(tmp_path):
+    """The plan's estimate and the store layout look at one cell per combination of the dimensions that change
+    them; they equal the cell-by-cell answers."""
+    import numpy as np
+
+    from sweep import parse_sweep
+    from sweep.plan import estimate_seconds, estimate_total
+    from sweep.store import Layout
+
+    sweep = parse_sweep("""
+name: est
+data: {model: ising, n_visible: 20}
+rbm: {hidden: spin}
+train: {method: pcd, record_every: 2}
+grid:
+  data.beta: [0.2, 0.5, 0.9]
+  rbm.n_hidden: [1, 3]
+  train.seed: [0, 1, 2, 3]
+  zip:
+    - {data.n_samples: [100, 400], train.epochs: [8, 3]}
+""", "est.yaml")
+    grid = sweep.expand()
+    cells = list(grid)
+    flat = np.array([0, 1, 5, 7, 12, 30, 31, 47])
+    brute = sum(estimate_seconds(cells[i].spec) for i in flat)
+    assert np.isclose(estimate_total(grid, flat), brute) and brute > 0
+    assert np.isclose(estimate_total(grid, np.arange(grid.size)), sum(estimate_seconds(c.spec) for c in cells))
+    assert estimate_total(grid, []) == 0
+    layout = Layout.of(grid)
+    assert layout.epochs == (0, 2, 4, 6, 8) and layout.n_hidden == 3 and layout.n_visible == 20
