@@ -115,8 +115,8 @@ class TrainConfig:
         return self.loglik and self.kind in (pot.SPIN, pot.BERNOULLI) and self.n_hidden <= 12
 
     def n_records(self):
-        """Recorded epochs: 0, record_every, 2 record_every, ... <= epochs."""
-        return self.epochs // self.record_every + 1
+        """Recorded epochs: 0, record_every, 2 record_every, ... <= epochs, and the last epoch."""
+        return self.epochs // self.record_every + 1 + (self.epochs % self.record_every != 0)
 
 
 _HISTORY_KEYS = ("epoch", "weights", "visible_fields", "theta", "gamma", "loglik_train", "loglik_test")
@@ -258,7 +258,8 @@ def _record(cfg, state, train, test):
 def fit(cfg, train, test=None, seed=0, state=None, stop_epoch=None):
     """Train (or resume `state`) up to epoch min(cfg.epochs, stop_epoch); returns the TrainState.
 
-    Records at every epoch that is a multiple of record_every, from epoch 0. Resuming a state returned
+    Records at every epoch that is a multiple of record_every, from epoch 0, and at the last epoch (cfg.epochs),
+    so a trajectory always ends with the trained state. Resuming a state returned
     by an earlier call (or rebuilt with TrainState.from_arrays) gives bit-identical results to an
     uninterrupted run. `state` is not modified; a new state is returned.
     """
@@ -287,7 +288,7 @@ def fit(cfg, train, test=None, seed=0, state=None, stop_epoch=None):
                          cfg.learning_rate, cfg.batch_size, cfg.learn_fields, cfg.learn_theta,
                          cfg.method == "exact", state.chains, cfg.pcd_steps, state.rng, table)
         state.epoch += 1
-        if state.epoch % cfg.record_every == 0:
+        if state.epoch % cfg.record_every == 0 or state.epoch == cfg.epochs:
             _record(cfg, state, train, test)
     return state
 

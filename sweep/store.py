@@ -102,6 +102,7 @@ class Layout:
         for cell in _layout_cells(grid):
             t, d, r = cell.spec["train"], cell.spec["data"], cell.spec["rbm"]
             epochs.update(range(0, t["epochs"] + 1, t["record_every"]))
+            epochs.add(t["epochs"])  # the last epoch is always recorded (kernels.train.fit)
             M, N = max(M, r["n_hidden"]), max(N, d["n_visible"])
             if d["model"] == "xy":
                 q = max(q, d["q"])
@@ -379,6 +380,11 @@ class ResultsStore:
         files, slow = {}, []
         for cell, arrays in items:
             pos = None if "epoch" not in arrays else np.searchsorted(self._epochs, arrays["epoch"])
+            if pos is not None and not np.array_equal(self._epochs[np.minimum(pos, len(self._epochs) - 1)],
+                                                      arrays["epoch"]):
+                raise StoreError(f"{self.url}: the store's epoch coordinate lacks epochs this cell records "
+                                 f"({sorted(set(arrays['epoch'].tolist()) - set(self._epochs.tolist()))}); it was "
+                                 "created by another version of this package: use a new --store")
             for var, vals in arrays.items():
                 if var == "epoch":
                     continue

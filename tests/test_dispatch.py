@@ -56,4 +56,4 @@ grid:
     assert np.isclose(estimate_total(grid, np.arange(grid.size)), sum(estimate_seconds(c.spec) for c in cells))
     assert estimate_total(grid, []) == 0
     layout = Layout.of(grid)
-    assert layout.epochs == (0, 2, 4, 6, 8) and layout.n_hidden == 3 and layout.n_visible == 20
+    assert layout.epochs == (0, 2, 3, 4, 6, 8) and layout.n_hidden == 3 and layout.n_visible == 20

@@ -135,3 +135,15 @@ def test_verify_repairs_a_corrupt_table_chunk_by_recomputing_its_cells(tmp_path)
     st.verify(repair=True)
     assert st.verify()["corrupt"] == {}
     assert (st.read_cell_table()["status"] == PENDING).all()
+
+
+def test_a_cell_recording_epochs_the_store_lacks_is_refused(tmp_path):
+    """A store laid out by another version (other recorded epochs) is never written at wrong positions."""
+    from sweep.store import StoreError
+
+    _, grid, st = make(tmp_path, seeds=2)
+    c = grid.cell((0, 0))
+    arrays = cell_arrays(c.spec, c.data_seed, c.train_seed)
+    arrays["epoch"] = arrays["epoch"] + 1  # 1, 2, 3: the store records 0, 1, 2
+    with pytest.raises(StoreError, match=r"lacks epochs this cell records \(\[3\]\)"):
+        st.write_cells([(c, arrays)])

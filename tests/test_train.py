@@ -69,14 +69,19 @@ def test_recording_schedule_and_shapes():
     cfg = TrainConfig(method="exact", n_hidden=3, epochs=7, record_every=3, batch_size=20)
     st = fit(cfg, _data("ising", 100), _data("ising", 40, seed=3), seed=0)
     tr = st.trajectory()
-    assert tr["epoch"].tolist() == [0, 3, 6]
-    assert tr["weights"].shape == (3, 3, 12)
-    assert tr["visible_fields"].shape == (3, 12) and np.all(tr["visible_fields"] == 0)
-    assert tr["theta"].shape == (3, 3) and np.all(tr["theta"] == 0)
+    assert tr["epoch"].tolist() == [0, 3, 6, 7]  # every 3 epochs, and the last one
+    assert tr["weights"].shape == (4, 3, 12)
+    assert tr["visible_fields"].shape == (4, 12) and np.all(tr["visible_fields"] == 0)
+    assert tr["theta"].shape == (4, 3) and np.all(tr["theta"] == 0)
     assert np.all(np.isfinite(tr["loglik_train"])) and np.all(np.isfinite(tr["loglik_test"]))
     # epoch 0 holds the initial weights: small Gaussian of the configured std
     assert 0.003 < tr["weights"][0].std() < 0.02
-    assert cfg.n_records() == 3
+    assert cfg.n_records() == 4
+    # resumed in pieces (as checkpointing does): the same records, the same bits
+    half = fit(cfg, _data("ising", 100), _data("ising", 40, seed=3), seed=0, stop_epoch=5)
+    whole = fit(cfg, _data("ising", 100), _data("ising", 40, seed=3), seed=0, state=half)
+    assert whole.trajectory()["epoch"].tolist() == [0, 3, 6, 7]
+    np.testing.assert_array_equal(whole.trajectory()["weights"], tr["weights"])
 
 
 def test_pcd_without_exact_path_records_nan_loglik():
