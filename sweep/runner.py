@@ -16,8 +16,8 @@ Contract of `run_sweep`:
   `done` or `failed` when it returns. A cell whose data landed but whose row did not is recomputed;
 - an exception in a cell is recorded as `failed` with its traceback (not retried: it is deterministic); a
   lost worker or node is retried by Ray (`max_retries`, the retry resumes from the checkpoints); a batch
-  lost beyond its retries is split and its cells run one per task, so only a cell that itself kills its
-  worker is recorded failed;
+  lost beyond its retries, or whose data could not be written, is split and its cells run one per task, so
+  only a cell that itself kills its worker or cannot be stored is recorded failed;
 - results are bit-identical to an uninterrupted run, whatever was interrupted.
 """
 
@@ -35,7 +35,7 @@ from typing import Optional
 import numpy as np
 
 from . import tasks
-from .plan import Plan, estimate_seconds, plan_sweep
+from .plan import Plan, estimate_total, plan_sweep
 from .provenance import cell_record, run_record
 from .spec import Sweep, load_sweep
 from .store import DONE, FAILED, RUNNING, STATUS_NAMES, ResultsStore, StoreError
@@ -337,8 +337,8 @@ def _dispatch(ray, task, plan: Plan, st: ResultsStore, url: str, storage_options
                     res = ray.get(ref)
                 except Exception as exc:  # noqa: BLE001 - worker or node lost beyond the retries, or no store
                     err = f"{type(exc).__name__}: {exc}"
-                    if len(cells) > 1 and not isinstance(getattr(exc, "cause", None), StoreError):
-                        alone.extend(cells)  # find the cell that kills its worker, if one does
+                    if len(cells) > 1:
+                        alone.extend(cells)  # find the cell that kills its worker or its write, if one does
                         bar.note(f"a task of {len(cells)} cells was lost ({err.splitlines()[0][:120]}); "
                                  "running its cells one per task")
                         continue
@@ -376,7 +376,8 @@ def _prior(attempts: np.ndarray, index) -> int:
 
 
 def _estimate(plan: Plan) -> float:
-    return estimate_seconds(plan.todo[0].spec) if len(plan.todo) else 1.0
+    """The mean estimated time of the cells to run (sizes the first wave of batches)."""
+    return estimate_total(plan.grid, plan.todo.flat) / len(plan.todo) if len(plan.todo) else 1.0
 
 
 def status_counts(url: str, storage_options: Optional[dict] = None) -> dict:

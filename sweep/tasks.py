@@ -88,7 +88,8 @@ WRITE_BYTES = 32 * 2**20  # a task writes its finished cells' data once they hol
 def execute_batch(url: str, storage_options: Optional[dict], cells: list, cell_fn: Optional[Callable] = None) -> dict:
     """The body of a Ray task: compute `cells` one after the other (`cell_fn`, default execute_cell) and write
     their data chunks, together, at the end (or whenever WRITE_BYTES have piled up). Returns {host,
-    environment, attempt, seconds, cells: [bookkeeping of each cell, without its arrays]}."""
+    environment, attempt, seconds, cells: [bookkeeping of each cell, without its arrays]}. A store that
+    cannot be written raises (StoreError when it will not change: the driver then fails the cells at once)."""
     t0 = time.perf_counter()
     cell_fn = cell_fn or execute_cell
     store = ResultsStore(url, storage_options)
@@ -100,17 +101,11 @@ def execute_batch(url: str, storage_options: Optional[dict], cells: list, cell_f
     attempt = _task_attempt()
     results, pending, size = [], [], 0
 
-    def write_pending():
-        try:
-            store.write_cells([(c, r.pop("arrays")) for c, r in pending])
-        except Exception:  # the cells' data did not land: they failed (and are rerun by the next run)
-            err = traceback.format_exc()
-            for _, r in pending:
-                r.update(status=FAILED, error=err)
-        else:
-            for c, r in pending:
-                if r.pop("checkpointed"):
-                    store.drop_checkpoint(c.index)
+    def write_pending():  # a failed write fails the task: the driver reruns its cells one per task
+        store.write_cells([(c, r.pop("arrays")) for c, r in pending])
+        for c, r in pending:
+            if r.pop("checkpointed"):
+                store.drop_checkpoint(c.index)
         pending.clear()
 
     for cell in cells:

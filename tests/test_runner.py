@@ -140,6 +140,29 @@ def test_a_cell_that_kills_its_worker_fails_alone(tmp_path, ray_local, monkeypat
     assert (ds["status"].values == DONE).sum() == 7
 
 
+def test_a_cell_the_store_refuses_fails_alone_with_the_reason(tmp_path, ray_local, monkeypatch):
+    """A cell whose data the store refuses (epochs it does not lay out) fails its batch; the batch is rerun one
+    cell per task, so only that cell is recorded failed, with the store's reason."""
+    from sweep import runner, tasks
+
+    f = write(tmp_path, small())
+    url = str(tmp_path / "w.zarr")
+    orig = tasks.execute_cell
+
+    def shifted(store, cell, attempt):
+        r = orig(store, cell, attempt)
+        if cell.label().startswith("beta=0.3, seed=1, n_samples=200,"):
+            r["arrays"]["epoch"] = r["arrays"]["epoch"] + 1
+        return r
+
+    monkeypatch.setattr(tasks, "execute_cell", shifted)
+    monkeypatch.setattr(runner, "TASK_SECONDS", 100.0)  # several cells per task
+    summary = run_sweep(f, store=url, progress=False)
+    assert summary.failed == 1 and summary.done == 7, summary.text()
+    bad = open_results(url).sel(beta=0.3, seed=1, n_samples=200)
+    assert int(bad["status"]) == FAILED and "lacks epochs this cell records" in str(bad["error"].values)
+
+
 def test_grid_extension_reuses_done_cells(tmp_path, ray_local):
     url = str(tmp_path / "g.zarr")
     run_sweep(write(tmp_path, small()), store=url, progress=False)
