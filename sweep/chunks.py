@@ -56,6 +56,23 @@ def fast_chunk_bytes(a: zarr.Array, block: np.ndarray) -> bytes:
     return comp + int(google_crc32c.value(comp)).to_bytes(4, "little")
 
 
+def fast_chunk_values(a: zarr.Array, raw: bytes) -> np.ndarray:
+    """The values of one stored chunk of `a` (an array with fast_codecs), the inverse of fast_chunk_bytes;
+    raises ValueError when the CRC32C or the decoded size is wrong (a flipped byte, a truncated object)."""
+    import google_crc32c
+
+    if len(raw) < 4:
+        raise ValueError(f"a chunk of {len(raw)} bytes is shorter than its checksum")
+    comp, crc = bytes(raw[:-4]), int.from_bytes(raw[-4:], "little")
+    if int(google_crc32c.value(comp)) != crc:
+        raise ValueError("stored and computed CRC32C checksums do not match")
+    dtype = a.metadata.data_type.to_native_dtype().newbyteorder("<")
+    data = _zstd().decode(comp)
+    if len(data) != int(np.prod(a.chunks)) * dtype.itemsize:
+        raise ValueError(f"the chunk decodes to {len(data)} bytes, not {int(np.prod(a.chunks)) * dtype.itemsize}")
+    return np.frombuffer(data, dtype=dtype).reshape(a.chunks)
+
+
 @functools.lru_cache(maxsize=1)
 def _zstd():
     from numcodecs import Zstd

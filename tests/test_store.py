@@ -9,7 +9,7 @@ import zarr
 
 from sweep import parse_sweep, run_cell
 from sweep.cell import cell_arrays
-from sweep.chunks import CHECKED, TABLE_CHUNK_CELLS, fast_chunk_bytes, fast_codecs, table_chunks
+from sweep.chunks import CHECKED, TABLE_CHUNK_CELLS, fast_chunk_bytes, fast_chunk_values, fast_codecs, table_chunks
 from sweep.store import DONE, FAILED, PENDING, RUNNING, ResultsStore
 
 SWEEP = """
@@ -60,6 +60,13 @@ def test_fast_chunk_bytes_decode_as_zarr_writes_them(tmp_path):
     (tmp_path / "f.zarr" / "w" / "c" / "2" / "0" / "0").write_bytes(bytes(raw))
     with pytest.raises(Exception):
         a[2:3]
+    # and the direct reader (sweep verify) decodes zarr's own chunk, and refuses flipped or truncated bytes
+    zarrs_own = (tmp_path / "f.zarr" / "w" / "c" / "1" / "0" / "0").read_bytes()
+    np.testing.assert_array_equal(fast_chunk_values(a, zarrs_own), block)
+    with pytest.raises(ValueError, match="CRC32C"):
+        fast_chunk_values(a, bytes(raw))
+    with pytest.raises(ValueError, match="CRC32C"):
+        fast_chunk_values(a, zarrs_own[:-5])
 
 
 def test_cells_write_one_object_per_variable_and_the_table_few(tmp_path):
