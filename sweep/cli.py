@@ -142,10 +142,14 @@ def plan(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
     Example: sweep plan sweeps/quickstart.yaml
     """
     from .runner import default_store, plan_sweep
+    from .store import StoreError
 
     sweep = _load(file)
     url = store or default_store(sweep)
-    typer.echo(plan_sweep(sweep, url, _storage_options(url), create=False).describe())
+    try:
+        typer.echo(plan_sweep(sweep, url, _storage_options(url), create=False).describe())
+    except StoreError as exc:
+        _fail(f"{url}: {exc}")
 
 
 def _open(store: str):
@@ -158,6 +162,12 @@ def _open(store: str):
         _access_refused(store, exc)
     if not found:
         _fail(f"{store}: no sweep store there (expected a Zarr group written by `sweep run`)")
+    from .store import StoreError
+
+    try:
+        st.check_usable()
+    except StoreError as exc:
+        _fail(f"{store}: {exc}")
     return st
 
 

@@ -128,6 +128,7 @@ def plan_sweep(sweep: Sweep, store_url: str, storage_options: Optional[dict] = N
     """Reconcile a sweep with its store (creating or growing it when `create`)."""
     grid = sweep.expand()
     store = ResultsStore(store_url, storage_options)
+    store.check_usable()
     everything = CellList(grid, np.arange(grid.size))
     if not store.exists():
         if create:

@@ -96,7 +96,7 @@ class Progress:
             self.show(force=True)
 
     def close(self) -> None:
-        if self.enabled:
+        if self.enabled and self.last > 0:  # only a bar that was shown (not when nothing ran or Ray failed)
             self.show(force=True)
             if self.tty:
                 self.stream.write("\n")
@@ -187,6 +187,51 @@ AUTH_HINT = ("Ray clusters use token authentication (on by default): the driver 
              "head node prints it)")
 
 
+def _preflight(address: str, timeout: float = 5.0) -> None:
+    """Fail within seconds, with a clear message, where Ray itself takes 20-40 s: nothing listening at a
+    `host:port` cluster address, or a token the cluster refuses. Anything else is left to ray.init."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():  # "auto", "ray://...": Ray's own checks
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ConnectionError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}; is its head node "
+                              "running (`ray start --head`), and is the address its GCS address (port 6379 by "
+                              "default)?") from None
+    # in a child process: Ray's client aborts its process when token mode is on and no token is found
+    import subprocess
+
+    try:
+        r = subprocess.run([sys.executable, "-c", _GCS_PROBE, address, str(timeout)], capture_output=True, text=True,
+                           timeout=4 * timeout + 30)
+    except (OSError, subprocess.TimeoutExpired):
+        return
+    lines = r.stdout.strip().splitlines()
+    if lines and lines[-1].startswith("auth:"):
+        reason = lines[-1][len("auth:"):].strip().split(". Ensure that")[0]
+        raise ConnectionError(f"cannot join the Ray cluster at {address}: {reason}. {AUTH_HINT}")
+    if r.returncode != 0 and "Token authentication is enabled but Ray couldn't find an authentication token" in r.stderr:
+        raise ConnectionError(f"cannot join the Ray cluster at {address}: token authentication is on and no token "
+                              f"was found. {AUTH_HINT}")
+
+
+_GCS_PROBE = """
+import sys
+from ray._raylet import GcsClient
+import ray.exceptions
+try:
+    GcsClient(address=sys.argv[1]).get_all_node_info(timeout=float(sys.argv[2]))
+    print("ok")
+except ray.exceptions.AuthenticationError as exc:
+    print("auth: " + " ".join(str(exc).split()))
+except Exception as exc:
+    print("other: " + type(exc).__name__)
+"""
+
+
 def _init_ray(address: Optional[str], num_cpus: Optional[int]):
     import ray
 
@@ -199,9 +244,10 @@ def _init_ray(address: Optional[str], num_cpus: Optional[int]):
             env[var] = os.environ[var]
     runtime_env = {"env_vars": env}
     if address:
+        _preflight(address)
         try:
             ray.init(address=address, runtime_env=runtime_env, logging_level="ERROR", log_to_driver=False)
-        except (ConnectionError, ray.exceptions.AuthenticationError) as exc:  # a wrong token: ConnectionError, 20 s
+        except (ConnectionError, ray.exceptions.AuthenticationError) as exc:  # what _preflight did not catch
             reason = str(exc).split(". Ensure that")[0]  # Ray's own long hint replaced by ours
             raise ConnectionError(f"cannot join the Ray cluster at {address}: {reason}. {AUTH_HINT}") from None
     else:

@@ -187,6 +187,20 @@ class ResultsStore:
     def exists(self) -> bool:
         return self.fs.exists(self.root + "/zarr.json")
 
+    def check_usable(self) -> None:
+        """Raise StoreError unless the location holds a store `sweep run` wrote, or nothing yet: never touch a
+        Zarr store of something else, or overwrite a folder that holds other files."""
+        if self.exists():
+            attrs = self.attrs()
+            if "sweep_yaml" not in attrs or "grid_dims" not in attrs:
+                raise StoreError("a Zarr store that `sweep run` did not write (it has no sweep attributes); "
+                                 "use another --store")
+        elif self.fs.exists(self.root) and self.fs.isdir(self.root) and self.fs.ls(self.root):
+            raise StoreError("a folder that holds other files, not a sweep store; use an empty or new --store "
+                             "path")
+        elif self.fs.exists(self.root) and not self.fs.isdir(self.root):
+            raise StoreError("a file, not a sweep store; use another --store path")
+
     def group(self, mode: str = "r+") -> zarr.Group:
         return zarr.open_group(self.url, mode=mode, storage_options=self.storage_options, use_consolidated=False)
 

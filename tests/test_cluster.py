@@ -160,7 +160,7 @@ else:
         del env["RAY_AUTH_TOKEN"]
         p = _sweep(["run", str(sweep_file), "--store", str(tmp_path / "x.zarr"), "--address", cluster.address],
                    env, cwd=tmp_path)
-        out = _finish(p, 60, "a driver without the token")
+        out = _finish(p, 30, "a driver without the token")  # the preflight answers in about a second
         assert p.returncode == 2, out
         assert f"cannot join the Ray cluster at {cluster.address}" in out and "RAY_AUTH_TOKEN" in out, out
         assert "Traceback" not in out, out

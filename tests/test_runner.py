@@ -276,6 +276,12 @@ def test_cli_errors_are_clean(tmp_path):
     r = subprocess.run([sys.executable, "-m", "sweep.cli", "status", str(tmp_path / "none.zarr")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "no sweep store" in r.stderr and "Traceback" not in r.stderr
+    # a cluster address nothing listens on: a clear message at once (Ray itself waits about 40 s)
+    good = Path(__file__).parent.parent / "sweeps" / "quickstart.yaml"
+    r = subprocess.run([sys.executable, "-m", "sweep.cli", "run", str(good), "--store", str(tmp_path / "q.zarr"),
+                        "--address", "127.0.0.1:1"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "cannot reach the Ray cluster at 127.0.0.1:1" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and ResultsStore(str(tmp_path / "q.zarr")).read_lock() is None
 
 
 def test_cli_status_show_query_exports(tmp_path, ray_local):

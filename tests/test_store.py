@@ -154,3 +154,27 @@ def test_a_cell_recording_epochs_the_store_lacks_is_refused(tmp_path):
     arrays["epoch"] = arrays["epoch"] + 1  # 1, 2, 3: the store records 0, 1, 2
     with pytest.raises(StoreError, match=r"lacks epochs this cell records \(\[3\]\)"):
         st.write_cells([(c, arrays)])
+
+
+def test_other_zarr_stores_and_non_empty_folders_are_never_touched(tmp_path):
+    from typer.testing import CliRunner
+
+    from sweep.cli import app
+
+    sweep_file = tmp_path / "s.yaml"
+    sweep_file.write_text(SWEEP.format(betas="[0.5]", seeds=2))
+    other = zarr.open_group(str(tmp_path / "other.zarr"), mode="w")
+    other.create_array("x", shape=(3,), dtype="f8")
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    cli = CliRunner()
+    for args in (["run", str(sweep_file), "--store", str(tmp_path / "other.zarr")],
+                 ["plan", str(sweep_file), "--store", str(tmp_path / "other.zarr")],
+                 ["status", str(tmp_path / "other.zarr")], ["verify", str(tmp_path / "other.zarr")]):
+        r = cli.invoke(app, args)
+        assert r.exit_code == 2 and "a Zarr store that `sweep run` did not write" in r.output, (args, r.output)
+    r = cli.invoke(app, ["run", str(sweep_file), "--store", str(folder)])
+    assert r.exit_code == 2 and "a folder that holds other files" in r.output, r.output
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+    assert list(zarr.open_group(str(tmp_path / "other.zarr"), mode="r").array_keys()) == ["x"]
