@@ -38,7 +38,7 @@ from . import tasks
 from .plan import Plan, estimate_total, plan_sweep
 from .provenance import cell_record, run_record
 from .spec import Sweep, load_sweep
-from .store import DONE, FAILED, RUNNING, STATUS_NAMES, ResultsStore, StoreError
+from .store import DONE, FAILED, RUNNING, ResultsStore, StoreError
 from .tasks import FAIL_ENV, FAULT_ENV, SHARED_STORAGE_HINT
 
 THREAD_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
@@ -284,7 +284,7 @@ def check_storage(ray, probe, url: str, storage_options: Optional[dict], token: 
     if bad:
         kind = "a local path" if "://" not in url or url.startswith("file://") else "this store"
         raise StoreError(f"{url}: {kind} that {len(bad)} of the cluster's {len(nodes)} nodes cannot reach; no cell "
-                         "was run.\n  - " + "\n  - ".join(bad) + f"\n{SHARED_STORAGE_HINT[0].upper()}{SHARED_STORAGE_HINT[1:]}")
+                         "was run.\n  - " + "\n  - ".join(bad) + "\n" + SHARED_STORAGE_HINT)
 
 
 def run_sweep(sweep_or_path, store: Optional[str] = None, address: Optional[str] = None,
@@ -326,11 +326,10 @@ def run_sweep(sweep_or_path, store: Optional[str] = None, address: Optional[str]
         if len(plan.todo):
             ray = _init_ray(address, num_cpus)
             task, probe_fn = _remote_functions(ray, max_retries)
-            check_storage(ray, probe_fn, task_url, storage_options, token)
-            run_pos = st.record_run(run_record())
+            check_storage(ray, probe_fn, task_url, storage_options, token)  # a refused run records no run
+        run_pos = st.record_run(run_record())
+        if len(plan.todo):
             ran = _dispatch(ray, task, plan, st, task_url, storage_options, max_parallel, bar, failures)
-        else:
-            run_pos = st.record_run(run_record())
     finally:
         bar.close()
         stop.set()
@@ -351,7 +350,7 @@ def _dispatch(ray, task, plan: Plan, st: ResultsStore, url: str, storage_options
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
     limit = max_parallel or 2 * cpus
     grid = plan.grid
-    attempts = st.group("r")["attempts"][...]  # attempts of earlier runs (the whole table: 4 bytes a cell)
+    attempts = st.group("r")["attempts"][...]  # of earlier runs (the store already has the grid's shape)
     table = TableWriter(st)
     batcher = Batcher(_estimate(plan), cpus)
     flat = iter(plan.todo.flat)
@@ -370,7 +369,7 @@ def _dispatch(ray, task, plan: Plan, st: ResultsStore, url: str, storage_options
                     cells = [grid.cell(np.unravel_index(int(next(flat)), grid.shape)) for _ in range(n)]
                     left -= n
                 for c in cells:
-                    table.add(c.index, status=RUNNING, attempts=int(_prior(attempts, c.index)) + 1)
+                    table.add(c.index, status=RUNNING, attempts=int(attempts[c.index]) + 1)
                 inflight[task.remote(url, storage_options, cells)] = cells
             bar.running = min(sum(len(c) for c in inflight.values()), cpus)
             ready, rest = ray.wait(list(inflight), num_returns=1, timeout=0.5)
@@ -389,11 +388,11 @@ def _dispatch(ray, task, plan: Plan, st: ResultsStore, url: str, storage_options
                                  "running its cells one per task")
                         continue
                     res = {"host": "", "environment": None, "attempt": 1, "seconds": 0.0,
-                           "cells": [{"index": c.index, "status": FAILED, "error": err} for c in cells]}
+                           "cells": [{"status": FAILED, "error": err} for c in cells]}
                 batcher.record(res["seconds"], len(cells))
                 for c, r in zip(cells, res["cells"]):
                     ran += 1
-                    tries = int(_prior(attempts, c.index)) + res["attempt"]
+                    tries = int(attempts[c.index]) + res["attempt"]
                     if r["status"] == DONE:
                         bar.done += 1
                         table.add(c.index, status=DONE, attempts=tries, host=res["host"], wall_time=r["wall_time"],
@@ -416,17 +415,6 @@ def _dispatch(ray, task, plan: Plan, st: ResultsStore, url: str, storage_options
     return ran
 
 
-def _prior(attempts: np.ndarray, index) -> int:
-    """Attempts recorded by earlier runs (0 for a cell the store grew to include)."""
-    return int(attempts[index]) if all(i < n for i, n in zip(index, attempts.shape)) else 0
-
-
 def _estimate(plan: Plan) -> float:
     """The mean estimated time of the cells to run (sizes the first wave of batches)."""
     return estimate_total(plan.grid, plan.todo.flat) / len(plan.todo) if len(plan.todo) else 1.0
-
-
-def status_counts(url: str, storage_options: Optional[dict] = None) -> dict:
-    st = ResultsStore(url, storage_options)
-    status = st.group("r")["status"][...]
-    return {name: int((status == k).sum()) for k, name in enumerate(STATUS_NAMES)}

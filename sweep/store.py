@@ -18,7 +18,8 @@ host, error, provenance, seeds) is written by the driver alone, in batches, so i
 TABLE_CHUNK_CELLS cells (few store objects per cell). A cell's data land before its table row says
 `done`; a cell whose data landed but whose row did not is simply recomputed, to identical bits. Chunk
 codecs, keys and whole-chunk writes: sweep.chunks. The grid can only grow by appending values along a
-dimension: positions of existing cells never change. Padding: hidden/visible/state sizes are the maximum over the grid, NaN beyond a cell's size.
+dimension: positions of existing cells never change. Padding: hidden/visible/state sizes are the maximum
+over the grid, NaN beyond a cell's size.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from zarr.core.sync import sync
 
 from .cell import STATISTICS_VARIABLES, is_statistics
 from .chunks import CHECKED, FLAT_KEYS, fast_chunk_bytes, fast_chunk_values, fast_codecs, put_files, table_chunks
-from .grid import Cell, Grid
+from .grid import Grid
 from .spec import Sweep, canonical_json, sweep_from_dict
 
 STATUS_NAMES = ("pending", "running", "done", "failed")
@@ -307,17 +308,24 @@ class ResultsStore:
         return True
 
     # -- cells
-    def _array(self, name: str) -> zarr.Array:
-        """Array handle, cached on this object: a task opens the store once.
+    def open(self) -> None:
+        """Open the store for cell writes, once per object (a task opens it once per batch): the group from its
+        consolidated metadata, the recorded epochs. Raises FileNotFoundError where there is no store.
 
         The consolidated metadata is current: only the driver changes metadata, and it re-consolidates
         after creating or growing the store, before any task runs."""
-        if getattr(self, "_handles", None) is None:
+        if getattr(self, "_group", None) is None:
             self._group = zarr.open_group(self.url, mode="r+", storage_options=self.storage_options,
                                           use_consolidated=True)
-            self._handles = {}
+            self._handles, self._fast = {}, {}
+            self._epochs = np.asarray(self._group["epoch"][...]) if "epoch" in self._group else None
+
+    def _array(self, name: str) -> zarr.Array:
+        """Array handle, cached on this object."""
+        self.open()
         if name not in self._handles:
             self._handles[name] = self._group[name]
+            self._fast[name] = fast_codecs(self._handles[name])
         return self._handles[name]
 
     def _write(self, assignments) -> None:
@@ -333,11 +341,6 @@ class ResultsStore:
         """status, attempts, wall_time, error, host of every cell (whole arrays)."""
         g = self.group("r")
         return {k: g[k][...] for k in ("status", "attempts", "wall_time", "error", "host")}
-
-    def read_cell(self, name: str, index):
-        """The value of a per-cell variable (status, attempts, ...) at one cell."""
-        sel = tuple(slice(int(i), int(i) + 1) for i in index)
-        return self._array(name)[sel].ravel()[0]
 
     def write_table(self, rows) -> None:
         """Write the cell table for many cells: `rows` maps a cell index to {variable: value} (status, attempts,
@@ -377,20 +380,12 @@ class ResultsStore:
 
         sync(rewrite_all())
 
-    def set_status(self, index, status: int, **fields) -> None:
-        """The table row of one cell (see write_table): `status` and any of attempts, error, wall_time, host,
-        provenance, data_seed, train_seed."""
-        self.write_table({tuple(index): {**{k: v for k, v in fields.items() if v is not None}, "status": status}})
-
     def write_cells(self, items) -> None:
         """Write the data variables of cells into their own chunks (padded with NaN), all at once: `items` is
         [(cell, arrays), ...] with arrays as from sweep.cell.cell_arrays (`epoch` holds the recorded epochs).
         A cell's table row is the driver's. Each chunk is written whole (a local file by rename, an object by
         one PUT), encoded here (fast_chunk_bytes) for arrays with this package's codecs, else by zarr."""
-        if not hasattr(self, "_epochs"):
-            self._array("status")
-            self._epochs = np.asarray(self._array("epoch")[...]) if "epoch" in self._group else None
-            self._fast = {}
+        self.open()
         files, slow = {}, []
         for cell, arrays in items:
             pos = None if "epoch" not in arrays else np.searchsorted(self._epochs, arrays["epoch"])
@@ -409,24 +404,15 @@ class ResultsStore:
                     block[(pos,) + tuple(slice(0, n) for n in vals.shape[1:])] = vals
                 else:
                     block[tuple(slice(0, n) for n in vals.shape)] = vals
-                if var not in self._fast:
-                    self._fast[var] = fast_codecs(a)
                 if not self._fast[var]:
                     slow.append((var, tuple(slice(int(i), int(i) + 1) for i in cell.index),
                                  block[(np.newaxis,) * len(cell.index)]))
                 else:
                     key = a.metadata.encode_chunk_key(tuple(int(i) for i in cell.index) + (0,) * block.ndim)
-                    files[f"{self.root}/{var}/{key}"] = fast_chunk_bytes(a, block)
+                    files[f"{self.root}/{var}/{key}"] = fast_chunk_bytes(block)
         put_files(self.fs, files)
         if slow:
             self._write(slow)
-
-    def write_cell(self, cell: Cell, arrays) -> None:
-        """write_cells for one cell; `arrays` may also be an xarray Dataset (cell_dataset)."""
-        if isinstance(arrays, xr.Dataset):
-            arrays = {**({"epoch": arrays["epoch"].values} if "epoch" in arrays.coords else {}),
-                      **{v: arrays[v].values for v in arrays.data_vars}}
-        self.write_cells([(cell, arrays)])
 
     # -- integrity
     def verify(self, repair: bool = False) -> dict:

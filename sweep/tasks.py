@@ -22,7 +22,7 @@ from .store import DONE, FAILED, ResultsStore, StoreError
 # cell's first attempt; raise inside every cell whose label contains the given text.
 FAULT_ENV = "SWEEP_TEST_KILL_AFTER_CHECKPOINT"
 FAIL_ENV = "SWEEP_TEST_FAIL_CELLS"
-SHARED_STORAGE_HINT = ("a multi-node sweep needs storage every node reaches: an object-store URL "
+SHARED_STORAGE_HINT = ("A multi-node sweep needs storage every node reaches: an object-store URL "
                        "(s3://bucket/path) or a folder on a file system mounted at the same path on every node")
 
 
@@ -33,8 +33,8 @@ def _may_checkpoint(spec: dict) -> bool:
 
 def execute_cell(store: ResultsStore, cell: Cell, attempt: int) -> dict:
     """Compute one cell: train (checkpointing into the store, resuming from a checkpoint of this cell). Returns
-    its bookkeeping for the driver: index, status (done | failed), wall_time (the computation: sampling and
-    training), error (traceback), resumed_from_epoch; and, when done, `arrays` for the store
+    its bookkeeping for the driver: status (done | failed), wall_time (the computation: sampling and
+    training), error (traceback); and, when done, `arrays` for the store
     (sweep.cell.cell_arrays) and `checkpointed` (a checkpoint to drop once the data landed)."""
     from kernels.train import TrainState
 
@@ -59,17 +59,15 @@ def execute_cell(store: ResultsStore, cell: Cell, attempt: int) -> dict:
         if kill_after and attempt == 1 and saved[0] == kill_after:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    resumed_from = state.epoch if state is not None else 0
     try:
         fail = os.environ.get(FAIL_ENV)
         if fail and fail in cell.label():
             raise RuntimeError(f"injected failure ({FAIL_ENV}={fail})")
         arrays = cell_arrays(cell.spec, cell.data_seed, cell.train_seed, state, on_checkpoint)
     except Exception:
-        return {"index": idx, "status": FAILED, "error": traceback.format_exc(),
-                "wall_time": time.perf_counter() - t0}
-    return {"index": idx, "status": DONE, "wall_time": time.perf_counter() - t0, "resumed_from_epoch": resumed_from,
-            "arrays": arrays, "checkpointed": ckpt is not None or saved[0] > 0}
+        return {"status": FAILED, "error": traceback.format_exc(), "wall_time": time.perf_counter() - t0}
+    return {"status": DONE, "wall_time": time.perf_counter() - t0, "arrays": arrays,
+            "checkpointed": ckpt is not None or saved[0] > 0}
 
 
 def _task_attempt() -> int:
@@ -88,15 +86,15 @@ WRITE_BYTES = 32 * 2**20  # a task writes its finished cells' data once they hol
 def execute_batch(url: str, storage_options: Optional[dict], cells: list, cell_fn: Optional[Callable] = None) -> dict:
     """The body of a Ray task: compute `cells` one after the other (`cell_fn`, default execute_cell) and write
     their data chunks, together, at the end (or whenever WRITE_BYTES have piled up). Returns {host,
-    environment, attempt, seconds, cells: [bookkeeping of each cell, without its arrays]}. A store that
-    cannot be written raises (StoreError when it will not change: the driver then fails the cells at once)."""
+    environment, attempt, seconds, cells: [bookkeeping of each cell, without its arrays]}. A failed write
+    raises: the driver then reruns the batch's cells one per task."""
     t0 = time.perf_counter()
     cell_fn = cell_fn or execute_cell
     store = ResultsStore(url, storage_options)
     try:
-        store._array("status")  # opens the store once for the whole batch
+        store.open()  # once for the whole batch
     except FileNotFoundError as exc:  # typically a local path that is not shared between the nodes
-        raise StoreError(f"{url}: the store is not visible from host {socket.gethostname()} ({exc}); "
+        raise StoreError(f"{url}: the store is not visible from host {socket.gethostname()} ({exc}). "
                          + SHARED_STORAGE_HINT) from None
     attempt = _task_attempt()
     results, pending, size = [], [], 0
