@@ -406,6 +406,28 @@ class Grid:
         ds, ts = derive_seeds(self.sweep.seed, spec)
         return Cell(index, _copy(params), coords, spec, ds, ts)
 
+    def representatives(self, keys, flat=None) -> list[tuple[Cell, int]]:
+        """One cell per combination of the dimensions that vary any of `keys` (dotted keys), the other
+        dimensions at their first value, with how many of the cells at flat C-order positions `flat` (default:
+        all) share that combination. What depends only on `keys` is then computed once per combination, not
+        once per cell (a 1e5-cell grid over beta and seed has one combination)."""
+        import numpy as np
+
+        flat = np.arange(self.size) if flat is None else np.asarray(flat, dtype=np.int64)
+        if not len(flat):
+            return []
+        varying = [i for i, d in enumerate(self.dimensions) if any(k in keys for k in d.keys)]
+        positions = np.unravel_index(flat, self.shape)
+        columns = np.stack([positions[i] for i in varying] + [np.zeros(len(flat), dtype=np.int64)], axis=1)
+        combos, counts = np.unique(columns, axis=0, return_counts=True)
+        out = []
+        for combo, n in zip(combos, counts):
+            index = [0] * len(self.shape)
+            for i, v in zip(varying, combo):
+                index[i] = int(v)
+            out.append((self.cell(tuple(index)), int(n)))
+        return out
+
     def index(self, **coords: Any) -> tuple[int, ...]:
         """Index of the cell with the given value of every dimension: ``grid.index(beta=0.5)``."""
         missing = [d for d in self.dims if d not in coords]

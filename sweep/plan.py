@@ -30,8 +30,7 @@ class CellList:
         return self.grid.cell(np.unravel_index(int(self.flat[i]), self.grid.shape))
 
     def __iter__(self):
-        for f in self.flat:
-            yield self.grid.cell(np.unravel_index(int(f), self.grid.shape))
+        return (self[i] for i in range(len(self)))
 
 
 @dataclass
@@ -73,7 +72,7 @@ class Plan:
             return "\n".join(lines)
         lines.append(f"run would: run {len(self.todo)} cells ({self.new_cells} new, "
                      f"{len(self.todo) - self.new_cells} unfinished or failed), skip {self.done} done")
-        for c in self.todo[:50]:  # noqa: B007
+        for c in self.todo[:50]:
             lines.append(f"  {c.label()}")
         if len(self.todo) > 50:
             lines.append(f"  ... and {len(self.todo) - 50} more")
@@ -104,23 +103,9 @@ COST_KEYS = ("data.n_samples", "data.n_visible", "data.model", "data.q", "rbm.n_
 
 
 def estimate_total(grid: Grid, flat) -> float:
-    """estimate_seconds summed over the cells at flat positions `flat`: one estimate per combination of the
-    dimensions that set a COST_KEYS value, times the number of those cells (fast for 1e5 cells)."""
-    flat = np.asarray(flat, dtype=np.int64)
-    if not len(flat):
-        return 0.0
-    rel = [i for i, d in enumerate(grid.dimensions) if any(k in COST_KEYS for k in d.keys)]
-    idx = np.unravel_index(flat, grid.shape)
-    if not rel:
-        return len(flat) * estimate_seconds(grid.cell((0,) * len(grid.shape)).spec)
-    combos, counts = np.unique(np.stack([idx[i] for i in rel], axis=1), axis=0, return_counts=True)
-    total = 0.0
-    for combo, n in zip(combos, counts):
-        index = [0] * len(grid.shape)
-        for i, v in zip(rel, combo):
-            index[i] = int(v)
-        total += int(n) * estimate_seconds(grid.cell(tuple(index)).spec)
-    return total
+    """estimate_seconds summed over the cells at flat positions `flat` (one estimate per combination of the
+    dimensions that set a COST_KEYS value: fast for 1e5 cells)."""
+    return sum(n * estimate_seconds(cell.spec) for cell, n in grid.representatives(COST_KEYS, flat))
 
 
 def plan_sweep(sweep: Sweep, store_url: str, storage_options: Optional[dict] = None,

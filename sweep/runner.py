@@ -349,25 +349,23 @@ def _dispatch(ray, task, plan: Plan, st: ResultsStore, url: str, storage_options
     from what comes back; returns the number of cells that came back (done or failed)."""
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
     limit = max_parallel or 2 * cpus
-    grid = plan.grid
     attempts = st.group("r")["attempts"][...]  # of earlier runs (the store already has the grid's shape)
     table = TableWriter(st)
     batcher = Batcher(_estimate(plan), cpus)
-    flat = iter(plan.todo.flat)
-    left = len(plan.todo)
+    sent = 0  # cells of plan.todo sent so far (in grid order)
     alone: deque = deque()  # cells of a batch lost beyond its retries: one per task
     inflight: dict = {}  # future -> list of cells
     ran = 0
     bar.show(force=True)
     try:
-        while left or alone or inflight:
-            while (left or alone) and len(inflight) < limit:
+        while sent < len(plan.todo) or alone or inflight:
+            while (sent < len(plan.todo) or alone) and len(inflight) < limit:
                 if alone:
                     cells = [alone.popleft()]
                 else:
-                    n = min(batcher.size(left), left)
-                    cells = [grid.cell(np.unravel_index(int(next(flat)), grid.shape)) for _ in range(n)]
-                    left -= n
+                    n = batcher.size(len(plan.todo) - sent)
+                    cells = list(plan.todo[sent:sent + n])
+                    sent += len(cells)
                 for c in cells:
                     table.add(c.index, status=RUNNING, attempts=int(attempts[c.index]) + 1)
                 inflight[task.remote(url, storage_options, cells)] = cells

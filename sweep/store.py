@@ -73,16 +73,7 @@ def _fs(url: str, storage_options: Optional[dict]):
 
 # ------------------------------------------------------------------------------------- layout
 LAYOUT_KEYS = ("train.epochs", "train.record_every", "rbm.n_hidden", "data.n_visible", "data.model", "data.q")
-
-
-def _layout_cells(grid: Grid):
-    """The cells that can differ in layout: every combination of the dimensions that set a LAYOUT_KEYS value,
-    the other dimensions at their first value (a 1e5-cell grid over beta and seed needs one cell, not 1e5)."""
-    import itertools
-
-    sizes = [n if any(k in LAYOUT_KEYS for k in d.keys) else 1 for d, n in zip(grid.dimensions, grid.shape)]
-    for index in itertools.product(*(range(n) for n in sizes)):
-        yield grid.cell(index)
+"""The keys that set a cell's per-cell axes (Layout.of looks at one cell per combination of them)."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +91,7 @@ class Layout:
         if is_statistics(next(iter(grid)).spec):  # a sweep never mixes them (sweep.spec)
             return cls((), 0, 0, 0, statistics=True)
         epochs, M, N, q = set(), 1, 2, 0
-        for cell in _layout_cells(grid):
+        for cell, _ in grid.representatives(LAYOUT_KEYS):
             t, d, r = cell.spec["train"], cell.spec["data"], cell.spec["rbm"]
             epochs.update(range(0, t["epochs"] + 1, t["record_every"]))
             epochs.add(t["epochs"])  # the last epoch is always recorded (kernels.train.fit)

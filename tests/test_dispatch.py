@@ -55,5 +55,9 @@ grid:
     assert np.isclose(estimate_total(grid, flat), brute) and brute > 0
     assert np.isclose(estimate_total(grid, np.arange(grid.size)), sum(estimate_seconds(c.spec) for c in cells))
     assert estimate_total(grid, []) == 0
+    reps = grid.representatives(("rbm.n_hidden",), flat)  # n_hidden varies; beta, seed, zip at their first values
+    assert sorted((c.spec["rbm"]["n_hidden"], n) for c, n in reps) == [(1, 4), (3, 4)]
+    assert all(c.index[0] == 0 and c.index[2] == 0 and c.index[3] == 0 for c, _ in reps)
+    assert [n for _, n in grid.representatives(("data.beta_not_a_key",))] == [grid.size]
     layout = Layout.of(grid)
     assert layout.epochs == (0, 2, 3, 4, 6, 8) and layout.n_hidden == 3 and layout.n_visible == 20
