@@ -23,7 +23,26 @@ from .spec import split_sizes, sweep_from_dict
 
 VARIABLES = ("weights", "visible_fields", "hidden_theta", "hidden_gamma", "loglik_train", "loglik_test")
 STATISTICS_VARIABLES = ("top_eigenvalue", "top_mode_weight")
-"""Variables of `train.method: statistics` cells (no RBM): see :func:`statistics_dataset`."""
+"""Variables of `train.method: statistics` cells (no RBM): see :func:`statistics_arrays`."""
+VARIABLE_ATTRS = {  # CF attributes of every variable, in a cell's Dataset and in the store
+    "weights": {"long_name": "RBM weights w_{i mu}(v_i)"},
+    "visible_fields": {"long_name": "visible fields g_i(v_i)"},
+    "hidden_theta": {"long_name": "hidden potential theta (the hidden field of spin/bernoulli/gaussian units)"},
+    "hidden_gamma": {"long_name": "hidden potential gamma"},
+    "loglik_train": {"long_name": "exact mean log-likelihood of the training set", "units": "nats per sample"},
+    "loglik_test": {"long_name": "exact mean log-likelihood of the test set", "units": "nats per sample"},
+    "top_eigenvalue": {"long_name": "top eigenvalue of the data correlation matrix"},
+    "top_mode_weight": {"long_name": "weight of the top eigenvector on the signal modes "
+                                     "(lowest Fourier modes |k| <= 3 for Ising; uniform first angular harmonic for XY)"},
+}
+
+
+def variable_dims(potts: bool) -> dict:
+    """The per-cell dimensions of each trajectory variable (`state` for Potts visible units)."""
+    vis = ("visible", "state") if potts else ("visible",)
+    return {"weights": ("epoch", "hidden") + vis, "visible_fields": ("epoch",) + vis,
+            "hidden_theta": ("epoch", "hidden"), "hidden_gamma": ("epoch", "hidden"),
+            "loglik_train": ("epoch",), "loglik_test": ("epoch",)}
 
 
 def is_statistics(spec: dict) -> bool:
@@ -99,23 +118,6 @@ def trajectory_arrays(state: TrainState) -> dict:
             "loglik_test": tr["loglik_test"].astype(np.float64)}
 
 
-def trajectory_dataset(spec: dict, state: TrainState) -> xr.Dataset:
-    """The recorded history as a Dataset over (epoch, hidden, visible[, state])."""
-    arrays = trajectory_arrays(state)
-    vis = ("visible", "state") if spec["data"]["model"] == "xy" else ("visible",)
-    dims = {"weights": ("epoch", "hidden") + vis, "visible_fields": ("epoch",) + vis,
-            "hidden_theta": ("epoch", "hidden"), "hidden_gamma": ("epoch", "hidden"),
-            "loglik_train": ("epoch",), "loglik_test": ("epoch",)}
-    ds = xr.Dataset({v: (dims[v], arrays[v]) for v in VARIABLES}, coords={"epoch": ("epoch", arrays["epoch"])})
-    ds["weights"].attrs.update(long_name="weights w_{i mu}(v_i) of hidden unit mu")
-    ds["loglik_train"].attrs.update(long_name="exact mean log-likelihood of the training set",
-                                    units="nats per sample")
-    ds["loglik_test"].attrs.update(long_name="exact mean log-likelihood of the test set",
-                                   units="nats per sample")
-    ds["epoch"].attrs.update(long_name="training epoch (0 = initial weights)")
-    return ds
-
-
 def statistics_arrays(spec: dict, data_seed: int) -> dict:
     """Spectrum statistics of the cell's data (the same samples a training cell would see): top eigenvalue
     of the correlation matrix and the weight of its eigenvector on the signal modes
@@ -127,14 +129,6 @@ def statistics_arrays(spec: dict, data_seed: int) -> dict:
     return {v: np.float64(stats[v]) for v in STATISTICS_VARIABLES}
 
 
-def statistics_dataset(spec: dict, data_seed: int) -> xr.Dataset:
-    """statistics_arrays as a Dataset of scalars."""
-    ds = xr.Dataset({v: ((), a) for v, a in statistics_arrays(spec, data_seed).items()})
-    ds["top_eigenvalue"].attrs.update(long_name="top eigenvalue of the data correlation matrix")
-    ds["top_mode_weight"].attrs.update(long_name="weight of the top eigenvector on the signal modes")
-    return ds
-
-
 def cell_arrays(spec: dict, data_seed: int, train_seed: int, state: Optional[TrainState] = None,
                 on_checkpoint: Optional[Callable[[TrainState], None]] = None) -> dict:
     """What the store keeps of a cell, as plain arrays: its data statistics, or its training trajectory
@@ -144,12 +138,24 @@ def cell_arrays(spec: dict, data_seed: int, train_seed: int, state: Optional[Tra
     return trajectory_arrays(compute_cell(spec, data_seed, train_seed, state, on_checkpoint))
 
 
+def as_dataset(spec: dict, arrays: dict) -> xr.Dataset:
+    """cell_arrays as a Dataset: the trajectory over (epoch, hidden, visible[, state]), or the statistics as
+    scalars; CF attributes from VARIABLE_ATTRS."""
+    if "epoch" in arrays:
+        dims = variable_dims(spec["data"]["model"] == "xy")
+        ds = xr.Dataset({v: (dims[v], arrays[v]) for v in VARIABLES}, coords={"epoch": ("epoch", arrays["epoch"])})
+        ds["epoch"].attrs.update(long_name="training epoch (0 = initial weights)")
+    else:
+        ds = xr.Dataset({v: ((), arrays[v]) for v in STATISTICS_VARIABLES})
+    for v in ds.data_vars:
+        ds[v].attrs.update(VARIABLE_ATTRS[v])
+    return ds
+
+
 def cell_dataset(spec: dict, data_seed: int, train_seed: int, state: Optional[TrainState] = None,
                  on_checkpoint: Optional[Callable[[TrainState], None]] = None) -> xr.Dataset:
-    """The cell's result: its data statistics, or its training trajectory (resuming `state`)."""
-    if is_statistics(spec):
-        return statistics_dataset(spec, data_seed)
-    return trajectory_dataset(spec, compute_cell(spec, data_seed, train_seed, state, on_checkpoint))
+    """The cell's result as a Dataset: its data statistics, or its training trajectory (resuming `state`)."""
+    return as_dataset(spec, cell_arrays(spec, data_seed, train_seed, state, on_checkpoint))
 
 
 def run_cell(spec: dict) -> xr.Dataset:

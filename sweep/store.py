@@ -40,7 +40,7 @@ import xarray as xr
 import zarr
 from zarr.core.sync import sync
 
-from .cell import STATISTICS_VARIABLES, is_statistics
+from .cell import STATISTICS_VARIABLES, VARIABLE_ATTRS, is_statistics, variable_dims
 from .chunks import CHECKED, FLAT_KEYS, fast_chunk_bytes, fast_chunk_values, fast_codecs, put_files, table_chunks
 from .grid import Grid
 from .spec import Sweep, canonical_json, sweep_from_dict
@@ -113,15 +113,7 @@ class Layout:
     def variable_dims(self) -> dict:
         if self.statistics:
             return {v: () for v in STATISTICS_VARIABLES}
-        vis = ("visible", "state") if self.n_states else ("visible",)
-        return {
-            "weights": ("epoch", "hidden") + vis,
-            "visible_fields": ("epoch",) + vis,
-            "hidden_theta": ("epoch", "hidden"),
-            "hidden_gamma": ("epoch", "hidden"),
-            "loglik_train": ("epoch",),
-            "loglik_test": ("epoch",),
-        }
+        return variable_dims(bool(self.n_states))
 
     def size(self, dim: str) -> int:
         return {"epoch": len(self.epochs), "hidden": self.n_hidden, "visible": self.n_visible,
@@ -140,17 +132,6 @@ CELL_VARS = {  # per-cell bookkeeping: dtype, fill value, attrs
                                           "wall time of the finishing attempt"}),
     "data_seed": ("uint64", 0, {"long_name": "seed of the data stream"}),
     "train_seed": ("uint64", 0, {"long_name": "seed of the training stream"}),
-}
-FLOAT_ATTRS = {
-    "weights": {"long_name": "RBM weights w_{i mu}(v_i)"},
-    "visible_fields": {"long_name": "visible fields g_i(v_i)"},
-    "hidden_theta": {"long_name": "hidden potential theta (the hidden field of spin/bernoulli/gaussian units)"},
-    "hidden_gamma": {"long_name": "hidden potential gamma"},
-    "loglik_train": {"long_name": "exact mean log-likelihood of the training set", "units": "nats per sample"},
-    "loglik_test": {"long_name": "exact mean log-likelihood of the test set", "units": "nats per sample"},
-    "top_eigenvalue": {"long_name": "top eigenvalue of the data correlation matrix"},
-    "top_mode_weight": {"long_name": "weight of the top eigenvector on the signal modes "
-                                     "(lowest Fourier modes |k| <= 3 for Ising; uniform first angular harmonic for XY)"},
 }
 FLOAT32 = ("weights", "visible_fields", "hidden_theta", "hidden_gamma")
 
@@ -241,7 +222,7 @@ class ResultsStore:
         for var, dims in layout.variable_dims().items():
             dtype = np.float32 if var in FLOAT32 else np.float64
             sizes = tuple(layout.size(d) for d in dims)
-            attrs = dict(FLOAT_ATTRS[var])
+            attrs = dict(VARIABLE_ATTRS[var])
             if coord_attr:
                 attrs["coordinates"] = coord_attr
             g.create_array(var, shape=shape + sizes, chunks=(1,) * len(G) + sizes, dtype=dtype, fill_value=np.nan,
