@@ -4,12 +4,14 @@ writes that skip zarr's per-chunk machinery (stored bytes identical in format to
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import uuid
+from typing import Optional
 
 import numpy as np
 import zarr
-from zarr.codecs import Crc32cCodec, ZstdCodec
+from zarr.codecs import BytesCodec, Crc32cCodec, ZstdCodec
 
 CHECKED = (ZstdCodec(level=3), Crc32cCodec())
 """Codecs of every per-cell array: zstd, then a CRC32C of each chunk (finds flipped bytes and truncation)."""
@@ -30,13 +32,26 @@ def table_chunks(shape: tuple) -> tuple:
     return tuple(reversed(out))
 
 
+def chunk_region(key: tuple, chunks: tuple, shape: tuple) -> tuple:
+    """The selection (slices) of the chunk at grid position `key` of an array of `shape` cut in `chunks`."""
+    return tuple(slice(k * c, min((k + 1) * c, n)) for k, c, n in zip(key, chunks, shape))
+
+
+def chunk_regions(chunks: tuple, shape: tuple, within: Optional[tuple] = None):
+    """The selection of every chunk of an array of `shape` cut in `chunks` (over its leading len(chunks)
+    dimensions), clipped to the selection `within` (default: everything)."""
+    within = within or tuple(slice(0, n) for n in shape)
+    ranges = [range(w.start // c, -(-w.stop // c)) for w, c in zip(within, chunks)]
+    for key in itertools.product(*ranges):
+        yield tuple(slice(max(r.start, w.start), min(r.stop, w.stop))
+                    for r, w in zip(chunk_region(key, chunks, shape), within))
+
+
 def _is_local(fs) -> bool:
     return "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
 
 
-_FAST_CODECS = [{"name": "bytes", "configuration": {"endian": "little"}},
-                {"name": "zstd", "configuration": {"level": 3, "checksum": False}},
-                {"name": "crc32c"}]
+_FAST_CODECS = [BytesCodec(endian="little").to_dict()] + [c.to_dict() for c in CHECKED]
 
 
 def fast_codecs(a: zarr.Array) -> bool:
@@ -77,7 +92,7 @@ def fast_chunk_values(a: zarr.Array, raw: bytes) -> np.ndarray:
 def _zstd():
     from numcodecs import Zstd
 
-    return Zstd(level=3, checksum=False)
+    return Zstd(level=CHECKED[0].level, checksum=CHECKED[0].checksum)
 
 
 def put_files(fs, files: dict) -> None:

@@ -41,7 +41,8 @@ import zarr
 from zarr.core.sync import sync
 
 from .cell import STATISTICS_VARIABLES, VARIABLE_ATTRS, is_statistics, variable_dims
-from .chunks import CHECKED, FLAT_KEYS, fast_chunk_bytes, fast_chunk_values, fast_codecs, put_files, table_chunks
+from .chunks import (CHECKED, FLAT_KEYS, chunk_region, chunk_regions, fast_chunk_bytes, fast_chunk_values,
+                     fast_codecs, put_files, table_chunks)
 from .grid import Grid
 from .spec import Sweep, canonical_json, sweep_from_dict
 
@@ -337,9 +338,7 @@ class ResultsStore:
             groups: dict = {}
             for idx, value in items:
                 groups.setdefault(tuple(i // c for i, c in zip(idx, a.chunks)), []).append((idx, value))
-            for key, members in groups.items():
-                sel = tuple(slice(k * c, min((k + 1) * c, n)) for k, c, n in zip(key, a.chunks, a.shape))
-                jobs.append((a, sel, members))
+            jobs += [(a, chunk_region(key, a.chunks, a.shape), members) for key, members in groups.items()]
 
         async def rewrite(a, sel, members):
             block = np.array(await a.async_array.getitem(sel))
@@ -411,8 +410,7 @@ class ResultsStore:
                     elif name == probe and values is not None:
                         has_data[idx] = bool(np.isfinite(values).any())
                 continue
-            for key in np.ndindex(*(-(-n // c) for n, c in zip(shape, region))):
-                outer = tuple(slice(k * c, min((k + 1) * c, n)) for k, c, n in zip(key, region, shape))
+            for outer in chunk_regions(region, shape):
                 try:
                     parts = [(outer, a[outer])]
                 except Exception:  # noqa: BLE001 - find the corrupt chunks inside
@@ -465,13 +463,8 @@ class ResultsStore:
     def _read_chunks(a, outer, name, corrupt, broken_table) -> list:
         """The readable chunks of `a` inside the region `outer` as [(selection, block)]; the cells of the others
         go to `corrupt` (and, for the cell table, their chunk to `broken_table`)."""
-        chunks = a.chunks[:len(outer)]
-        first = [s_.start // c for s_, c in zip(outer, chunks)]
-        last = [-(-s_.stop // c) for s_, c in zip(outer, chunks)]
         out = []
-        for key in np.ndindex(*(b - f for f, b in zip(first, last))):
-            sel = tuple(slice(max((f + k) * c, s_.start), min((f + k + 1) * c, s_.stop))
-                        for f, k, c, s_ in zip(first, key, chunks, outer))
+        for sel in chunk_regions(a.chunks[:len(outer)], a.shape[:len(outer)], within=outer):
             try:
                 out.append((sel, a[sel]))
             except Exception as exc:  # noqa: BLE001 - any decoding failure is corruption

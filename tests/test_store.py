@@ -9,7 +9,9 @@ import zarr
 
 from sweep import parse_sweep, run_cell
 from sweep.cell import cell_arrays
-from sweep.chunks import CHECKED, TABLE_CHUNK_CELLS, fast_chunk_bytes, fast_chunk_values, fast_codecs, table_chunks
+from sweep.cell import VARIABLES
+from sweep.chunks import (CHECKED, TABLE_CHUNK_CELLS, chunk_region, chunk_regions, fast_chunk_bytes,
+                          fast_chunk_values, fast_codecs, table_chunks)
 from sweep.store import DONE, FAILED, PENDING, RUNNING, ResultsStore
 
 SWEEP = """
@@ -39,6 +41,18 @@ def test_table_chunks_fill_trailing_dimensions_up_to_the_budget():
     assert table_chunks((7,)) == (7,)
     for shape in [(5, 3, 3), (3, 2000), (100, 100), (2, 600), (40, 40, 40)]:
         assert np.prod(table_chunks(shape)) <= TABLE_CHUNK_CELLS
+
+
+def test_chunk_regions_cover_the_array_once_and_clip_to_a_selection():
+    regions = list(chunk_regions((2, 3), (5, 7)))
+    hit = np.zeros((5, 7), dtype=int)
+    for sel in regions:
+        hit[sel] += 1
+    assert (hit == 1).all() and len(regions) == 9
+    assert chunk_region((2, 2), (2, 3), (5, 7)) == (slice(4, 5), slice(6, 7))
+    inner = list(chunk_regions((2, 3), (5, 7), within=(slice(1, 3), slice(2, 4))))
+    assert inner == [(slice(1, 2), slice(2, 3)), (slice(1, 2), slice(3, 4)), (slice(2, 3), slice(2, 3)),
+                     (slice(2, 3), slice(3, 4))]
 
 
 def test_fast_chunk_bytes_decode_as_zarr_writes_them(tmp_path):
@@ -76,8 +90,9 @@ def test_cells_write_one_object_per_variable_and_the_table_few(tmp_path):
     st.write_table({c.index: {"status": DONE, "attempts": 1, "host": "h", "data_seed": np.uint64(c.data_seed),
                               "train_seed": np.uint64(c.train_seed)} for c in cells})
     root = tmp_path / "s.zarr"
-    data = [p for p in root.rglob("c.*") if p.parent.name == "weights"]
-    assert len(data) == 40  # one object per cell and variable, side by side
+    for var in VARIABLES:  # one object per cell and variable, side by side in the variable's folder
+        assert sorted(p.name for p in (root / var).iterdir() if p.name.startswith("c")) == sorted(
+            f"c.1.{i}" + ".0" * (len(xr.open_zarr(root)[var].dims) - 2) for i in range(40)), var
     status_chunks = [p for p in (root / "status").iterdir() if p.name.startswith("c")]
     assert len(status_chunks) == 1 and grid.size == 1200  # table: one chunk holds 1024 cells here
     assert not list(root.rglob("*.partial"))
