@@ -171,6 +171,14 @@ def _open(store: str):
     return st
 
 
+def _dataset(store: str):
+    """The store's results as an xarray Dataset, after _open's checks (exit 2 with a message otherwise)."""
+    from .store import open_results
+
+    _open(store)
+    return open_results(store, _storage_options(store))
+
+
 @app.command()
 def status(store: str = typer.Argument(..., help="Store path or URL."),
            map_: Optional[str] = typer.Option(None, "--map", help="Completion map over X[,Y] grid dimensions "
@@ -185,11 +193,10 @@ def status(store: str = typer.Argument(..., help="Store path or URL."),
     import time
 
     from . import status as report
-    from .store import DONE, FAILED, open_results
+    from .store import DONE, FAILED
 
-    _open(store)
     while True:
-        ds = open_results(store, _storage_options(store))
+        ds = _dataset(store)
         dims = list(ds["status"].dims)
         axes = map_.split(",") if map_ else dims[:2]
         if len(axes) > 2 or not axes:
@@ -218,10 +225,7 @@ def show(store: str = typer.Argument(..., help="Store path or URL.")):
 
     Example: sweep show results/quickstart.zarr
     """
-    from .store import open_results
-
-    _open(store)
-    ds = open_results(store, _storage_options(store))
+    ds = _dataset(store)
     typer.echo(repr(ds))
     typer.echo("\nsweep file:\n" + ds.attrs.get("sweep_yaml", ""))
 
@@ -256,10 +260,7 @@ def query(store: str = typer.Argument(..., help="Store path or URL."),
 
     Example: sweep query results/quickstart.zarr --sel beta=0.6 --sel seed=0 --var weights --out w.nc
     """
-    from .store import open_results
-
-    _open(store)
-    ds = open_results(store, _storage_options(store))
+    ds = _dataset(store)
     for v in var:
         if v not in ds.data_vars:
             _fail(f"--var {v!r}: no such variable; variables: {', '.join(ds.data_vars)}")
@@ -370,10 +371,7 @@ def plot(kind: str = typer.Argument(..., help=f"One of: {', '.join(PLOT_KINDS)}.
         else:
             if store is None:
                 _fail(f"plot {kind}: give the store path")
-            from .store import open_results
-
-            _open(store)
-            ds = open_results(store, _storage_options(store))
+            ds = _dataset(store)
             selection = _parse_sel(sel, ds)
             if kind == "phase-diagram":
                 fig = plots.phase_diagram(ds, x=x, y=y, observable=observable, sel=selection)
