@@ -12,6 +12,9 @@ from numba import njit
 
 from . import potentials as pot
 from .rbm import binary_hidden_value
+from .vecmath import exp64
+
+_FLAGS = {"contract", "reassoc", "nsz", "arcp"}  # SIMD sums: results per machine type
 
 MAX_EXACT_HIDDEN = 20
 """Largest number of hidden units for which the 2^M sum is offered (2^20 hidden states)."""
@@ -67,74 +70,118 @@ def log_partition_spin(W, g, theta, kind):
     return _logsumexp(_hidden_log_weights_spin(W, g, theta, kind))
 
 
-@njit(cache=True)
-def _tanh_and_log2cosh(f):
-    """(tanh f, log 2cosh f) from one exponential."""
-    a = abs(f)
-    e = np.exp(-2.0 * a)
-    t = (1.0 - e) / (1.0 + e)
-    return (t if f >= 0 else -t), a + np.log1p(e)
+def moments_fit_in_scratch(n_hidden, n_visible):
+    """Whether moments_spin_into keeps a (2^M, N + 1) scratch (else it recomputes in two passes)."""
+    return (1 << n_hidden) * (n_visible + 1) <= (1 << 22)
 
 
-@njit(cache=True)
 def moments_spin(W, g, theta, kind, vh, v, h):
     """Exact model moments for spin visible units; fills vh (M,N) = <v_i h_mu>, v (N,) = <v_i>,
-    h (M,) = <h_mu>, and returns log Z.
+    h (M,) = <h_mu>, and returns log Z. Allocates its scratch (see moments_spin_into)."""
+    M, N = W.shape
+    T = np.empty(((1 << M) if moments_fit_in_scratch(M, N) else 0, N + 1))
+    return moments_spin_into(W, g, theta, kind, vh, v, h, T)
 
-    One pass computes, for every hidden state c, the visible fields f_i(c) = g_i + sum_mu W[mu,i] h_mu(c),
-    their tanh (kept) and log 2cosh (summed into log P(c)). With spin hidden units and g = 0 the
-    state with every h flipped has fields -f, so half of the states are mirrored, not recomputed.
+
+@njit(cache=True, fastmath=_FLAGS)
+def _fields_of_patterns(W, g, lo, hi, T):
+    """T[c, :N] = g + sum_mu h_mu(c) W[mu] for every hidden pattern c (h_mu = hi if bit mu set, else lo):
+    each pattern is the one without its highest bit plus (hi - lo) times that bit's row."""
+    M, N = W.shape
+    for i in range(N):
+        acc = g[i]
+        for mu in range(M):
+            acc += lo * W[mu, i]
+        T[0, i] = acc
+    for c in range(1, 1 << M):
+        j = 0
+        while (c >> (j + 1)) > 0:
+            j += 1
+        src = T[c - (1 << j)]
+        dst = T[c]
+        row = W[j]
+        for i in range(N):
+            dst[i] = src[i] + (hi - lo) * row[i]
+
+
+@njit(cache=True, fastmath=_FLAGS)
+def _tanh_and_log_z(f):
+    """f[i] <- tanh f[i] in place; returns sum_i log(2 cosh f_i) = sum_i |f_i| + log prod_i (1 + e^(-2|f_i|)).
+
+    The product of factors in (1, 2] is taken in blocks of 512 sites (no overflow), one log a block."""
+    N = f.shape[0]
+    total = 0.0
+    for i0 in range(0, N, 512):
+        prod = 1.0
+        for i in range(i0, min(i0 + 512, N)):
+            x = f[i]
+            a = abs(x)
+            e = exp64(-2.0 * a)
+            r = (1.0 - e) / (1.0 + e)
+            f[i] = r if x >= 0 else -r
+            total += a
+            prod *= 1.0 + e
+        total += np.log(prod)
+    return total
+
+
+@njit(cache=True, fastmath=_FLAGS)
+def moments_spin_into(W, g, theta, kind, vh, v, h, T):
+    """Exact model moments for spin visible units; fills vh (M,N) = <v_i h_mu>, v (N,) = <v_i>,
+    h (M,) = <h_mu>, and returns log Z. W (M, N), g (N,), theta (M,) float64.
+
+    T: float64 scratch (2^M, N + 1), or (0, N + 1) to recompute in two passes (large 2^M N). For
+    every hidden state c the visible fields f(c) (built pattern by pattern) become tanh f(c) in place,
+    and log P(c) = theta.h(c) + sum_i log 2cosh f_i(c) goes to T[c, N]. With spin hidden units and
+    g = 0 the state with every h flipped has fields -f: half of the states are mirrored.
     """
     M, N = W.shape
     n_conf = 1 << M
-    if n_conf * N > (1 << 22):  # keep the scratch small: recompute instead (two passes)
+    if T.shape[0] < n_conf:
         return _moments_spin_two_pass(W, g, theta, kind, vh, v, h)
+    lo = -1.0 if kind == pot.SPIN else 0.0
     mirror = kind == pot.SPIN
     for i in range(N):
         if g[i] != 0.0:
             mirror = False
             break
-    T = np.empty((n_conf, N))
-    L = np.empty(n_conf)
-    logw = np.empty(n_conf)
-    f = np.empty(N)
+    _fields_of_patterns(W, g, lo, 1.0, T)
     full = n_conf - 1
     for c in range(n_conf):
+        row = T[c]
         if mirror and c > (full ^ c):
-            src = full ^ c
+            src = T[full ^ c]
             for i in range(N):
-                T[c, i] = -T[src, i]
-            L[c] = L[src]
+                row[i] = -src[i]
+            lw = src[N]
+            for mu in range(M):  # remove the mirrored state's theta term
+                lw -= theta[mu] * binary_hidden_value(kind, full ^ c, mu)
         else:
-            for i in range(N):
-                f[i] = g[i]
-            for mu in range(M):
-                hm = binary_hidden_value(kind, c, mu)
-                for i in range(N):
-                    f[i] += W[mu, i] * hm
-            acc = 0.0
-            for i in range(N):
-                t, lc = _tanh_and_log2cosh(f[i])
-                T[c, i] = t
-                acc += lc
-            L[c] = acc
-        lw = L[c]
+            lw = _tanh_and_log_z(row[:N])
         for mu in range(M):
             lw += theta[mu] * binary_hidden_value(kind, c, mu)
-        logw[c] = lw
-    logZ = _logsumexp(logw)
+        row[N] = lw
+    m = -np.inf
+    for c in range(n_conf):
+        m = max(m, T[c, N])
+    acc = 0.0
+    for c in range(n_conf):
+        acc += np.exp(T[c, N] - m)
+    logZ = m + np.log(acc)
     vh[:, :] = 0.0
     v[:] = 0.0
     h[:] = 0.0
     for c in range(n_conf):
-        p = np.exp(logw[c] - logZ)
+        p = np.exp(T[c, N] - logZ)
+        t = T[c]
         for i in range(N):
-            v[i] += p * T[c, i]
+            v[i] += p * t[i]
         for mu in range(M):
             ph = p * binary_hidden_value(kind, c, mu)
             h[mu] += ph
+            vm = vh[mu]
             for i in range(N):
-                vh[mu, i] += ph * T[c, i]
+                vm[i] += ph * t[i]
     return logZ
 
 

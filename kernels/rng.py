@@ -1,11 +1,22 @@
-"""Seedable random streams for Numba kernels: xoshiro256** seeded by splitmix64.
+"""Seedable random streams for Numba kernels: xoshiro256** seeded by splitmix64, and lockstep lanes.
 
 A stream is a ``uint64[4]`` array (the xoshiro256** state); it is the only random state a kernel
 holds, so copying it checkpoints the stream exactly. ``new_state(seed)`` expands an integer seed
 (0 <= seed < 2**64) with splitmix64, as recommended by the generator's authors. Every draw
 function takes the state array and advances it in place.
 
-Reference: D. Blackman and S. Vigna, "Scrambled linear pseudorandom number generators" (2021).
+Lockstep lanes (for the Gibbs sweeps, which need ~1e9 uniforms a run): ``LANES`` independent
+xoroshiro128++ generators, a ``uint64[2, LANES]`` array, advanced together by ``fill_lanes`` so
+that LLVM turns the loop over lanes into SIMD code (about 0.15 ns per 32-bit draw here, against
+~1 ns for one scalar stream). ``lanes_from_stream(s)`` seeds them from 2 * LANES outputs of a scalar
+stream, so they are a deterministic function of its state: the training loop reseeds them from its
+stream at the start of every epoch, and a checkpoint taken between epochs needs only that stream.
+With 2^128-periodic lanes seeded by 128 random bits each, the chance that two lanes' sequences
+overlap within a run is far below 2^-64. xoroshiro128++ has no weak low bits, so each 64-bit
+output gives two 32-bit uniforms.
+
+References: D. Blackman and S. Vigna, "Scrambled linear pseudorandom number generators", ACM TOMS
+47 (2021); the xoroshiro128++ 1.0 reference code (constants a=49, b=21, c=28, rotation 17).
 """
 
 import numpy as np
@@ -119,3 +130,50 @@ def fill_normal(s, out, std):
     flat = out.reshape(out.size)
     for k in range(flat.size):
         flat[k] = std * normal(s)
+
+
+# ---------------------------------------------------------------------------------------------
+# Lockstep lanes: LANES xoroshiro128++ generators advanced together.
+
+LANES = 32
+"""Generators advanced in lockstep (a compile-time constant: LLVM vectorises the loop over lanes)."""
+
+
+@njit(cache=True)
+def lanes_from_stream(s):
+    """A fresh ``uint64[2, LANES]`` lane state: 2 * LANES outputs of the scalar stream ``s`` (advanced).
+
+    A lane whose 128 state bits are all zero (probability 2^-128; xoroshiro would stay at zero)
+    gets a fixed non-zero state instead.
+    """
+    out = np.empty((2, LANES), dtype=np.uint64)
+    for l in range(LANES):
+        out[0, l] = next_u64(s)
+        out[1, l] = next_u64(s)
+        if out[0, l] == 0 and out[1, l] == 0:
+            out[0, l] = np.uint64(0x9E3779B97F4A7C15)
+    return out
+
+
+@njit(cache=True)
+def fill_lanes(S, out):
+    """Fill ``out`` (uint64, length a multiple of LANES) with the lanes' next outputs, lane-minor:
+    out[t * LANES + l] is the t-th output of lane l. Advances S (uint64[2, LANES]) in place.
+
+    ``out.view(np.uint32)`` gives twice as many 32-bit uniforms (the low half of each output first).
+    """
+    for t in range(out.shape[0] // LANES):
+        base = t * LANES
+        for l in range(LANES):
+            a = S[0, l]
+            b = S[1, l]
+            out[base + l] = _rotl(a + b, 17) + a
+            b ^= a
+            S[0, l] = _rotl(a, 49) ^ b ^ (b << np.uint64(21))
+            S[1, l] = _rotl(b, 28)
+
+
+def lanes_buffer_size(n_u32):
+    """Length of a uint64 buffer that ``fill_lanes`` fills with at least ``n_u32`` 32-bit uniforms."""
+    per_step = 2 * LANES
+    return LANES * max(1, -(-int(n_u32) // per_step))

@@ -12,7 +12,16 @@ The model term is exact (sum over 2^M hidden states, spin/bernoulli hidden units
 PCD-k: persistent chains advanced by k Gibbs sweeps per update, averaged with the conditional mean
 Gamma'(I) at the chain states. Potts weights and fields are projected on the zero-sum gauge after every
 update. The whole run is a deterministic function of (data, config, seed): one xoshiro256** stream
-drives initialisation, shuffling and Gibbs sampling, and its state is part of the checkpoint.
+drives initialisation, shuffling and the real-valued hidden units; at the start of every epoch it also
+seeds the lockstep lanes (kernels.rng) that give the Gibbs sweeps their uniforms, so its state is the
+whole random state of a checkpoint.
+
+One update (kernels.rbm, kernels.products): the batch's data rows and the persistent chains share one
+array of rows; after the chains' k sweeps, the hidden inputs of all rows are computed together (table
+lookups), each row gets its weight (+1/batch for data, -1/chains for chains), and the whole gradient,
+data term minus model term, is one product of the weighted hidden means with the rows (again by
+lookup, in one pass). PCD works in float32 (the sweeps' working precision); the exact method's data
+term in float64 and its model term is exact.moments_*. Parameters are kept and updated in float64.
 """
 
 from dataclasses import dataclass, field, fields as dc_fields
@@ -20,24 +29,30 @@ from dataclasses import dataclass, field, fields as dc_fields
 import numpy as np
 from numba import njit
 
+from collections import namedtuple
+
 from . import exact
 from . import potentials as pot
+from .products import accumulate_rows, column_codes, gather_columns, group_table, n_groups
 from .rbm import (
-    dot_potts,
-    dot_spin,
-    gibbs_potts,
-    gibbs_potts_table,
-    gibbs_spin,
-    gibbs_spin_table,
+    DIRECT_MAX_HIDDEN,
+    VIS_REAL,
+    binary_levels,
+    chain_scratch,
+    gibbs_sweeps_potts,
+    gibbs_sweeps_spin,
     hidden_inputs_potts,
     hidden_inputs_spin,
+    load_potts_model,
+    load_spin_model,
     log_p_unnorm_potts,
     log_p_unnorm_spin,
-    table_pays,
-    visible_table_potts,
-    visible_table_spin,
+    potts_model,
+    spin_model,
+    visible_route,
 )
-from .rng import fill_normal, new_state, permutation, randbelow
+from .rng import fill_normal, lanes_from_stream, new_state, permutation, randbelow
+from .vecmath import cast_like, sigmoid_fast
 
 
 @dataclass(frozen=True)
@@ -184,6 +199,9 @@ def check_data(cfg, data, name="data"):
     return arr
 
 
+FLAGS = {"contract", "reassoc", "nsz", "arcp"}  # SIMD sums (kernels.products)
+
+
 @njit(cache=True)
 def _all_spins(arr):
     """Whether every entry is -1 or +1 (one pass, early exit)."""
@@ -276,185 +294,285 @@ def fit(cfg, train, test=None, seed=0, state=None, stop_epoch=None):
         if state.weights.shape != expected:
             raise ValueError(f"state weights have shape {state.weights.shape}, config and data need {expected}")
     last = cfg.epochs if stop_epoch is None else min(cfg.epochs, stop_epoch)
-    spin = cfg.visible == "spin"
-    table = cfg.method == "pcd" and table_pays(cfg.kind, cfg.n_hidden, cfg.chains, cfg.pcd_steps)
+    if state.epoch < last:
+        run_epochs = _epochs_runner(cfg, train.shape[1], state.chains.shape[0])
     while state.epoch < last:
-        if spin:
-            _epoch_spin(train, state.weights, state.visible_fields, state.theta, state.gamma, cfg.kind,
-                        cfg.learning_rate, cfg.batch_size, cfg.learn_fields, cfg.learn_theta,
-                        cfg.method == "exact", state.chains, cfg.pcd_steps, state.rng, table)
-        else:
-            _epoch_potts(train, state.weights, state.visible_fields, state.theta, state.gamma, cfg.kind,
-                         cfg.learning_rate, cfg.batch_size, cfg.learn_fields, cfg.learn_theta,
-                         cfg.method == "exact", state.chains, cfg.pcd_steps, state.rng, table)
+        run_epochs(train, state)
         state.epoch += 1
         if state.epoch % cfg.record_every == 0 or state.epoch == cfg.epochs:
             _record(cfg, state, train, test)
     return state
 
 
+def _epochs_runner(cfg, n_visible, n_chains):
+    """A function (train, state) -> None running one epoch in place, with its scratch allocated here, once."""
+    M, N, B, k = cfg.n_hidden, n_visible, cfg.batch_size, cfg.pcd_steps
+    exact_method = cfg.method == "exact"
+    C = 0 if exact_method else n_chains
+    potts = cfg.visible == "potts"
+    q = cfg.q if potts else None
+    dtype = np.float64 if exact_method else np.float32
+    route = VIS_REAL if exact_method else visible_route(cfg.kind, M, C, k)
+    lo, hi = binary_levels(cfg.kind)
+    if potts:
+        model = potts_model(M, N, q, route, dtype)
+    else:
+        model = spin_model(M, N, route, dtype)
+    chains = chain_scratch(C, M, N, q)
+    work = minibatch_scratch(B, C, M, N, q, cfg.learn_fields, exact_method, cfg.kind, dtype)
+    epoch = epoch_potts if potts else epoch_spin
+
+    def run(train, state):
+        epoch(train, state.weights, state.visible_fields, state.theta, state.gamma, state.chains, state.rng,
+              cfg.kind, lo, hi, route, cfg.learning_rate, B, k, cfg.learn_fields, cfg.learn_theta,
+              exact_method, model, chains, work)
+
+    return run
+
+
+def chain_averages(W, g, theta, gamma, kind, chains, dtype=np.float32):
+    """The PCD estimate of the model term at the chain states, computed as the updates compute it:
+    (vh, v, dth) = (<v_i <h_mu | v>>, <v_i>, <-dU_mu/dtheta_mu>) averaged over the chains (one-hot
+    [x_i = a] for Potts: vh (M, N, q), v (N, q)). W (M, N[, q]) float64; chains (C, N) int8."""
+    M, N = W.shape[:2]
+    C = chains.shape[0]
+    potts = W.ndim == 3
+    q = W.shape[2] if potts else None
+    lo, hi = binary_levels(kind)
+    X = minibatch_scratch(0, C, M, N, q, True, False, kind, dtype)
+    X.rows[:] = chains
+    gamma = np.asarray(gamma, dtype=np.float64)
+    theta = np.asarray(theta, dtype=np.float64)
+    if potts:
+        P = potts_model(M, N, q, VIS_REAL, dtype)
+        load_potts_model(W, g, theta, lo, hi, VIS_REAL, P)
+        hidden_inputs_potts(P, X.rows, X.I)
+    else:
+        P = spin_model(M, N, VIS_REAL, dtype)
+        load_spin_model(W, g, theta, lo, hi, VIS_REAL, P)
+        hidden_inputs_spin(P, X.rows, X.codes, X.I)
+    row_weights(0, 0, C, X.w)
+    X.w[:] = -X.w  # +1/C: averages
+    hidden_means(kind, lo, hi, X.I, P.theta, gamma, X.w, True, X.dth)
+    if potts:
+        gradient_potts(X.rows, X.I, X.w, X.dWT)
+        d = np.moveaxis(X.dWT.astype(np.float64), -1, 0)  # (M + 1, N, q)
+    else:
+        gradient_spin(X.rows, X.I, X.w, X.T, X.gcodes, X.gtab, X.dWT, X.dW)
+        d = X.dW.astype(np.float64)
+    return d[:M], d[M], X.dth.copy()
+
+
 # ---------------------------------------------------------------------------------------------
 # jitted epochs
 
+Minibatch = namedtuple("Minibatch", "rows w codes I T gcodes gtab dWT dW dth negW negg negth mscratch")
+Minibatch.__doc__ = """Scratch of one parameter update: B batch rows, C chains, R = B + C rows, F working precision.
 
-@njit(cache=True)
-def _gather_rows(data, perm, start, stop, out):
-    """out[b] = data[perm[start + b]]: one short independent copy per row, so the cache misses of the
-    shuffled rows overlap (the compute below then reads the batch sequentially)."""
+    rows     (R, N) int8          the batch's data rows, then the persistent chains (rows[B:])
+    w        (R,) F               row weights (row_weights): data +1/batch, chains -1/C, unused rows 0
+    codes    (R, Gv) uint8        visible block codes of the rows (spin visible; else (R, 0))
+    I        (R, M) F             hidden inputs of the rows, then their means <h | I>
+    T        (4 Gr, L) F          row weight times <h | I> (L = M, or M + 1 with the weight itself in the
+                                  last column when fields are learned); rows >= R stay zero (Gr = n_groups(R));
+                                  spin visible, M > DIRECT_MAX_HIDDEN (else empty)
+    gcodes   (Gr, N) uint8        column codes of the rows (spin visible, M > DIRECT_MAX_HIDDEN; else empty)
+    gtab     (Gr, 16, L) F        group_table(T, -1, 1) (idem)
+    dWT      (N, L) F             sum_r T[r] (x) v_r by lookup (idem); Potts: (N, q, L), by scatter
+    dW       (L, N) F             the gradient of W (and of the fields, last row), spin visible
+    dth      (M,) float64         gradient of theta
+    negW, negg, negth             exact model term (method exact): (M, N[, q]), (N[, q]), (M,) float64
+    mscratch (2^M, N + 1) float64 scratch of exact.moments_spin_into ((0, N + 1) when unused)
+"""
+
+
+def minibatch_scratch(B, C, M, N, q, learn_fields, exact_method, kind, dtype):
+    """Allocate a Minibatch (q=None: spin visible units)."""
+    R = B + C
+    L = M + int(bool(learn_fields))
+    gr = n_groups(R)
+    spin = q is None
+    lookup = spin and M > DIRECT_MAX_HIDDEN
+    vis = (N,) if spin else (N, q)
+    n_conf = (1 << M) if exact_method and spin and exact.moments_fit_in_scratch(M, N) else 0
+    return Minibatch(
+        rows=np.zeros((R, N), np.int8), w=np.zeros(R, dtype), codes=np.zeros((R, n_groups(N) if spin else 0), np.uint8),
+        I=np.zeros((R, M), dtype), T=np.zeros((4 * gr if lookup else 0, L), dtype),
+        gcodes=np.zeros((gr if lookup else 0, N), np.uint8), gtab=np.zeros((gr if lookup else 0, 16, L), dtype),
+        dWT=np.zeros((N if lookup or not spin else 0,) + vis[1:] + (L,), dtype),
+        dW=np.zeros((L, N) if spin else (0, 0), dtype), dth=np.zeros(M),
+        negW=np.zeros((M,) + vis if exact_method else (0,) * (1 + len(vis))),
+        negg=np.zeros(vis if exact_method else (0,) * len(vis)), negth=np.zeros(M if exact_method else 0),
+        mscratch=np.zeros((n_conf, N + 1)))
+
+
+@njit(cache=True, fastmath=FLAGS)
+def gather_batch(data, perm, start, stop, rows):
+    """rows[b] = data[perm[start + b]] for b < stop - start: one short independent copy per row, so the
+    cache misses of the shuffled rows overlap."""
     N = data.shape[1]
     for b in range(stop - start):
-        r = perm[start + b]
+        src = data[perm[start + b]]
+        dst = rows[b]
         for i in range(N):
-            out[b, i] = data[r, i]
+            dst[i] = src[i]
 
 
-@njit(cache=True)
-def _positive_spin(data, perm, start, stop, W, kind, gamma, theta, X, V, posW, posg, posth, learn_g,
-                   learn_theta):
-    """Data term of one minibatch: sums of v Gamma'(I), v and <-dU/dtheta | I> over rows perm[start:stop]
-    (the last two only when learned). The rows are first copied to V (>= batch, N); then staged (all
-    inputs, all Gamma', all sums) so independent rows overlap in the pipeline. X (>= batch, M) is scratch."""
-    M, N = W.shape
-    nb = stop - start
-    _gather_rows(data, perm, start, stop, V)
-    for b in range(nb):
+@njit(cache=True, fastmath=FLAGS)
+def row_weights(nb, B, C, w):
+    """w[r] = 1/nb for the data rows r < nb, 0 for the unused rows nb <= r < B, -1/C for the chains (r >= B)."""
+    for r in range(nb):
+        w[r] = 1.0 / nb
+    for r in range(nb, B):
+        w[r] = 0.0
+    for r in range(B, B + C):
+        w[r] = -1.0 / C
+
+
+@njit(cache=True, fastmath=FLAGS)
+def hidden_means(kind, lo, hi, I, theta, gamma, w, learn_theta, dth):
+    """I <- <h | I + theta> in place, and dth[mu] = sum_r w[r] <-dU_mu/dtheta_mu | I_r> (the theta gradient).
+
+    I (R, M), theta (M,) and w (R,) in the working precision (float32 or float64); gamma (M,) float64;
+    dth (M,) float64. Binary units: <h | I> = lo + (hi - lo) sigmoid((hi - lo)(I + theta)) (tanh for
+    spins), which is also <-dU/dtheta | I>. Real-valued units: potentials.cgf_prime, one by one.
+    """
+    R, M = I.shape
+    for mu in range(M):
+        dth[mu] = 0.0
+    if kind == pot.SPIN or kind == pot.BERNOULLI:
+        d = cast_like(hi - lo, I)
+        lo = cast_like(lo, I)
+        for r in range(R):
+            for mu in range(M):
+                I[r, mu] = d * (I[r, mu] + theta[mu])
+        flat = I.reshape(R * M)
+        for k in range(R * M):
+            flat[k] = lo + d * sigmoid_fast(flat[k])
         for mu in range(M):
-            X[b, mu] = dot_spin(W, mu, V[b])
-    posth[:] = 0.0
-    for b in range(nb):
+            acc = 0.0
+            for r in range(R):
+                acc += w[r] * I[r, mu]
+            dth[mu] = acc
+        return
+    for r in range(R):
         for mu in range(M):
-            x = X[b, mu]
+            y = np.float64(I[r, mu])
+            th = np.float64(theta[mu])
             if learn_theta:
-                posth[mu] -= pot.mean_dU_dtheta(kind, x, gamma[mu], theta[mu])
-            X[b, mu] = pot.cgf_prime(kind, x, gamma[mu], theta[mu])
-    posW[:, :] = 0.0
-    posg[:] = 0.0
-    for b in range(nb):
-        v = V[b]
-        for mu in range(M):
-            t = X[b, mu]
-            for i in range(N):
-                posW[mu, i] += t * v[i]
-        if learn_g:
-            for i in range(N):
-                posg[i] += v[i]
+                dth[mu] -= w[r] * pot.mean_dU_dtheta(kind, y, gamma[mu], th)
+            I[r, mu] = pot.cgf_prime(kind, y, gamma[mu], th)
 
 
-@njit(cache=True)
-def _negative_pcd_spin(W, g, kind, gamma, theta, chains, k, s, I, negW, negg, negth, thr, use_table):
-    """Model term from the persistent chains after k Gibbs sweeps (averages, not sums)."""
-    M, N = W.shape
-    if use_table:
-        visible_table_spin(W, g, kind, thr)
-        gibbs_spin_table(W, kind, gamma, theta, chains, k, s, thr)
-    else:
-        gibbs_spin(W, g, kind, gamma, theta, chains, k, s)
-    negW[:, :] = 0.0
-    negg[:] = 0.0
-    negth[:] = 0.0
-    C = chains.shape[0]
-    for c in range(C):
-        v = chains[c]
-        hidden_inputs_spin(W, v, I)
-        for mu in range(M):
-            t = pot.cgf_prime(kind, I[mu], gamma[mu], theta[mu])
-            negth[mu] -= pot.mean_dU_dtheta(kind, I[mu], gamma[mu], theta[mu])
+@njit(cache=True, fastmath=FLAGS)
+def gradient_spin(rows, means, w, T, gcodes, gtab, dWT, dW):
+    """dW[m, i] = sum_r w[r] means[r, m] v_r[i], v_r = rows[r] (+-1), with dW[M] = sum_r w[r] v_r when dW
+    has M + 1 rows (fields). Direct, or (gtab not empty) by lookup over blocks of four rows: T (4 Gr, L)
+    receives the weighted means (rows >= R stay zero), dWT (N, L) the product, then transposed."""
+    if gtab.shape[0] == 0:
+        accumulate_rows(means, w, rows, dW)
+        return
+    R, M = means.shape
+    L, N = dW.shape
+    for r in range(R):
+        for m in range(M):
+            T[r, m] = w[r] * means[r, m]
+        if L > M:
+            T[r, M] = w[r]
+    column_codes(rows, R, gcodes)
+    group_table(T, -1.0, 1.0, gtab)
+    gather_columns(gtab, gcodes, dWT)
+    for i in range(N):
+        for m in range(L):
+            dW[m, i] = dWT[i, m]
+
+
+@njit(cache=True, fastmath=FLAGS)
+def gradient_potts(rows, means, w, dWT):
+    """dWT[i, a, m] = sum_r w[r] means[r, m] [x_r[i] = a] (x_r = rows[r]), with dWT[:, :, M] = sum_r w[r]
+    [x_r[i] = a] when dWT has M + 1 columns: one scatter of a weighted row of means per site."""
+    R, N = rows.shape
+    M = means.shape[1]
+    L = dWT.shape[2]
+    dWT[:, :, :] = 0
+    for r in range(R):
+        if w[r] == 0:
+            continue
+        x = rows[r]
+        if L == 1:
+            t = w[r] * means[r, 0]
             for i in range(N):
-                negW[mu, i] += t * v[i]
+                dWT[i, x[i], 0] += t
+            continue
         for i in range(N):
-            negg[i] += v[i]
-    inv = 1.0 / C
-    negW *= inv
-    negg *= inv
-    negth *= inv
+            d = dWT[i, x[i]]
+            for m in range(M):
+                d[m] += w[r] * means[r, m]
+            if L > M:
+                d[M] += w[r]
 
 
 @njit(cache=True)
-def _epoch_spin(data, W, g, theta, gamma, kind, lr, B, learn_g, learn_theta, use_exact, chains, k, s,
-                use_table):
+def copy_chains(state_chains, rows, B, into_rows):
+    """Copy the persistent chains between the state (C, N) and rows[B:] (into_rows: state -> rows)."""
+    C = state_chains.shape[0]
+    for c in range(C):
+        if into_rows:
+            rows[B + c] = state_chains[c]
+        else:
+            state_chains[c] = rows[B + c]
+
+
+@njit(cache=True, fastmath=FLAGS)
+def epoch_spin(data, W, g, theta, gamma, chains, s, kind, lo, hi, route, lr, B, k, learn_g, learn_theta,
+               exact_method, P, S, X):
+    """One epoch of training, spin visible units, in place on W (M, N), g (N,), theta (M,) (float64),
+    the persistent chains (C, N) int8 and the scalar stream s; P, S, X: SpinModel, ChainScratch,
+    Minibatch (see minibatch_scratch). lo, hi: binary_levels; route: visible_route."""
     n, N = data.shape
     M = W.shape[0]
+    C = chains.shape[0]
     perm = permutation(s, n)
-    I = np.empty(M)
-    posW = np.empty((M, N))
-    posg = np.empty(N)
-    posth = np.empty(M)
-    negW = np.empty((M, N))
-    negg = np.empty(N)
-    negth = np.empty(M)
-    thr = np.empty((1 << M, N) if use_table else (1, 1), dtype=np.uint64)
-    X = np.empty((B, M))
-    V = np.empty((B, N), dtype=np.int8)
+    lanes = lanes_from_stream(s)
+    load_spin_model(W, g, theta, lo, hi, route, P)
+    copy_chains(chains, X.rows, B, True)
     for start in range(0, n, B):
         stop = min(start + B, n)
-        _positive_spin(data, perm, start, stop, W, kind, gamma, theta, X, V, posW, posg, posth, learn_g,
-                       learn_theta)
-        if use_exact:
-            exact.moments_spin(W, g, theta, kind, negW, negg, negth)  # -dU/dtheta = h here
-        else:
-            _negative_pcd_spin(W, g, kind, gamma, theta, chains, k, s, I, negW, negg, negth, thr, use_table)
-        inv = 1.0 / (stop - start)
+        nb = stop - start
+        gather_batch(data, perm, start, stop, X.rows)
+        if not exact_method:
+            gibbs_sweeps_spin(P, kind, gamma, theta, lo, hi, route, X.rows[B:], k, s, lanes, S)
+        hidden_inputs_spin(P, X.rows, X.codes, X.I)
+        row_weights(nb, B, C, X.w)
+        hidden_means(kind, lo, hi, X.I, P.theta, gamma, X.w, learn_theta, X.dth)
+        gradient_spin(X.rows, X.I, X.w, X.T, X.gcodes, X.gtab, X.dWT, X.dW)
+        if exact_method:
+            exact.moments_spin_into(W, g, theta, kind, X.negW, X.negg, X.negth, X.mscratch)
         for mu in range(M):
             for i in range(N):
-                W[mu, i] += lr * (posW[mu, i] * inv - negW[mu, i])
+                W[mu, i] += lr * X.dW[mu, i]
         if learn_g:
             for i in range(N):
-                g[i] += lr * (posg[i] * inv - negg[i])
+                g[i] += lr * X.dW[M, i]
         if learn_theta:
             for mu in range(M):
-                theta[mu] += lr * (posth[mu] * inv - negth[mu])
-
-
-@njit(cache=True)
-def _positive_potts(data, perm, start, stop, W, kind, gamma, theta, I, posW, posg, posth, learn_g, learn_theta):
-    M, N, q = W.shape
-    posW[:, :, :] = 0.0
-    posg[:, :] = 0.0
-    posth[:] = 0.0
-    for j in range(start, stop):
-        x = data[perm[j]]
-        for mu in range(M):
-            y = dot_potts(W, mu, x)
-            t = pot.cgf_prime(kind, y, gamma[mu], theta[mu])
+                theta[mu] += lr * X.dth[mu]
+        if exact_method:
+            for mu in range(M):
+                for i in range(N):
+                    W[mu, i] -= lr * X.negW[mu, i]
+            if learn_g:
+                for i in range(N):
+                    g[i] -= lr * X.negg[i]
             if learn_theta:
-                posth[mu] -= pot.mean_dU_dtheta(kind, y, gamma[mu], theta[mu])
-            for i in range(N):
-                posW[mu, i, x[i]] += t
-        if learn_g:
-            for i in range(N):
-                posg[i, x[i]] += 1.0
+                for mu in range(M):
+                    theta[mu] -= lr * X.negth[mu]  # -dU/dtheta = h for binary units
+        load_spin_model(W, g, theta, lo, hi, route, P)
+    copy_chains(chains, X.rows, B, False)
 
 
 @njit(cache=True)
-def _negative_pcd_potts(W, g, kind, gamma, theta, chains, k, s, I, negW, negg, negth, thr, use_table):
-    M, N, q = W.shape
-    if use_table:
-        visible_table_potts(W, g, kind, thr)
-        gibbs_potts_table(W, kind, gamma, theta, chains, k, s, thr)
-    else:
-        gibbs_potts(W, g, kind, gamma, theta, chains, k, s)
-    negW[:, :, :] = 0.0
-    negg[:, :] = 0.0
-    negth[:] = 0.0
-    C = chains.shape[0]
-    for c in range(C):
-        x = chains[c]
-        hidden_inputs_potts(W, x, I)
-        for mu in range(M):
-            t = pot.cgf_prime(kind, I[mu], gamma[mu], theta[mu])
-            negth[mu] -= pot.mean_dU_dtheta(kind, I[mu], gamma[mu], theta[mu])
-            for i in range(N):
-                negW[mu, i, x[i]] += t
-        for i in range(N):
-            negg[i, x[i]] += 1.0
-    inv = 1.0 / C
-    negW *= inv
-    negg *= inv
-    negth *= inv
-
-
-@njit(cache=True)
-def _gauge(a):
+def gauge(a):
     """Zero-sum gauge over the last axis, in place."""
     flat = a.reshape(a.size // a.shape[-1], a.shape[-1])
     q = flat.shape[1]
@@ -467,38 +585,47 @@ def _gauge(a):
             flat[r, c] -= m
 
 
-@njit(cache=True)
-def _epoch_potts(data, W, g, theta, gamma, kind, lr, B, learn_g, learn_theta, use_exact, chains, k, s,
-                 use_table):
+@njit(cache=True, fastmath=FLAGS)
+def epoch_potts(data, W, g, theta, gamma, chains, s, kind, lo, hi, route, lr, B, k, learn_g, learn_theta,
+                exact_method, P, S, X):
+    """One epoch of training, Potts visible units: as epoch_spin with W (M, N, q), g (N, q) and a PottsModel."""
     n, N = data.shape
     M, _, q = W.shape
+    C = chains.shape[0]
     perm = permutation(s, n)
-    I = np.empty(M)
-    posW = np.empty((M, N, q))
-    posg = np.empty((N, q))
-    posth = np.empty(M)
-    negW = np.empty((M, N, q))
-    negg = np.empty((N, q))
-    negth = np.empty(M)
-    thr = np.empty((1 << M, N, q - 1) if use_table else (1, 1, 1), dtype=np.uint64)
+    lanes = lanes_from_stream(s)
+    load_potts_model(W, g, theta, lo, hi, route, P)
+    copy_chains(chains, X.rows, B, True)
     for start in range(0, n, B):
         stop = min(start + B, n)
-        _positive_potts(data, perm, start, stop, W, kind, gamma, theta, I, posW, posg, posth, learn_g, learn_theta)
-        if use_exact:
-            exact.moments_potts(W, g, theta, kind, negW, negg, negth)
-        else:
-            _negative_pcd_potts(W, g, kind, gamma, theta, chains, k, s, I, negW, negg, negth, thr, use_table)
-        inv = 1.0 / (stop - start)
+        nb = stop - start
+        gather_batch(data, perm, start, stop, X.rows)
+        if not exact_method:
+            gibbs_sweeps_potts(P, kind, gamma, theta, lo, hi, route, X.rows[B:], k, s, lanes, S)
+        hidden_inputs_potts(P, X.rows, X.I)
+        row_weights(nb, B, C, X.w)
+        hidden_means(kind, lo, hi, X.I, P.theta, gamma, X.w, learn_theta, X.dth)
+        gradient_potts(X.rows, X.I, X.w, X.dWT)
+        if exact_method:
+            exact.moments_potts(W, g, theta, kind, X.negW, X.negg, X.negth)
         for mu in range(M):
             for i in range(N):
                 for a in range(q):
-                    W[mu, i, a] += lr * (posW[mu, i, a] * inv - negW[mu, i, a])
-        _gauge(W)
+                    W[mu, i, a] += lr * X.dWT[i, a, mu]
+                    if exact_method:
+                        W[mu, i, a] -= lr * X.negW[mu, i, a]
+        gauge(W)
         if learn_g:
             for i in range(N):
                 for a in range(q):
-                    g[i, a] += lr * (posg[i, a] * inv - negg[i, a])
-            _gauge(g)
+                    g[i, a] += lr * X.dWT[i, a, M]
+                    if exact_method:
+                        g[i, a] -= lr * X.negg[i, a]
+            gauge(g)
         if learn_theta:
             for mu in range(M):
-                theta[mu] += lr * (posth[mu] * inv - negth[mu])
+                theta[mu] += lr * X.dth[mu]
+                if exact_method:
+                    theta[mu] -= lr * X.negth[mu]
+        load_potts_model(W, g, theta, lo, hi, route, P)
+    copy_chains(chains, X.rows, B, False)

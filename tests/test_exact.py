@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from kernels import exact, potentials as pot
-from kernels.rbm import gibbs_potts, gibbs_spin
-from kernels.rng import new_state
-from kernels.train import TrainConfig, TrainState, _negative_pcd_potts, _negative_pcd_spin, exact_loglik
+from kernels.rbm import VIS_GROUPS, VIS_REAL, VIS_TABLE, gibbs
+from kernels.rng import lanes_from_stream, new_state
+from kernels.train import TrainConfig, TrainState, chain_averages, exact_loglik
 
 
 def brute_force(W, g, theta, gamma, kind, q=None):
@@ -117,28 +117,23 @@ def test_exact_loglik_matches_enumeration(visible, hidden):
     assert exact_loglik(cfg, state, data) == pytest.approx(np.mean(logp[idx]) - logZ_bf, rel=1e-12)
 
 
-def _pcd_average(visible, kind, W, g, th, gamma, chains, s, n_rounds, k, use_table):
+def _pcd_average(W, g, th, gamma, kind, chains, s, lanes, n_rounds, k, route):
     """Average the PCD model-term estimator over n_rounds successive updates (parameters fixed)."""
-    M = W.shape[0]
-    I = np.empty(M)
     acc = None
-    thr = np.empty(((1 << M),) + W.shape[1:-1] + ((W.shape[-1] - 1,) if visible == "potts" else (W.shape[-1],)),
-                   dtype=np.uint64)
     for _ in range(n_rounds):
-        negW, negg, negth = np.empty_like(W), np.empty_like(g), np.empty(M)
-        f = _negative_pcd_spin if visible == "spin" else _negative_pcd_potts
-        f(W, g, kind, gamma, th, chains, k, s, I, negW, negg, negth, thr, use_table)
-        cur = (negW, negg, negth)
+        gibbs(W, g, kind, gamma, th, chains, k, s, lanes, route)
+        cur = chain_averages(W, g, th, gamma, kind, chains)
         acc = cur if acc is None else tuple(a + c for a, c in zip(acc, cur))
     return tuple(a / n_rounds for a in acc)
 
 
-@pytest.mark.parametrize("visible,hidden,use_table", [
-    ("spin", "spin", False), ("spin", "bernoulli", False), ("spin", "gaussian", False),
-    ("spin", "double_well", False), ("potts", "spin", False), ("potts", "double_well", False),
-    ("spin", "spin", True), ("spin", "bernoulli", True), ("potts", "spin", True), ("potts", "bernoulli", True),
+@pytest.mark.parametrize("visible,hidden,route", [
+    ("spin", "spin", VIS_GROUPS), ("spin", "bernoulli", VIS_GROUPS), ("spin", "gaussian", VIS_REAL),
+    ("spin", "double_well", VIS_REAL), ("potts", "spin", VIS_GROUPS), ("potts", "double_well", VIS_REAL),
+    ("spin", "spin", VIS_TABLE), ("spin", "bernoulli", VIS_TABLE), ("potts", "spin", VIS_TABLE),
+    ("potts", "bernoulli", VIS_TABLE), ("potts", "gaussian", VIS_REAL), ("potts", "bernoulli", VIS_GROUPS),
 ])
-def test_pcd_model_term_matches_exact(visible, hidden, use_table):
+def test_pcd_model_term_matches_exact(visible, hidden, route):
     """PCD-k chains (after burn-in) estimate the model term of the gradient within sampling noise;
     the reference is the exact average over all visible configurations (any hidden potential)."""
     kind = pot.POTENTIALS[hidden]
@@ -152,13 +147,13 @@ def test_pcd_model_term_matches_exact(visible, hidden, use_table):
     _, vh_bf, v_bf, _, mdu_bf, _ = brute_force(W, g, th, gamma, kind, q=q)
     C, k, rounds = 500, 5, 40
     s = new_state(11)
+    lanes = lanes_from_stream(s)
     if q is None:
         chains = np.where(rng.random((C, N)) < 0.5, 1, -1).astype(np.int8)
-        gibbs_spin(W, g, kind, gamma, th, chains, 50, s)
     else:
         chains = rng.integers(0, q, (C, N)).astype(np.int8)
-        gibbs_potts(W, g, kind, gamma, th, chains, 50, s)
-    negW, negg, negth = _pcd_average(visible, kind, W, g, th, gamma, chains, s, rounds, k, use_table)
+    gibbs(W, g, kind, gamma, th, chains, 50, s, lanes, route)
+    negW, negg, negth = _pcd_average(W, g, th, gamma, kind, chains, s, lanes, rounds, k, route)
     # rounds are nearly independent after k sweeps; per-sample std <= max|Gamma'| ~ a few
     se = 2.5 / np.sqrt(C * rounds)
     assert np.max(np.abs(negW - vh_bf)) < 5 * se
