@@ -83,7 +83,7 @@ def moments_spin(W, g, theta, kind, vh, v, h):
     return moments_spin_into(W, g, theta, kind, vh, v, h, T)
 
 
-@njit(cache=True, fastmath=_FLAGS)
+@njit(cache=True, fastmath=_FLAGS, error_model="numpy")
 def _fields_of_patterns(W, g, lo, hi, T):
     """T[c, :N] = g + sum_mu h_mu(c) W[mu] for every hidden pattern c (h_mu = hi if bit mu set, else lo):
     each pattern is the one without its highest bit plus (hi - lo) times that bit's row."""
@@ -104,7 +104,23 @@ def _fields_of_patterns(W, g, lo, hi, T):
             dst[i] = src[i] + (hi - lo) * row[i]
 
 
-@njit(cache=True, fastmath=_FLAGS)
+@njit(cache=True, fastmath=_FLAGS, error_model="numpy")
+def _tanh_and_log_z_block(f):
+    """f[i] <- tanh f[i] in place; returns (sum_i |f_i|, prod_i (1 + e^(-2|f_i|)))."""
+    total = 0.0
+    prod = 1.0
+    for i in range(f.shape[0]):
+        x = f[i]
+        a = abs(x)
+        e = exp64(-2.0 * a)
+        r = (1.0 - e) / (1.0 + e)
+        f[i] = r if x >= 0 else -r
+        total += a
+        prod *= 1.0 + e
+    return total, prod
+
+
+@njit(cache=True, fastmath=_FLAGS, error_model="numpy")
 def _tanh_and_log_z(f):
     """f[i] <- tanh f[i] in place; returns sum_i log(2 cosh f_i) = sum_i |f_i| + log prod_i (1 + e^(-2|f_i|)).
 
@@ -112,20 +128,12 @@ def _tanh_and_log_z(f):
     N = f.shape[0]
     total = 0.0
     for i0 in range(0, N, 512):
-        prod = 1.0
-        for i in range(i0, min(i0 + 512, N)):
-            x = f[i]
-            a = abs(x)
-            e = exp64(-2.0 * a)
-            r = (1.0 - e) / (1.0 + e)
-            f[i] = r if x >= 0 else -r
-            total += a
-            prod *= 1.0 + e
-        total += np.log(prod)
+        a, prod = _tanh_and_log_z_block(f[i0:min(i0 + 512, N)])
+        total += a + np.log(prod)
     return total
 
 
-@njit(cache=True, fastmath=_FLAGS)
+@njit(cache=True, fastmath=_FLAGS, error_model="numpy")
 def moments_spin_into(W, g, theta, kind, vh, v, h, T):
     """Exact model moments for spin visible units; fills vh (M,N) = <v_i h_mu>, v (N,) = <v_i>,
     h (M,) = <h_mu>, and returns log Z. W (M, N), g (N,), theta (M,) float64.
@@ -172,16 +180,24 @@ def moments_spin_into(W, g, theta, kind, vh, v, h, T):
     v[:] = 0.0
     h[:] = 0.0
     for c in range(n_conf):
+        if mirror and c > (full ^ c):
+            continue
         p = np.exp(T[c, N] - logZ)
+        # a mirrored pair (c, ~c) has T[~c] = -T[c] and h(~c) = -h(c): one pass with combined weights
+        pv, ph = p, p
+        if mirror:
+            pm = np.exp(T[full ^ c, N] - logZ)
+            pv, ph = p - pm, p + pm
         t = T[c]
         for i in range(N):
-            v[i] += p * t[i]
+            v[i] += pv * t[i]
         for mu in range(M):
-            ph = p * binary_hidden_value(kind, c, mu)
-            h[mu] += ph
+            hm = binary_hidden_value(kind, c, mu)
+            h[mu] += pv * hm
+            a = ph * hm
             vm = vh[mu]
             for i in range(N):
-                vm[i] += ph * t[i]
+                vm[i] += a * t[i]
     return logZ
 
 

@@ -44,7 +44,12 @@ def n_groups(n):
     return (n + 3) // 4
 
 
-@njit(cache=True, fastmath=FLAGS)
+def padded_width(n):
+    """n rounded up to a multiple of 64: rows this long have no scalar remainder in vectorised loops."""
+    return -(-int(n) // 64) * 64
+
+
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
 def row_codes(X, n, codes):
     """codes[r, g] = sum_j [X[r, g + jG] > 0] << j over the first n columns of X.
 
@@ -67,7 +72,7 @@ def row_codes(X, n, codes):
                     c[g] |= np.uint8(x[off + g] > 0) << j
 
 
-@njit(cache=True, fastmath=FLAGS)
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
 def column_codes(X, n_rows, codes):
     """codes[g, c] = sum_j [X[g + jG, c] > 0] << j over the first n_rows rows of X (blocks of rows).
 
@@ -87,7 +92,7 @@ def column_codes(X, n_rows, codes):
                     out[c] |= np.uint8(x[c] > 0) << j
 
 
-@njit(cache=True, fastmath=FLAGS)
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
 def group_table(X, lo, hi, out):
     """out[g, p, :] = sum_j val_j X[g + jG, :], val_j = hi if bit j of p is set else lo.
 
@@ -117,7 +122,7 @@ def _add_rows(o, t0, t1, t2, t3, L):
         o[m] += (t0[m] + t1[m]) + (t2[m] + t3[m])
 
 
-@njit(cache=True, fastmath=FLAGS)
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
 def gather_rows(table, codes, out):
     """out[r, :L] = sum_g table[g, codes[r, g], :L] for every row r of codes.
 
@@ -150,7 +155,7 @@ def gather_rows(table, codes, out):
             g += 1
 
 
-@njit(cache=True, fastmath=FLAGS)
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
 def gather_columns(table, codes, out):
     """out[c, :L] = sum_g table[g, codes[g, c], :L] for every column c of codes.
 
@@ -173,11 +178,22 @@ def gather_columns(table, codes, out):
             g += 1
 
 
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
+def transpose_into(A, out):
+    """out[j, i] = A[i, j] for A (I, J) (any float dtypes); out (>= J, I). Contiguous writes, strided
+    reads (which LLVM turns into vector gathers: 3x faster here than the other way round)."""
+    n_i, n_j = A.shape
+    for j in range(n_j):
+        o = out[j]
+        for i in range(n_i):
+            o[i] = A[i, j]
+
+
 # ---------------------------------------------------------------------------------------------
 # Direct products, for few hidden units (a table row of M < ~8 entries is too short to pay)
 
 
-@njit(cache=True, fastmath=FLAGS)
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
 def dot_rows(W, rows, out):
     """out[r, mu] = sum_i W[mu, i] rows[r, i] for mu < out.shape[1].
 
@@ -210,26 +226,57 @@ def dot_rows(W, rows, out):
             mu += 1
 
 
-@njit(cache=True, fastmath=FLAGS)
+@njit(cache=True, fastmath=FLAGS, error_model="numpy", inline="always")
+def _row_coefficient(T, w, r, m):
+    """w[r] T[r, m], with T's missing last column read as 1."""
+    return w[r] * T[r, m] if m < T.shape[1] else w[r]
+
+
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
 def accumulate_rows(T, w, rows, out):
     """out[m, :] = sum_r w[r] T[r, m] rows[r, :] for every row m of out; a row m beyond T's columns
-    reads T[r, m] as 1 (out[M] = sum_r w[r] rows[r]: the gradient of visible fields). Rows with w 0
-    are skipped.
+    reads T[r, m] as 1 (out[M] = sum_r w[r] rows[r]: the gradient of visible fields).
 
     T: (R, M) float; w: (R,) float; rows: (R, N) int8; out: (L, N), L = M or M + 1, dtype of T.
+    Register-blocked: four rows by up to four output rows per pass (each entry converted once, each
+    output entry loaded and stored once per four rows).
     """
     L, N = out.shape
-    MT = T.shape[1]
+    R = w.shape[0]
     for m in range(L):
         o = out[m]
         for i in range(N):
             o[i] = 0
-    for r in range(w.shape[0]):
-        if w[r] == 0:
-            continue
+    r = 0
+    while r + 4 <= R:
+        x0, x1, x2, x3 = rows[r], rows[r + 1], rows[r + 2], rows[r + 3]
+        m = 0
+        while m + 2 <= L:
+            a0, a1 = _row_coefficient(T, w, r, m), _row_coefficient(T, w, r + 1, m)
+            a2, a3 = _row_coefficient(T, w, r + 2, m), _row_coefficient(T, w, r + 3, m)
+            b0, b1 = _row_coefficient(T, w, r, m + 1), _row_coefficient(T, w, r + 1, m + 1)
+            b2, b3 = _row_coefficient(T, w, r + 2, m + 1), _row_coefficient(T, w, r + 3, m + 1)
+            oa, ob = out[m], out[m + 1]
+            for i in range(N):
+                y0 = cast_like(x0[i], out)
+                y1 = cast_like(x1[i], out)
+                y2 = cast_like(x2[i], out)
+                y3 = cast_like(x3[i], out)
+                oa[i] += (a0 * y0 + a1 * y1) + (a2 * y2 + a3 * y3)
+                ob[i] += (b0 * y0 + b1 * y1) + (b2 * y2 + b3 * y3)
+            m += 2
+        if m < L:
+            a0, a1 = _row_coefficient(T, w, r, m), _row_coefficient(T, w, r + 1, m)
+            a2, a3 = _row_coefficient(T, w, r + 2, m), _row_coefficient(T, w, r + 3, m)
+            oa = out[m]
+            for i in range(N):
+                oa[i] += (a0 * x0[i] + a1 * x1[i]) + (a2 * x2[i] + a3 * x3[i])
+        r += 4
+    while r < R:
         x = rows[r]
         for m in range(L):
-            t = w[r] * T[r, m] if m < MT else w[r]
+            t = _row_coefficient(T, w, r, m)
             o = out[m]
             for i in range(N):
                 o[i] += t * x[i]
+        r += 1

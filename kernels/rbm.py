@@ -8,6 +8,10 @@ Model parameters, as training keeps them (float64):
 Hidden input I_mu = sum_i w_{i mu}(v_i); P(h_mu | v) ∝ exp(-U(h_mu) + h_mu I_mu);
 P(v_i | h) ∝ exp(g_i(v_i) + sum_mu w_{i mu}(v_i) h_mu).
 
+Site arrays are padded to Np = padded_width(N) entries (a multiple of 64, so that loops over sites
+have no scalar remainder): padding entries of W, g and of the chain rows are zero and stay zero (the
+samplers write only the N real sites), so they never change a result.
+
 A sweep v -> h -> v advances every chain at once, in three vectorised passes: hidden inputs of all
 chains (table lookups, kernels.products), hidden units, visible units. It reads the parameters from a
 *model*, a copy laid out for it (`SpinModel`, `PottsModel`; filled by `load_spin_model` /
@@ -33,9 +37,9 @@ import numpy as np
 from numba import njit
 
 from . import potentials as pot
-from .products import dot_rows, gather_rows, group_table, n_groups, row_codes
+from .products import dot_rows, gather_rows, group_table, n_groups, padded_width, row_codes, transpose_into
 from .rng import fill_lanes, lanes_buffer_size
-from .vecmath import cast_like, exp32, sigmoid32
+from .vecmath import cast_like, exp32
 
 FLAGS = {"contract", "reassoc", "nsz", "arcp"}  # SIMD sums; results per machine type (see products)
 
@@ -47,31 +51,33 @@ DIRECT_MAX_HIDDEN = 8
 _F32 = np.float32
 _TWO24 = np.float32(16777216.0)
 _TWO32 = 4294967296.0
-_MAX_U32 = 4294967295.0
+_MAX_U32 = 4294967295.0  # largest uint32, as a float64
 
-SpinModel = namedtuple("SpinModel", "WT tab_v W tab_h thr f g theta")
+SpinModel = namedtuple("SpinModel", "n WT tab_v W tab_h thr f g theta")
 SpinModel.__doc__ = """Spin-visible parameters laid out for the sweeps (dtype F = working precision).
 
+    n      int               N, the number of (real) visible units; site arrays have Np >= N entries
     WT     (4 Gv, M) F       W^T; rows >= N zero (Gv = n_groups(N)); empty if M <= DIRECT_MAX_HIDDEN
     tab_v  (Gv, 16, M) F     group_table(WT, -1, 1): hidden inputs of +-1 rows by lookup (idem)
-    W      (4 Gh, N) F       W; rows >= M zero (Gh = n_groups(M))
-    tab_h  (Gh, 16, N) F     group_table(W, lo, hi) with g added to block 0 (VIS_GROUPS; else empty)
-    thr    (2^M, N) uint32   floor(2^32 P(v_i = +1 | hidden pattern)) (VIS_TABLE; else empty)
-    f      (2^M, N) F        scratch: the visible fields of every hidden pattern (VIS_TABLE)
-    g      (N,) F            visible fields
+    W      (4 Gh, Np) F      W; rows >= M zero (Gh = n_groups(M))
+    tab_h  (Gh, 16, Np) F    group_table(W, lo, hi) with g added to block 0 (VIS_GROUPS; else empty)
+    thr    (2^M, Np) uint32  floor(2^32 P(v_i = +1 | hidden pattern)) (VIS_TABLE; else empty)
+    f      (2^M, Np) F       scratch: the visible fields of every hidden pattern (VIS_TABLE)
+    g      (Np,) F           visible fields
     theta  (M,) F            hidden fields
 """
 
-PottsModel = namedtuple("PottsModel", "WT W tab_h thr f g theta")
+PottsModel = namedtuple("PottsModel", "n WT W tab_h thr f g theta")
 PottsModel.__doc__ = """Potts-visible parameters laid out for the sweeps (dtype F = working precision).
 
+    n      int                    N, the number of (real) visible units; site arrays have Np >= N entries
     WT     (N, q, M) F            WT[i, a, mu] = W[mu, i, a]: hidden inputs by gather (codes = states);
                                   empty if M <= DIRECT_MAX_HIDDEN (then W is gathered site by site)
-    W      (4 Gh, q, N) F         W[mu, a, i] (state-major: sampling vectorises over sites); rows >= M zero
-    tab_h  (Gh, 16, q N) F        group_table(W, lo, hi) with g added to block 0 (VIS_GROUPS; else empty)
-    thr    (2^M, q - 1, N) uint32 floor(2^32 P(x_i <= a | hidden pattern)) (VIS_TABLE; else empty)
-    f      (q + 3, N) F           scratch: one pattern's fields and three per-site rows (VIS_TABLE)
-    g      (q, N) F               visible fields, state-major
+    W      (4 Gh, q, Np) F        W[mu, a, i] (state-major: sampling vectorises over sites); rows >= M zero
+    tab_h  (Gh, 16, q Np) F       group_table(W, lo, hi) with g added to block 0 (VIS_GROUPS; else empty)
+    thr    (2^M, q - 1, Np) uint32 floor(2^32 P(x_i <= a | hidden pattern)) (VIS_TABLE; else empty)
+    f      (q + 3, Np) F          scratch: one pattern's fields and three per-site rows (VIS_TABLE)
+    g      (q, Np) F              visible fields, state-major
     theta  (M,) F                 hidden fields
 """
 
@@ -83,8 +89,8 @@ ChainScratch.__doc__ = """Per-chain scratch of the sweeps (C chains; F = working
     bits    (C, M) uint8      binary hidden units as bits (1 for h = +1 or h = 1)
     hcodes  (C, Gh) uint8     hidden block codes (VIS_GROUPS)
     H       (C, M) float64    real-valued hidden units (VIS_REAL)
-    F       (C, Q, N) F       visible fields (Q = 1 for spins, q for Potts)
-    aux     (3, N) F          per-site scratch of the Potts draw
+    F       (C, Q, Np) F      visible fields (Q = 1 for spins, q for Potts)
+    aux     (3, Np) F         per-site scratch of the Potts draw
     buf     (n,) uint64       random buffer: C (M + N) 32-bit uniforms a sweep
 """
 
@@ -107,42 +113,45 @@ def binary_levels(kind):
 def spin_model(n_hidden, n_visible, route=VIS_REAL, dtype=np.float32):
     """An empty SpinModel for `route` (fill it with load_spin_model)."""
     M, N = n_hidden, n_visible
+    Np = padded_width(N)
     gv, gh = (n_groups(N) if M > DIRECT_MAX_HIDDEN else 0), n_groups(M)
     return SpinModel(
-        WT=np.zeros((4 * gv, M), dtype), tab_v=np.zeros((gv, 16, M), dtype),
-        W=np.zeros((4 * gh, N), dtype),
-        tab_h=np.zeros((gh, 16, N) if route == VIS_GROUPS else (0, 16, N), dtype),
-        thr=np.zeros(((1 << M) if route == VIS_TABLE else 0, N), np.uint32),
-        f=np.zeros(((1 << M) if route == VIS_TABLE else 0, N), dtype),
-        g=np.zeros(N, dtype), theta=np.zeros(M, dtype))
+        n=N, WT=np.zeros((4 * gv, M), dtype), tab_v=np.zeros((gv, 16, M), dtype),
+        W=np.zeros((4 * gh, Np), dtype),
+        tab_h=np.zeros((gh, 16, Np) if route == VIS_GROUPS else (0, 16, Np), dtype),
+        thr=np.zeros(((1 << M) if route == VIS_TABLE else 0, Np), np.uint32),
+        f=np.zeros(((1 << M) if route == VIS_TABLE else 0, Np), dtype),
+        g=np.zeros(Np, dtype), theta=np.zeros(M, dtype))
 
 
 def potts_model(n_hidden, n_visible, q, route=VIS_REAL, dtype=np.float32):
     """An empty PottsModel for `route` (fill it with load_potts_model)."""
     M, N = n_hidden, n_visible
+    Np = padded_width(N)
     gh = n_groups(M)
     return PottsModel(
-        WT=np.zeros((N if M > DIRECT_MAX_HIDDEN else 0, q, M), dtype), W=np.zeros((4 * gh, q, N), dtype),
-        tab_h=np.zeros((gh, 16, q * N) if route == VIS_GROUPS else (0, 16, q * N), dtype),
-        thr=np.zeros(((1 << M) if route == VIS_TABLE else 0, q - 1, N), np.uint32),
-        f=np.zeros((q + 3, N), dtype),
-        g=np.zeros((q, N), dtype), theta=np.zeros(M, dtype))
+        n=N, WT=np.zeros((N if M > DIRECT_MAX_HIDDEN else 0, q, M), dtype), W=np.zeros((4 * gh, q, Np), dtype),
+        tab_h=np.zeros((gh, 16, q * Np) if route == VIS_GROUPS else (0, 16, q * Np), dtype),
+        thr=np.zeros(((1 << M) if route == VIS_TABLE else 0, q - 1, Np), np.uint32),
+        f=np.zeros((q + 3, Np), dtype),
+        g=np.zeros((q, Np), dtype), theta=np.zeros(M, dtype))
 
 
 def chain_scratch(n_chains, n_hidden, n_visible, q=None, dtype=np.float32):
     """ChainScratch for n_chains chains (q=None: spin visible units)."""
     C, M, N = n_chains, n_hidden, n_visible
+    Np = padded_width(N)
     return ChainScratch(
         codes=np.zeros((C, n_groups(N) if q is None else 0), np.uint8), I=np.zeros((C, M), dtype),
         bits=np.zeros((C, M), np.uint8), hcodes=np.zeros((C, n_groups(M)), np.uint8),
-        H=np.zeros((C, M)), F=np.zeros((C, 1 if q is None else q, N), dtype),
-        aux=np.zeros((3, N), dtype), buf=np.zeros(lanes_buffer_size(C * (M + N)), np.uint64))
+        H=np.zeros((C, M)), F=np.zeros((C, 1 if q is None else q, Np), dtype),
+        aux=np.zeros((3, Np), dtype), buf=np.zeros(lanes_buffer_size(C * (M + N)), np.uint64))
 
 
 # ------------------------------------------------------------------------------------ models
 
 
-@njit(cache=True, fastmath=FLAGS)
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
 def _spin_tables(W, g, P, lo, hi, route):
     """Fill the visible-unit tables of a SpinModel from its W, g (route VIS_GROUPS or VIS_TABLE)."""
     M, N = W.shape
@@ -156,7 +165,7 @@ def _spin_tables(W, g, P, lo, hi, route):
         visible_table_spin(P.W[:M], P.g, lo, hi, P.f, P.thr)
 
 
-@njit(cache=True, fastmath=FLAGS)
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
 def load_spin_model(W, g, theta, lo, hi, route, P):
     """Copy W (M, N), g (N,), theta (M,) (float64) into the SpinModel P and rebuild its tables.
 
@@ -170,14 +179,12 @@ def load_spin_model(W, g, theta, lo, hi, route, P):
     for i in range(N):
         P.g[i] = g[i]
     if P.tab_v.shape[0] > 0:
-        for i in range(N):
-            for mu in range(M):
-                P.WT[i, mu] = W[mu, i]
+        transpose_into(W, P.WT)
         group_table(P.WT, -1.0, 1.0, P.tab_v)
     _spin_tables(W, g, P, lo, hi, route)
 
 
-@njit(cache=True, fastmath=FLAGS)
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
 def load_potts_model(W, g, theta, lo, hi, route, P):
     """Copy W (M, N, q), g (N, q), theta (M,) (float64) into the PottsModel P and rebuild its tables."""
     M, N, q = W.shape
@@ -187,20 +194,18 @@ def load_potts_model(W, g, theta, lo, hi, route, P):
                 P.W[mu, a, i] = W[mu, i, a]
         P.theta[mu] = theta[mu]
     if P.WT.shape[0] > 0:
-        for i in range(N):
-            for a in range(q):
-                for mu in range(M):
-                    P.WT[i, a, mu] = W[mu, i, a]
+        transpose_into(W.reshape(M, N * q), P.WT.reshape(N * q, M))
     for i in range(N):
         for a in range(q):
             P.g[a, i] = g[i, a]
     if route == VIS_GROUPS:
         Gh = P.tab_h.shape[0]
-        group_table(P.W.reshape(4 * Gh, q * N), lo, hi, P.tab_h)
-        gflat = P.g.reshape(q * N)
+        K = P.tab_h.shape[2]
+        group_table(P.W.reshape(4 * Gh, K), lo, hi, P.tab_h)
+        gflat = P.g.reshape(K)
         for p in range(16):
             row = P.tab_h[0, p]
-            for k in range(q * N):
+            for k in range(K):
                 row[k] += gflat[k]
     elif route == VIS_TABLE:
         visible_table_potts(P.W[:M], P.g, lo, hi, P.f, P.thr)
@@ -215,7 +220,7 @@ def _top_bit(p):
     return j
 
 
-@njit(cache=True, fastmath=FLAGS)
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
 def visible_table_spin(W, g, lo, hi, f, thr):
     """thr[p, i] = floor(2^32 P(v_i = +1 | h(p))), clipped to 2^32 - 1, for every hidden pattern p.
 
@@ -225,30 +230,33 @@ def visible_table_spin(W, g, lo, hi, f, thr):
     the smaller of P(+1), P(-1) is computed, so both tails keep their relative precision.
     """
     M, N = W.shape
+    f0 = f[0]
+    low = cast_like(lo, f)
+    d = cast_like(hi - lo, f)
     for i in range(N):
-        acc = g[i]
-        for mu in range(M):
-            acc += lo * W[mu, i]
-        f[0, i] = acc
+        f0[i] = g[i]
+    for mu in range(M):
+        row = W[mu]
+        for i in range(N):
+            f0[i] += low * row[i]
     for p in range(1, 1 << M):
+        fp = f[p]
         j = _top_bit(p)
         src = f[p - (1 << j)]
-        dst = f[p]
         row = W[j]
         for i in range(N):
-            dst[i] = src[i] + (hi - lo) * row[i]
+            fp[i] = src[i] + d * row[i]
     for p in range(1 << M):
         fp = f[p]
         out = thr[p]
         for i in range(N):
             x = _F32(fp[i])
-            small = sigmoid32(_F32(-2.0) * abs(x))  # min(P(+1), P(-1))
-            t = np.float64(small) * _TWO32
-            t = _TWO32 - t if x >= 0 else t
-            out[i] = np.uint32(min(t, _MAX_U32))
+            e = exp32(_F32(-2.0) * abs(x))
+            small = np.int32(e / (_F32(1.0) + e) * _F32(_TWO32))  # 2^32 min(P(+1), P(-1)) < 2^31
+            out[i] = np.uint32(small ^ -np.int32(x >= 0))  # x >= 0: 2^32 - 1 - small
 
 
-@njit(cache=True, fastmath=FLAGS)
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
 def visible_table_potts(W, g, lo, hi, scratch, thr):
     """thr[p, a, i] = floor(2^32 P(x_i <= a | h(p))) for a < q - 1 and every hidden pattern p.
 
@@ -280,7 +288,7 @@ def visible_table_potts(W, g, lo, hi, scratch, thr):
                 out[i] = np.uint32(min(np.float64(m[i] * tot[i]), _MAX_U32))
 
 
-@njit(cache=True, fastmath=FLAGS)
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
 def _softmax_columns(f, m, tot):
     """f[a, i] <- exp(f[a, i] - max_a f[a, i]) in place; tot[i] = sum_a f[a, i]. m (N,) scratch."""
     q, N = f.shape
@@ -301,23 +309,23 @@ def _softmax_columns(f, m, tot):
 # ------------------------------------------------------------------------------------ conditionals
 
 
-@njit(cache=True, fastmath=FLAGS)
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
 def hidden_inputs_spin(P, rows, codes, I):
-    """I[r, mu] = sum_i W[mu, i] v_r[i] for the rows v_r of `rows` (R, N) int8 +-1: by lookup (codes
-    (R, Gv) uint8 receives the rows' block codes), or as dot products for M <= DIRECT_MAX_HIDDEN.
-    I (R, M) in the model's dtype.
+    """I[r, mu] = sum_i W[mu, i] v_r[i] for the rows v_r of `rows` (R, Np) int8 +-1 (padding 0): by
+    lookup (codes (R, Gv) uint8 receives the rows' block codes), or as dot products for
+    M <= DIRECT_MAX_HIDDEN. I (R, M) in the model's dtype.
     """
     if P.tab_v.shape[0] == 0:
         dot_rows(P.W, rows, I)
     else:
-        row_codes(rows, rows.shape[1], codes)
+        row_codes(rows, P.n, codes)
         gather_rows(P.tab_v, codes, I)
 
 
-@njit(cache=True, fastmath=FLAGS)
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
 def hidden_inputs_potts(P, rows, I):
-    """I[r, mu] = sum_i W[mu, i, x_r[i]] for the rows x_r of `rows` (R, N) int8 states, by gather
-    (of rows of M entries, or of single entries for M <= DIRECT_MAX_HIDDEN)."""
+    """I[r, mu] = sum_i W[mu, i, x_r[i]] for the rows x_r of `rows` (R, Np) int8 states (padding 0), by
+    gather (of rows of M entries, or of single entries for M <= DIRECT_MAX_HIDDEN)."""
     if P.WT.shape[0] > 0:
         gather_rows(P.WT, rows, I)
         return
@@ -333,7 +341,7 @@ def hidden_inputs_potts(P, rows, I):
             I[r, mu] = acc
 
 
-@njit(cache=True, fastmath=FLAGS)
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
 def sample_hidden_bits(I, theta, lo, hi, u, bits):
     """bits[c, mu] = 1 with probability sigmoid((hi - lo)(I[c, mu] + theta[mu])), else 0.
 
@@ -362,7 +370,7 @@ def sample_hidden_real(kind, I, gamma, theta, s, H):
             H[c, mu] = pot.sample(kind, np.float64(I[c, mu]), gamma[mu], theta[mu], s)
 
 
-@njit(cache=True, fastmath=FLAGS)
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
 def visible_fields_real(W, g, H, F):
     """F[c, k] = g[k] + sum_mu H[c, mu] W[mu, k] over the flattened visible layout.
 
@@ -382,7 +390,7 @@ def visible_fields_real(W, g, H, F):
                 f[k] += h * w[k]
 
 
-@njit(cache=True, fastmath=FLAGS)
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
 def visible_fields_groups(tab_h, bits, hcodes, F):
     """F[c] = table lookup of the hidden pattern bits[c] over blocks of four hidden units.
 
@@ -394,13 +402,13 @@ def visible_fields_groups(tab_h, bits, hcodes, F):
     gather_rows(tab_h, hcodes, F.reshape(C, F.shape[1] * F.shape[2]))
 
 
-@njit(cache=True, fastmath=FLAGS)
-def sample_spins(F, u, V):
-    """V[c, i] = +1 with probability sigmoid(2 F[c, 0, i]), else -1 (int8).
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
+def sample_spins(F, u, V, N):
+    """V[c, i] = +1 with probability sigmoid(2 F[c, 0, i]), else -1 (int8), for the sites i < N.
 
-    F (C, 1, N) float; u: uint32 uniforms, at least C N (u[c N + i] is used).
+    F (C, 1, >= N) float; u: uint32 uniforms, at least C N (u[c N + i] is used); V (C, >= N) int8.
     """
-    C, _, N = F.shape
+    C = F.shape[0]
     for c in range(C):
         f = F[c, 0]
         v = V[c]
@@ -410,11 +418,10 @@ def sample_spins(F, u, V):
             v[i] = np.int8(2 * (uu * (_F32(1.0) + exp32(_F32(-2.0) * f[i])) < _TWO24) - 1)
 
 
-@njit(cache=True, fastmath=FLAGS)
-def sample_spins_table(thr, bits, u, V):
-    """V[c, i] = +1 if u[c N + i] < thr[p_c, i] else -1, p_c = sum_mu bits[c, mu] << mu."""
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
+def sample_spins_table(thr, bits, u, V, N):
+    """V[c, i] = +1 if u[c N + i] < thr[p_c, i] else -1 for i < N, p_c = sum_mu bits[c, mu] << mu."""
     C, M = bits.shape
-    N = V.shape[1]
     for c in range(C):
         p = 0
         for mu in range(M):
@@ -426,10 +433,11 @@ def sample_spins_table(thr, bits, u, V):
             v[i] = np.int8(2 * (uc[i] < row[i]) - 1)
 
 
-@njit(cache=True, fastmath=FLAGS)
-def sample_potts(F, u, aux, X):
-    """X[c, i] ~ softmax_a F[c, a, i] (int8 states); F is overwritten. u: >= C N uint32 uniforms."""
-    C, q, N = F.shape
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
+def sample_potts(F, u, aux, X, N):
+    """X[c, i] ~ softmax_a F[c, a, i] (int8 states) for i < N; F (C, q, Np) is overwritten; aux (3, Np)
+    scratch; u: >= C N uint32 uniforms (u[c N + i] is used)."""
+    C, q, _ = F.shape
     m = aux[0]
     tot = aux[1]
     cum = aux[2]
@@ -450,12 +458,12 @@ def sample_potts(F, u, aux, X):
             x[i] = np.int8(m[i])
 
 
-@njit(cache=True, fastmath=FLAGS)
-def sample_potts_table(thr, bits, u, X):
-    """X[c, i] = #{a < q - 1 : u[c N + i] >= thr[p_c, a, i]}: the state whose cumulative interval holds u."""
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
+def sample_potts_table(thr, bits, u, X, N):
+    """X[c, i] = #{a < q - 1 : u[c N + i] >= thr[p_c, a, i]} for i < N: the state whose cumulative
+    interval holds u."""
     C, M = bits.shape
     qm1 = thr.shape[1]
-    N = X.shape[1]
     for c in range(C):
         p = 0
         for mu in range(M):
@@ -473,7 +481,7 @@ def sample_potts_table(thr, bits, u, X):
 # ------------------------------------------------------------------------------------ sweeps
 
 
-@njit(cache=True, fastmath=FLAGS)
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
 def _hidden_step(kind, P, gamma, theta64, lo, hi, route, S, u, s):
     """Sample the hidden units of every chain from S.I (bits for binary units, S.H otherwise)."""
     if route == VIS_REAL:
@@ -482,15 +490,16 @@ def _hidden_step(kind, P, gamma, theta64, lo, hi, route, S, u, s):
         sample_hidden_bits(S.I, P.theta, lo, hi, u, S.bits)
 
 
-@njit(cache=True, fastmath=FLAGS)
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
 def gibbs_sweeps_spin(P, kind, gamma, theta, lo, hi, route, chains, k, s, lanes, S):
-    """Advance every chain (rows of `chains`, (C, N) int8 +-1) by k sweeps v -> h -> v, in place.
+    """Advance every chain (rows of `chains`, (C, Np) int8 +-1, padding 0) by k sweeps v -> h -> v, in place.
 
     P: SpinModel (loaded); gamma, theta (M,) float64 (real-valued units); lo, hi: binary_levels;
     route: visible_route; s: scalar stream (real-valued hidden units); lanes: uint64[2, LANES]; S:
     ChainScratch for these chains (its contents are scratch only).
     """
-    C, N = chains.shape
+    C = chains.shape[0]
+    N = P.n
     M = S.I.shape[1]
     u = S.buf.view(np.uint32)
     uh = u[:C * M]
@@ -500,22 +509,23 @@ def gibbs_sweeps_spin(P, kind, gamma, theta, lo, hi, route, chains, k, s, lanes,
         fill_lanes(lanes, S.buf)
         _hidden_step(kind, P, gamma, theta, lo, hi, route, S, uh, s)
         if route == VIS_TABLE:
-            sample_spins_table(P.thr, S.bits, uv, chains)
+            sample_spins_table(P.thr, S.bits, uv, chains, N)
         else:
             if route == VIS_GROUPS:
                 visible_fields_groups(P.tab_h, S.bits, S.hcodes, S.F)
             else:
-                visible_fields_real(P.W, P.g.reshape(1, N), S.H, S.F)
-            sample_spins(S.F, uv, chains)
+                visible_fields_real(P.W, P.g.reshape(1, P.g.shape[0]), S.H, S.F)
+            sample_spins(S.F, uv, chains, N)
 
 
-@njit(cache=True, fastmath=FLAGS)
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
 def gibbs_sweeps_potts(P, kind, gamma, theta, lo, hi, route, chains, k, s, lanes, S):
-    """Advance every Potts chain (rows of `chains`, (C, N) int8 states) by k sweeps, in place.
+    """Advance every Potts chain (rows of `chains`, (C, Np) int8 states, padding 0) by k sweeps, in place.
 
     Arguments as gibbs_sweeps_spin, with a PottsModel P.
     """
-    C, N = chains.shape
+    C = chains.shape[0]
+    N = P.n
     M = S.I.shape[1]
     u = S.buf.view(np.uint32)
     uh = u[:C * M]
@@ -525,20 +535,23 @@ def gibbs_sweeps_potts(P, kind, gamma, theta, lo, hi, route, chains, k, s, lanes
         fill_lanes(lanes, S.buf)
         _hidden_step(kind, P, gamma, theta, lo, hi, route, S, uh, s)
         if route == VIS_TABLE:
-            sample_potts_table(P.thr, S.bits, uv, chains)
+            sample_potts_table(P.thr, S.bits, uv, chains, N)
         else:
             if route == VIS_GROUPS:
                 visible_fields_groups(P.tab_h, S.bits, S.hcodes, S.F)
             else:
                 visible_fields_real(P.W, P.g, S.H, S.F)
-            sample_potts(S.F, uv, S.aux, chains)
+            sample_potts(S.F, uv, S.aux, chains, N)
 
 
 def gibbs(W, g, kind, gamma, theta, chains, k, s, lanes, route=None):
-    """k Gibbs sweeps of every chain in place (spin visible if W is 2-D, Potts if 3-D): a convenience
-    over load_*_model and gibbs_sweeps_* that allocates its model and scratch (tests, burn-in)."""
+    """k Gibbs sweeps of every chain (rows of `chains`, (C, N) int8) in place (spin visible if W is 2-D,
+    Potts if 3-D): a convenience over load_*_model and gibbs_sweeps_* that allocates its model, scratch
+    and padded rows (tests, burn-in)."""
     M, N = W.shape[:2]
     C = chains.shape[0]
+    rows = np.zeros((C, padded_width(N)), np.int8)
+    rows[:, :N] = chains
     route = visible_route(kind, M, C, k) if route is None else route
     lo, hi = binary_levels(kind)
     gamma = np.asarray(gamma, dtype=np.float64)
@@ -547,13 +560,14 @@ def gibbs(W, g, kind, gamma, theta, chains, k, s, lanes, route=None):
         P = spin_model(M, N, route)
         load_spin_model(W, g, theta, lo, hi, route, P)
         S = chain_scratch(C, M, N)
-        gibbs_sweeps_spin(P, kind, gamma, theta, lo, hi, route, chains, k, s, lanes, S)
+        gibbs_sweeps_spin(P, kind, gamma, theta, lo, hi, route, rows, k, s, lanes, S)
     else:
         q = W.shape[2]
         P = potts_model(M, N, q, route)
         load_potts_model(W, g, theta, lo, hi, route, P)
         S = chain_scratch(C, M, N, q)
-        gibbs_sweeps_potts(P, kind, gamma, theta, lo, hi, route, chains, k, s, lanes, S)
+        gibbs_sweeps_potts(P, kind, gamma, theta, lo, hi, route, rows, k, s, lanes, S)
+    chains[:] = rows[:, :N]
 
 
 # ------------------------------------------------------------------------------------ likelihood
@@ -568,7 +582,7 @@ def binary_hidden_value(kind, c, mu):
     return np.float64(bit)
 
 
-@njit(cache=True, fastmath=FLAGS)
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
 def dot_spin(W, mu, v):
     """sum_i W[mu, i] v[i]."""
     acc = 0.0
@@ -577,7 +591,7 @@ def dot_spin(W, mu, v):
     return acc
 
 
-@njit(cache=True, fastmath=FLAGS)
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
 def dot_potts(W, mu, x):
     """sum_i W[mu, i, x[i]]."""
     acc = 0.0

@@ -33,7 +33,8 @@ from collections import namedtuple
 
 from . import exact
 from . import potentials as pot
-from .products import accumulate_rows, column_codes, gather_columns, group_table, n_groups
+from .products import (accumulate_rows, column_codes, gather_columns, group_table, n_groups, padded_width,
+                       transpose_into)
 from .rbm import (
     DIRECT_MAX_HIDDEN,
     VIS_REAL,
@@ -340,7 +341,7 @@ def chain_averages(W, g, theta, gamma, kind, chains, dtype=np.float32):
     q = W.shape[2] if potts else None
     lo, hi = binary_levels(kind)
     X = minibatch_scratch(0, C, M, N, q, True, False, kind, dtype)
-    X.rows[:] = chains
+    X.rows[:, :N] = chains
     gamma = np.asarray(gamma, dtype=np.float64)
     theta = np.asarray(theta, dtype=np.float64)
     if potts:
@@ -359,7 +360,7 @@ def chain_averages(W, g, theta, gamma, kind, chains, dtype=np.float32):
         d = np.moveaxis(X.dWT.astype(np.float64), -1, 0)  # (M + 1, N, q)
     else:
         gradient_spin(X.rows, X.I, X.w, X.T, X.gcodes, X.gtab, X.dWT, X.dW)
-        d = X.dW.astype(np.float64)
+        d = X.dW[:, :N].astype(np.float64)
     return d[:M], d[M], X.dth.copy()
 
 
@@ -369,7 +370,7 @@ def chain_averages(W, g, theta, gamma, kind, chains, dtype=np.float32):
 Minibatch = namedtuple("Minibatch", "rows w codes I T gcodes gtab dWT dW dth negW negg negth mscratch")
 Minibatch.__doc__ = """Scratch of one parameter update: B batch rows, C chains, R = B + C rows, F working precision.
 
-    rows     (R, N) int8          the batch's data rows, then the persistent chains (rows[B:])
+    rows     (R, Np) int8         the batch's data rows, then the persistent chains (rows[B:]); padding 0
     w        (R,) F               row weights (row_weights): data +1/batch, chains -1/C, unused rows 0
     codes    (R, Gv) uint8        visible block codes of the rows (spin visible; else (R, 0))
     I        (R, M) F             hidden inputs of the rows, then their means <h | I>
@@ -379,7 +380,7 @@ Minibatch.__doc__ = """Scratch of one parameter update: B batch rows, C chains, 
     gcodes   (Gr, N) uint8        column codes of the rows (spin visible, M > DIRECT_MAX_HIDDEN; else empty)
     gtab     (Gr, 16, L) F        group_table(T, -1, 1) (idem)
     dWT      (N, L) F             sum_r T[r] (x) v_r by lookup (idem); Potts: (N, q, L), by scatter
-    dW       (L, N) F             the gradient of W (and of the fields, last row), spin visible
+    dW       (L, Np) F            the gradient of W (and of the fields, last row), spin visible
     dth      (M,) float64         gradient of theta
     negW, negg, negth             exact model term (method exact): (M, N[, q]), (N[, q]), (M,) float64
     mscratch (2^M, N + 1) float64 scratch of exact.moments_spin_into ((0, N + 1) when unused)
@@ -393,20 +394,21 @@ def minibatch_scratch(B, C, M, N, q, learn_fields, exact_method, kind, dtype):
     gr = n_groups(R)
     spin = q is None
     lookup = spin and M > DIRECT_MAX_HIDDEN
+    Np = padded_width(N)
     vis = (N,) if spin else (N, q)
     n_conf = (1 << M) if exact_method and spin and exact.moments_fit_in_scratch(M, N) else 0
     return Minibatch(
-        rows=np.zeros((R, N), np.int8), w=np.zeros(R, dtype), codes=np.zeros((R, n_groups(N) if spin else 0), np.uint8),
+        rows=np.zeros((R, Np), np.int8), w=np.zeros(R, dtype), codes=np.zeros((R, n_groups(N) if spin else 0), np.uint8),
         I=np.zeros((R, M), dtype), T=np.zeros((4 * gr if lookup else 0, L), dtype),
         gcodes=np.zeros((gr if lookup else 0, N), np.uint8), gtab=np.zeros((gr if lookup else 0, 16, L), dtype),
         dWT=np.zeros((N if lookup or not spin else 0,) + vis[1:] + (L,), dtype),
-        dW=np.zeros((L, N) if spin else (0, 0), dtype), dth=np.zeros(M),
+        dW=np.zeros((L, Np) if spin else (0, 0), dtype), dth=np.zeros(M),
         negW=np.zeros((M,) + vis if exact_method else (0,) * (1 + len(vis))),
         negg=np.zeros(vis if exact_method else (0,) * len(vis)), negth=np.zeros(M if exact_method else 0),
         mscratch=np.zeros((n_conf, N + 1)))
 
 
-@njit(cache=True, fastmath=FLAGS)
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
 def gather_batch(data, perm, start, stop, rows):
     """rows[b] = data[perm[start + b]] for b < stop - start: one short independent copy per row, so the
     cache misses of the shuffled rows overlap."""
@@ -418,7 +420,7 @@ def gather_batch(data, perm, start, stop, rows):
             dst[i] = src[i]
 
 
-@njit(cache=True, fastmath=FLAGS)
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
 def row_weights(nb, B, C, w):
     """w[r] = 1/nb for the data rows r < nb, 0 for the unused rows nb <= r < B, -1/C for the chains (r >= B)."""
     for r in range(nb):
@@ -429,7 +431,7 @@ def row_weights(nb, B, C, w):
         w[r] = -1.0 / C
 
 
-@njit(cache=True, fastmath=FLAGS)
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
 def hidden_means(kind, lo, hi, I, theta, gamma, w, learn_theta, dth):
     """I <- <h | I + theta> in place, and dth[mu] = sum_r w[r] <-dU_mu/dtheta_mu | I_r> (the theta gradient).
 
@@ -443,17 +445,26 @@ def hidden_means(kind, lo, hi, I, theta, gamma, w, learn_theta, dth):
     if kind == pot.SPIN or kind == pot.BERNOULLI:
         d = cast_like(hi - lo, I)
         lo = cast_like(lo, I)
+        flat = I.reshape(R * M)
+        if M == 1:  # flat loops: no inner loop of one
+            th = theta[0]
+            acc = 0.0
+            for r in range(R):
+                m = lo + d * sigmoid_fast(d * (flat[r] + th))
+                flat[r] = m
+                acc += w[r] * m
+            dth[0] = acc
+            return
         for r in range(R):
             for mu in range(M):
                 I[r, mu] = d * (I[r, mu] + theta[mu])
-        flat = I.reshape(R * M)
         for k in range(R * M):
             flat[k] = lo + d * sigmoid_fast(flat[k])
-        for mu in range(M):
-            acc = 0.0
-            for r in range(R):
-                acc += w[r] * I[r, mu]
-            dth[mu] = acc
+        for r in range(R):
+            wr = w[r]
+            x = I[r]
+            for mu in range(M):
+                dth[mu] += wr * x[mu]
         return
     for r in range(R):
         for mu in range(M):
@@ -464,7 +475,7 @@ def hidden_means(kind, lo, hi, I, theta, gamma, w, learn_theta, dth):
             I[r, mu] = pot.cgf_prime(kind, y, gamma[mu], th)
 
 
-@njit(cache=True, fastmath=FLAGS)
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
 def gradient_spin(rows, means, w, T, gcodes, gtab, dWT, dW):
     """dW[m, i] = sum_r w[r] means[r, m] v_r[i], v_r = rows[r] (+-1), with dW[M] = sum_r w[r] v_r when dW
     has M + 1 rows (fields). Direct, or (gtab not empty) by lookup over blocks of four rows: T (4 Gr, L)
@@ -482,16 +493,15 @@ def gradient_spin(rows, means, w, T, gcodes, gtab, dWT, dW):
     column_codes(rows, R, gcodes)
     group_table(T, -1.0, 1.0, gtab)
     gather_columns(gtab, gcodes, dWT)
-    for i in range(N):
-        for m in range(L):
-            dW[m, i] = dWT[i, m]
+    transpose_into(dWT, dW)
 
 
-@njit(cache=True, fastmath=FLAGS)
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
 def gradient_potts(rows, means, w, dWT):
     """dWT[i, a, m] = sum_r w[r] means[r, m] [x_r[i] = a] (x_r = rows[r]), with dWT[:, :, M] = sum_r w[r]
     [x_r[i] = a] when dWT has M + 1 columns: one scatter of a weighted row of means per site."""
-    R, N = rows.shape
+    R = rows.shape[0]
+    N = dWT.shape[0]
     M = means.shape[1]
     L = dWT.shape[2]
     dWT[:, :, :] = 0
@@ -515,15 +525,15 @@ def gradient_potts(rows, means, w, dWT):
 @njit(cache=True)
 def copy_chains(state_chains, rows, B, into_rows):
     """Copy the persistent chains between the state (C, N) and rows[B:] (into_rows: state -> rows)."""
-    C = state_chains.shape[0]
+    C, N = state_chains.shape
     for c in range(C):
         if into_rows:
-            rows[B + c] = state_chains[c]
+            rows[B + c, :N] = state_chains[c]
         else:
-            state_chains[c] = rows[B + c]
+            state_chains[c] = rows[B + c, :N]
 
 
-@njit(cache=True, fastmath=FLAGS)
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
 def epoch_spin(data, W, g, theta, gamma, chains, s, kind, lo, hi, route, lr, B, k, learn_g, learn_theta,
                exact_method, P, S, X):
     """One epoch of training, spin visible units, in place on W (M, N), g (N,), theta (M,) (float64),
@@ -585,7 +595,7 @@ def gauge(a):
             flat[r, c] -= m
 
 
-@njit(cache=True, fastmath=FLAGS)
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
 def epoch_potts(data, W, g, theta, gamma, chains, s, kind, lo, hi, route, lr, B, k, learn_g, learn_theta,
                 exact_method, P, S, X):
     """One epoch of training, Potts visible units: as epoch_spin with W (M, N, q), g (N, q) and a PottsModel."""
