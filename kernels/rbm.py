@@ -89,7 +89,8 @@ ChainScratch.__doc__ = """Per-chain scratch of the sweeps (C chains; F = working
     bits    (C, M) uint8      binary hidden units as bits (1 for h = +1 or h = 1)
     hcodes  (C, Gh) uint8     hidden block codes (VIS_GROUPS)
     H       (C, M) float64    real-valued hidden units (VIS_REAL)
-    F       (C, Q, Np) F      visible fields (Q = 1 for spins, q for Potts)
+    F       (1, Q, Np) F      visible fields of one chain (Q = 1 for spins, q for Potts): chains are
+                              sampled one by one from their fields, which stay in cache
     aux     (3, Np) F         per-site scratch of the Potts draw
     buf     (n,) uint64       random buffer: C (M + N) 32-bit uniforms a sweep
 """
@@ -144,7 +145,7 @@ def chain_scratch(n_chains, n_hidden, n_visible, q=None, dtype=np.float32):
     return ChainScratch(
         codes=np.zeros((C, n_groups(N) if q is None else 0), np.uint8), I=np.zeros((C, M), dtype),
         bits=np.zeros((C, M), np.uint8), hcodes=np.zeros((C, n_groups(M)), np.uint8),
-        H=np.zeros((C, M)), F=np.zeros((C, 1 if q is None else q, Np), dtype),
+        H=np.zeros((C, M)), F=np.zeros((1, 1 if q is None else q, Np), dtype),
         aux=np.zeros((3, Np), dtype), buf=np.zeros(lanes_buffer_size(C * (M + N)), np.uint64))
 
 
@@ -276,7 +277,7 @@ def visible_table_potts(W, g, lo, hi, scratch, thr):
             for a in range(q):
                 for i in range(N):
                     f[a, i] += hm * W[mu, a, i]
-        _softmax_columns(f, m, tot)
+        _softmax_columns(f, m, tot, N)
         for i in range(N):
             tot[i] = _F32(_TWO32) / tot[i]
         for i in range(N):
@@ -289,9 +290,9 @@ def visible_table_potts(W, g, lo, hi, scratch, thr):
 
 
 @njit(cache=True, fastmath=FLAGS, error_model="numpy")
-def _softmax_columns(f, m, tot):
-    """f[a, i] <- exp(f[a, i] - max_a f[a, i]) in place; tot[i] = sum_a f[a, i]. m (N,) scratch."""
-    q, N = f.shape
+def _softmax_columns(f, m, tot, N):
+    """f[a, i] <- exp(f[a, i] - max_a f[a, i]) in place for i < N; tot[i] = sum_a f[a, i]. m scratch."""
+    q = f.shape[0]
     for i in range(N):
         m[i] = f[0, i]
     for a in range(1, q):
@@ -391,13 +392,12 @@ def visible_fields_real(W, g, H, F):
 
 
 @njit(cache=True, fastmath=FLAGS, error_model="numpy")
-def visible_fields_groups(tab_h, bits, hcodes, F):
-    """F[c] = table lookup of the hidden pattern bits[c] over blocks of four hidden units.
+def visible_fields_groups(tab_h, hcodes, F):
+    """F[c] = sum_g tab_h[g, hcodes[c, g]]: the visible fields of hidden patterns, by lookup over blocks
+    of four hidden units (hcodes: row_codes of the hidden bits, (C, Gh) uint8).
 
-    tab_h (Gh, 16, Q N) from load_*_model (fields included); bits (C, M) uint8; hcodes (C, Gh) uint8
-    scratch; F (C, Q, N).
+    tab_h (Gh, 16, Q Np) from load_*_model (fields included); F (C, Q, Np).
     """
-    row_codes(bits, bits.shape[1], hcodes)
     C = F.shape[0]
     gather_rows(tab_h, hcodes, F.reshape(C, F.shape[1] * F.shape[2]))
 
@@ -443,7 +443,7 @@ def sample_potts(F, u, aux, X, N):
     cum = aux[2]
     for c in range(C):
         f = F[c]
-        _softmax_columns(f, m, tot)
+        _softmax_columns(f, m, tot, N)
         base = c * N
         x = X[c]
         for i in range(N):
@@ -510,12 +510,15 @@ def gibbs_sweeps_spin(P, kind, gamma, theta, lo, hi, route, chains, k, s, lanes,
         _hidden_step(kind, P, gamma, theta, lo, hi, route, S, uh, s)
         if route == VIS_TABLE:
             sample_spins_table(P.thr, S.bits, uv, chains, N)
-        else:
+            continue
+        if route == VIS_GROUPS:
+            row_codes(S.bits, M, S.hcodes)
+        for c in range(C):  # one chain at a time: its fields stay in cache
             if route == VIS_GROUPS:
-                visible_fields_groups(P.tab_h, S.bits, S.hcodes, S.F)
+                visible_fields_groups(P.tab_h, S.hcodes[c:c + 1], S.F)
             else:
-                visible_fields_real(P.W, P.g.reshape(1, P.g.shape[0]), S.H, S.F)
-            sample_spins(S.F, uv, chains, N)
+                visible_fields_real(P.W, P.g.reshape(1, P.g.shape[0]), S.H[c:c + 1], S.F)
+            sample_spins(S.F, uv[c * N:(c + 1) * N], chains[c:c + 1], N)
 
 
 @njit(cache=True, fastmath=FLAGS, error_model="numpy")
@@ -536,12 +539,15 @@ def gibbs_sweeps_potts(P, kind, gamma, theta, lo, hi, route, chains, k, s, lanes
         _hidden_step(kind, P, gamma, theta, lo, hi, route, S, uh, s)
         if route == VIS_TABLE:
             sample_potts_table(P.thr, S.bits, uv, chains, N)
-        else:
+            continue
+        if route == VIS_GROUPS:
+            row_codes(S.bits, M, S.hcodes)
+        for c in range(C):  # one chain at a time: its fields stay in cache
             if route == VIS_GROUPS:
-                visible_fields_groups(P.tab_h, S.bits, S.hcodes, S.F)
+                visible_fields_groups(P.tab_h, S.hcodes[c:c + 1], S.F)
             else:
-                visible_fields_real(P.W, P.g, S.H, S.F)
-            sample_potts(S.F, uv, S.aux, chains, N)
+                visible_fields_real(P.W, P.g, S.H[c:c + 1], S.F)
+            sample_potts(S.F, uv[c * N:(c + 1) * N], S.aux, chains[c:c + 1], N)
 
 
 def gibbs(W, g, kind, gamma, theta, chains, k, s, lanes, route=None):

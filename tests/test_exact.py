@@ -70,6 +70,25 @@ def test_exact_spin_visible_matches_enumeration(hidden, M):
     np.testing.assert_allclose(h, h_bf, atol=1e-12)
 
 
+@pytest.mark.parametrize("M", [1, 2, 3, 4])
+@pytest.mark.parametrize("scratch", [True, False])
+def test_exact_zero_fields_mirrored_and_two_pass_paths(M, scratch):
+    """g = 0 with spin hidden units takes the mirrored-pairs path (theta still non-zero); without
+    scratch the two-pass path recomputes the fields. Both equal the enumeration."""
+    rng = np.random.default_rng(40 + M)
+    N = 7
+    W, _, th = random_params(rng, M, N)
+    g = np.zeros(N)
+    logZ_bf, vh_bf, v_bf, h_bf, _, _ = brute_force(W, g, th, np.ones(M), pot.SPIN)
+    vh, v, h = np.empty((M, N)), np.empty(N), np.empty(M)
+    T = np.empty(((1 << M) if scratch else 0, N + 1))
+    logZ = exact.moments_spin_into(W, g, th, pot.SPIN, vh, v, h, T)
+    assert logZ == pytest.approx(logZ_bf, rel=1e-12, abs=1e-10)
+    np.testing.assert_allclose(vh, vh_bf, atol=1e-12)
+    np.testing.assert_allclose(v, v_bf, atol=1e-12)
+    np.testing.assert_allclose(h, h_bf, atol=1e-12)
+
+
 @pytest.mark.parametrize("hidden", ["spin", "bernoulli"])
 @pytest.mark.parametrize("M", [1, 2, 3])
 def test_exact_potts_visible_matches_enumeration(hidden, M):
