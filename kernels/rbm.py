@@ -17,8 +17,9 @@ chains (table lookups, kernels.products), hidden units, visible units. It reads 
 *model*, a copy laid out for it (`SpinModel`, `PottsModel`; filled by `load_spin_model` /
 `load_potts_model` after every parameter update), and writes only into preallocated scratch
 (`ChainScratch`): nothing is allocated inside an update. Working precision is the model's dtype:
-float32 for PCD, where it halves the cost of every pass and its 1e-7 relative error is far below the
-estimator's noise; float64 for the exact method's data term.
+float32 for PCD, where it halves the cost of every pass and its rounding (1e-7 relative per value,
+about sqrt(rows) times that in the sums over the rows of an update) is far below the estimator's noise
+(~1/sqrt(chains)); float64 for the exact method's data term.
 
 Visible units given binary (spin / bernoulli) hidden units take one of three routes (`visible_route`):
     VIS_TABLE    P(v_i | h) tabulated for all 2^M hidden patterns once per update (pays when
@@ -45,8 +46,20 @@ FLAGS = {"contract", "reassoc", "nsz", "arcp"}  # SIMD sums; results per machine
 
 VIS_TABLE, VIS_GROUPS, VIS_REAL = 0, 1, 2
 MAX_TABLE_HIDDEN = 10
-DIRECT_MAX_HIDDEN = 8
-"""Up to this many hidden units the hidden inputs are direct dot products (a table row would be too short)."""
+DIRECT_MAX_HIDDEN = 24
+"""Up to this many hidden units the hidden inputs (and the spin-visible gradient) are direct products
+over contiguous sites; above it, lookups over blocks of four (kernels.products), whose table rows of M
+entries are too short to pay for few units."""
+
+
+def direct_products(n_hidden):
+    """True when n_hidden hidden units take the direct products, not the lookups (M <= DIRECT_MAX_HIDDEN).
+
+    The layouts (spin_model, potts_model, kernels.train.minibatch_scratch) ask this at allocation time
+    and the jitted code follows the arrays' shapes, so tests can lower DIRECT_MAX_HIDDEN to reach the
+    lookup paths at small M.
+    """
+    return n_hidden <= DIRECT_MAX_HIDDEN
 
 _F32 = np.float32
 _TWO24 = np.float32(16777216.0)
@@ -115,7 +128,7 @@ def spin_model(n_hidden, n_visible, route=VIS_REAL, dtype=np.float32):
     """An empty SpinModel for `route` (fill it with load_spin_model)."""
     M, N = n_hidden, n_visible
     Np = padded_width(N)
-    gv, gh = (n_groups(N) if M > DIRECT_MAX_HIDDEN else 0), n_groups(M)
+    gv, gh = (0 if direct_products(M) else n_groups(N)), n_groups(M)
     return SpinModel(
         n=N, WT=np.zeros((4 * gv, M), dtype), tab_v=np.zeros((gv, 16, M), dtype),
         W=np.zeros((4 * gh, Np), dtype),
@@ -131,7 +144,7 @@ def potts_model(n_hidden, n_visible, q, route=VIS_REAL, dtype=np.float32):
     Np = padded_width(N)
     gh = n_groups(M)
     return PottsModel(
-        n=N, WT=np.zeros((N if M > DIRECT_MAX_HIDDEN else 0, q, M), dtype), W=np.zeros((4 * gh, q, Np), dtype),
+        n=N, WT=np.zeros((0 if direct_products(M) else N, q, M), dtype), W=np.zeros((4 * gh, q, Np), dtype),
         tab_h=np.zeros((gh, 16, q * Np) if route == VIS_GROUPS else (0, 16, q * Np), dtype),
         thr=np.zeros(((1 << M) if route == VIS_TABLE else 0, q - 1, Np), np.uint32),
         f=np.zeros((q + 3, Np), dtype),
@@ -163,7 +176,7 @@ def _spin_tables(W, g, P, lo, hi, route):
             for i in range(N):
                 row[i] += P.g[i]
     elif route == VIS_TABLE:
-        visible_table_spin(P.W[:M], P.g, lo, hi, P.f, P.thr)
+        visible_table_spin(P.W[:M], P.g, lo, hi, P.n, P.f, P.thr)
 
 
 @njit(cache=True, fastmath=FLAGS, error_model="numpy")
@@ -222,15 +235,24 @@ def _top_bit(p):
 
 
 @njit(cache=True, fastmath=FLAGS, error_model="numpy")
-def visible_table_spin(W, g, lo, hi, f, thr):
-    """thr[p, i] = floor(2^32 P(v_i = +1 | h(p))), clipped to 2^32 - 1, for every hidden pattern p.
+def visible_table_spin(W, g, lo, hi, n, f, thr):
+    """thr[p, i] = floor(2^32 P(v_i = +1 | h(p))), clipped to 2^32 - 1, for every hidden pattern p and
+    the sites i < n.
 
-    W (M, N), g (N,) float; h(p)_mu = hi if bit mu of p is set, else lo; f (2^M, N) float scratch
-    (receives the fields); thr (2^M, N) uint32. The fields f(p) = g + sum_mu h_mu W_mu are built
+    W (M, Np), g (Np,) float; h(p)_mu = hi if bit mu of p is set, else lo; f (2^M, Np) float scratch
+    (receives the fields); thr (2^M, Np) uint32. The fields f(p) = g + sum_mu h_mu W_mu are built
     pattern by pattern (each the pattern without its highest bit plus (hi - lo) times that bit's row);
-    the smaller of P(+1), P(-1) is computed, so both tails keep their relative precision.
+    the smaller of P(+1), P(-1) is computed, so both tails keep their relative precision. Spin hidden
+    units with g = 0: the pattern with every bit flipped has fields -f, so the upper half of the table
+    is the bitwise complement of the lower half (no exponential).
     """
-    M, N = W.shape
+    M = W.shape[0]
+    N = n
+    mirror = lo == -1.0 and hi == 1.0
+    for i in range(N):
+        if g[i] != 0:
+            mirror = False
+    n_pat = (1 << (M - 1)) if mirror else (1 << M)
     f0 = f[0]
     low = cast_like(lo, f)
     d = cast_like(hi - lo, f)
@@ -240,14 +262,14 @@ def visible_table_spin(W, g, lo, hi, f, thr):
         row = W[mu]
         for i in range(N):
             f0[i] += low * row[i]
-    for p in range(1, 1 << M):
+    for p in range(1, n_pat):
         fp = f[p]
         j = _top_bit(p)
         src = f[p - (1 << j)]
         row = W[j]
         for i in range(N):
             fp[i] = src[i] + d * row[i]
-    for p in range(1 << M):
+    for p in range(n_pat):
         fp = f[p]
         out = thr[p]
         for i in range(N):
@@ -255,6 +277,12 @@ def visible_table_spin(W, g, lo, hi, f, thr):
             e = exp32(_F32(-2.0) * abs(x))
             small = np.int32(e / (_F32(1.0) + e) * _F32(_TWO32))  # 2^32 min(P(+1), P(-1)) < 2^31
             out[i] = np.uint32(small ^ -np.int32(x >= 0))  # x >= 0: 2^32 - 1 - small
+    full = (1 << M) - 1
+    for p in range(n_pat, 1 << M):
+        src = thr[full ^ p]
+        out = thr[p]
+        for i in range(N):
+            out[i] = ~src[i]
 
 
 @njit(cache=True, fastmath=FLAGS, error_model="numpy")

@@ -36,10 +36,10 @@ from . import potentials as pot
 from .products import (accumulate_rows, column_codes, gather_columns, group_table, n_groups, padded_width,
                        transpose_into)
 from .rbm import (
-    DIRECT_MAX_HIDDEN,
     VIS_REAL,
     binary_levels,
     chain_scratch,
+    direct_products,
     gibbs_sweeps_potts,
     gibbs_sweeps_spin,
     hidden_inputs_potts,
@@ -393,7 +393,7 @@ def minibatch_scratch(B, C, M, N, q, learn_fields, exact_method, kind, dtype):
     L = M + int(bool(learn_fields))
     gr = n_groups(R)
     spin = q is None
-    lookup = spin and M > DIRECT_MAX_HIDDEN
+    lookup = spin and not direct_products(M)
     Np = padded_width(N)
     vis = (N,) if spin else (N, q)
     n_conf = (1 << M) if exact_method and spin and exact.moments_fit_in_scratch(M, N) else 0

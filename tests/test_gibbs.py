@@ -4,8 +4,10 @@ One sweep v -> h -> v' from a fixed configuration has the exact transition law
 T(v -> v') = sum_h P(h | v) P(v' | h) (an integral over h for real-valued hidden units, done by
 quadrature here). Many chains started at v give a sample of v'; a chi-square test compares its
 histogram over all visible configurations with T, for every visible route (threshold table, lookup
-over hidden blocks, real-valued hidden units), spin and Potts visible units, and enough hidden units to
-take the lookup paths (M > DIRECT_MAX_HIDDEN). Fixed seeds make every test deterministic; the rejection
+over hidden blocks, real-valued hidden units), spin and Potts visible units, and both ways of computing
+the hidden inputs: direct products, and lookups over visible blocks (taken for M > DIRECT_MAX_HIDDEN;
+the cases marked `lookup` lower DIRECT_MAX_HIDDEN to M - 1, since the exact law of a sweep with 25
+hidden units is out of reach). Fixed seeds make every test deterministic; the rejection
 level is 1e-4, and test_chi_square_has_power shows that a 10% error in the weights is rejected.
 The data term of the gradient (hidden means times rows) is checked against plain NumPy.
 """
@@ -17,6 +19,7 @@ import pytest
 from scipy import integrate, special, stats
 
 from kernels import potentials as pot
+from kernels import rbm
 from kernels.rbm import (
     DIRECT_MAX_HIDDEN,
     VIS_GROUPS,
@@ -111,20 +114,26 @@ def model(rng, M, N, q=None, scale=0.6):
     return W - W.mean(-1, keepdims=True), g - g.mean(-1, keepdims=True), rng.normal(0, 0.4, M)
 
 
-CASES = [  # (visible q, hidden, M, route)
-    (None, "spin", 2, VIS_TABLE), (None, "spin", 2, VIS_GROUPS), (None, "bernoulli", 3, VIS_TABLE),
-    (None, "bernoulli", 3, VIS_GROUPS), (None, "spin", DIRECT_MAX_HIDDEN + 1, VIS_GROUPS),
-    (None, "spin", DIRECT_MAX_HIDDEN + 1, VIS_TABLE), (None, "gaussian", 1, VIS_REAL),
-    (None, "double_well", 1, VIS_REAL),
-    (3, "spin", 2, VIS_TABLE), (3, "bernoulli", 2, VIS_GROUPS), (3, "spin", DIRECT_MAX_HIDDEN + 1, VIS_GROUPS),
-    (3, "gaussian", 1, VIS_REAL), (3, "double_well", 1, VIS_REAL),
+CASES = [  # (visible q, hidden, M, route, lookup: hidden inputs by lookup over visible blocks)
+    (None, "spin", 2, VIS_TABLE, False), (None, "spin", 2, VIS_GROUPS, False),
+    (None, "bernoulli", 3, VIS_TABLE, False), (None, "bernoulli", 3, VIS_GROUPS, False),
+    (None, "spin", 9, VIS_GROUPS, False), (None, "spin", 9, VIS_TABLE, False),
+    (None, "spin", 9, VIS_GROUPS, True), (None, "spin", 9, VIS_TABLE, True),
+    (None, "bernoulli", 3, VIS_TABLE, True), (None, "gaussian", 1, VIS_REAL, False),
+    (None, "double_well", 1, VIS_REAL, False), (None, "gaussian", 1, VIS_REAL, True),
+    (3, "spin", 2, VIS_TABLE, False), (3, "bernoulli", 2, VIS_GROUPS, False), (3, "spin", 9, VIS_GROUPS, False),
+    (3, "spin", 9, VIS_GROUPS, True), (3, "bernoulli", 2, VIS_TABLE, True),
+    (3, "gaussian", 1, VIS_REAL, False), (3, "double_well", 1, VIS_REAL, False),
 ]
 
 
-@pytest.mark.parametrize("q,hidden,M,route", CASES)
-def test_one_sweep_follows_the_exact_transition_law(q, hidden, M, route):
+@pytest.mark.parametrize("q,hidden,M,route,lookup", CASES)
+def test_one_sweep_follows_the_exact_transition_law(q, hidden, M, route, lookup, monkeypatch):
+    if lookup:
+        monkeypatch.setattr(rbm, "DIRECT_MAX_HIDDEN", M - 1)
+    assert rbm.direct_products(M) != lookup
     kind = pot.POTENTIALS[hidden]
-    rng = np.random.default_rng(M * 10 + kind + (q or 0))
+    rng = np.random.default_rng(M * 10 + kind + (q or 0) + 7 * lookup)
     N = 4 if q is None else 2
     scale = 0.6 if M <= 3 else 0.25
     W, g, theta = model(rng, M, N, q, scale)
@@ -136,6 +145,18 @@ def test_one_sweep_follows_the_exact_transition_law(q, hidden, M, route):
         law = transition_law(W, g, kind, gamma, theta, v0, q)
         counts = one_sweep_sample(W, g, kind, gamma, theta, v0, route, seed=100 + start, q=q)
         assert chi2_pvalue(counts, law) > P_MIN, (v0, counts, law * C)
+
+
+@pytest.mark.parametrize("M", [1, 3])
+def test_zero_visible_fields_mirrored_table(M):
+    """Spin hidden units and g = 0: the threshold table's upper half is the complement of its lower half."""
+    rng = np.random.default_rng(70 + M)
+    W, _, theta = model(rng, M, 4)
+    g = np.zeros(4)
+    for start, v0 in enumerate(([1, -1, -1, 1], [1, 1, 1, -1])):
+        law = transition_law(W, g, pot.SPIN, np.ones(M), theta, np.array(v0))
+        counts = one_sweep_sample(W, g, pot.SPIN, np.ones(M), theta, v0, VIS_TABLE, seed=300 + start)
+        assert chi2_pvalue(counts, law) > P_MIN
 
 
 def test_chi_square_has_power():
@@ -174,12 +195,14 @@ def test_hidden_bits_are_bernoulli_with_the_sigmoid_probability(hidden):
         assert pv > P_MIN, (j, k[j] / reps, p[j])
 
 
-@pytest.mark.parametrize("q,hidden,M", [(None, "spin", 3), (None, "bernoulli", DIRECT_MAX_HIDDEN + 3),
-                                        (None, "gaussian", 2), (4, "spin", 2), (4, "double_well", 3),
+@pytest.mark.parametrize("q,hidden,M", [(None, "spin", 3), (None, "bernoulli", 20), (None, "bernoulli", DIRECT_MAX_HIDDEN),
+                                        (None, "bernoulli", DIRECT_MAX_HIDDEN + 3), (None, "gaussian", 2),
+                                        (4, "spin", 2), (4, "double_well", 3), (4, "bernoulli", 20),
                                         (4, "bernoulli", DIRECT_MAX_HIDDEN + 2)])
 def test_chain_averages_equal_numpy(q, hidden, M):
     """The statistics of a set of configurations as the updates compute them (float32, lookup or
-    direct products) equal the float64 NumPy formulas: <v <h|I>>, <v>, <-dU/dtheta>."""
+    direct products, at the real DIRECT_MAX_HIDDEN) equal the float64 NumPy formulas: <v <h|I>>, <v>,
+    <-dU/dtheta>."""
     kind = pot.POTENTIALS[hidden]
     rng = np.random.default_rng(M)
     N = 37
