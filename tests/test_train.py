@@ -30,12 +30,17 @@ CONFIGS = {
                               batch_size=40, hidden="gaussian", fields="learned"), "xy"),
     "potts-exact": (TrainConfig(visible="potts", q=4, method="exact", hidden="bernoulli", n_hidden=2,
                                 epochs=6, batch_size=40, record_every=3), "xy"),
-    # the routes of the sweeps (kernels.rbm): threshold table, lookups over hidden blocks and over
-    # visible blocks (M > DIRECT_MAX_HIDDEN), Potts with binary units, a remainder batch, fewer chains
+    # the routes of the sweeps (kernels.rbm): threshold table, lookups over hidden blocks, direct
+    # products and lookups over visible blocks (M > DIRECT_MAX_HIDDEN = 24), Potts with binary units,
+    # a remainder batch, fewer chains
     "spin-pcd-table": (TrainConfig(method="pcd", pcd_steps=2, n_hidden=3, epochs=5, batch_size=32,
                                    fields="learned"), "ising"),
     "spin-pcd-lookup": (TrainConfig(method="pcd", pcd_steps=1, n_hidden=11, epochs=5, batch_size=64,
                                     n_chains=13, hidden="bernoulli"), "ising"),
+    "spin-pcd-vlookup": (TrainConfig(method="pcd", pcd_steps=2, n_hidden=26, epochs=5, batch_size=64,
+                                     n_chains=13, fields="learned"), "ising"),
+    "potts-pcd-vlookup": (TrainConfig(visible="potts", q=4, method="pcd", pcd_steps=1, n_hidden=25, epochs=5,
+                                      batch_size=40, hidden="bernoulli"), "xy"),
     "potts-pcd-groups": (TrainConfig(visible="potts", q=4, method="pcd", pcd_steps=1, n_hidden=10, epochs=5,
                                      batch_size=40, fields="learned"), "xy"),
     "spin-exact-lookup": (TrainConfig(method="exact", n_hidden=10, epochs=4, batch_size=70), "ising"),
