@@ -19,11 +19,9 @@ import xarray as xr
 import kernels
 from kernels.train import TrainConfig, TrainState
 
+from .names import STATISTICS_VARIABLES
+from .names import TRAJECTORY_VARIABLES as VARIABLES
 from .spec import split_sizes, sweep_from_dict
-
-VARIABLES = ("weights", "visible_fields", "hidden_theta", "hidden_gamma", "loglik_train", "loglik_test")
-STATISTICS_VARIABLES = ("top_eigenvalue", "top_mode_weight")
-"""Variables of `train.method: statistics` cells (no RBM): see :func:`statistics_arrays`."""
 VARIABLE_ATTRS = {  # CF attributes of every variable, in a cell's Dataset and in the store
     "weights": {"long_name": "RBM weights w_{i mu}(v_i)"},
     "visible_fields": {"long_name": "visible fields g_i(v_i)"},

@@ -17,7 +17,9 @@ it. Dimensions follow the order of the keys in the file (a zip group sits where 
 
 Names: a key's coordinate name is its last component (``data.beta`` -> ``beta``), or the whole key
 with dots as underscores (``data_seed``, ``train_seed``) when two grid keys share a last component
-or the last component is a store dimension (:data:`RESERVED`: ``rbm.hidden`` -> ``rbm_hidden``).
+or the last component is a name the store uses itself (:data:`sweep.names.STORE_NAMES`: a per-cell
+dimension or a variable, ``rbm.hidden`` -> ``rbm_hidden``). A coordinate name that would still be a
+store name, or another coordinate's name, is refused when the sweep is validated.
 Values along a dimension (the first key of a zip group) must be distinct; a key may appear once.
 
 Seeds (per cell, unsigned 64-bit, see :func:`derive_seeds`): ``sha256`` of the canonical JSON
@@ -45,10 +47,11 @@ from typing import Any, Iterator, Mapping, Optional
 
 import numpy as np
 
+from .names import STORE_NAMES
 from .spec import (FIELDS, SECTIONS, Errors, Sweep, _copy, _describe, _kind_name, canonical_json,
                    format_value, resolve, suggest, validate_value)
 
-RESERVED = frozenset({"epoch", "hidden", "visible", "state"})
+RESERVED = STORE_NAMES
 RANGE_KINDS = ("linspace", "logspace", "arange")
 MAX_VALUES = 100_000
 MAX_CELLS = 1_000_000
@@ -143,8 +146,20 @@ def parse_grid(raw: Any, errs: Errors) -> ParsedGrid:
             out.bad.update(keys)
 
     counts = Counter(k.rsplit(".", 1)[1] for keys, _ in parsed for k in keys)
+    taken: dict[str, str] = {}
     for keys, values in parsed:
         names = tuple(coord_name(k, counts) for k in keys)
+        clash = False
+        for key, name in zip(keys, names):
+            if name in RESERVED or name in taken:
+                other = f"the coordinate of {taken[name]}" if name in taken else "a name the store uses itself"
+                errs.add(out.where[key], f"its coordinate name {name!r} is {other}; the store could not "
+                         "hold both")
+                clash = True
+            taken.setdefault(name, key)
+        if clash:
+            out.bad.update(keys)
+            continue
         out.dims.append(Dimension(names[0], tuple(keys), names, values))
     n_cells = math.prod(d.size for d in out.dims)
     if n_cells > MAX_CELLS:

@@ -394,8 +394,8 @@ def _dispatch(ray, task, plan: Plan, st: ResultsStore, url: str, storage_options
                     if r["status"] == DONE:
                         bar.done += 1
                         table.add(c.index, status=DONE, attempts=tries, host=res["host"], wall_time=r["wall_time"],
-                                  error="" if tries > 1 else None, data_seed=np.uint64(c.data_seed),
-                                  train_seed=np.uint64(c.train_seed),
+                                  error="" if tries > 1 else None, cell_data_seed=np.uint64(c.data_seed),
+                                  cell_train_seed=np.uint64(c.train_seed),
                                   provenance=cell_record(c.data_seed, c.train_seed, tries, r["wall_time"],
                                                          res["environment"]))
                     else:

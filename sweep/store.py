@@ -6,7 +6,7 @@ Layout (dims in brackets; G = the grid dimensions in sweep-file order):
     hidden_theta, hidden_gamma [G, epoch, hidden]         float32
     loglik_train, loglik_test  [G, epoch]                 float64   NaN where no exact value
     status           [G] int8, CF flag_values 0..3 = pending running done failed
-    attempts [G] int32 · wall_time [G] float64 (s) · host, error [G] str · data_seed, train_seed [G] uint64
+    attempts [G] int32 · wall_time [G] float64 (s) · host, error [G] str · cell_data_seed, cell_train_seed [G] uint64
     coordinates: every grid coordinate (zip'd keys along their dimension), epoch, hidden, visible, state
     root attrs: sweep_yaml, sweep_normalized (JSON), spec_hash, package_version, created
     checkpoints/<cell>.npz (outside the Zarr hierarchy): TrainState arrays of unfinished cells
@@ -131,8 +131,8 @@ CELL_VARS = {  # per-cell bookkeeping: dtype, fill value, attrs
     "error": (str, "", {"long_name": "error of the last failed attempt (traceback)"}),
     "provenance": (str, "", {"long_name": "JSON: software versions, source commit, host, seeds, attempts, "
                                           "wall time of the finishing attempt"}),
-    "data_seed": ("uint64", 0, {"long_name": "seed of the data stream"}),
-    "train_seed": ("uint64", 0, {"long_name": "seed of the training stream"}),
+    "cell_data_seed": ("uint64", 0, {"long_name": "seed of the cell's data stream"}),
+    "cell_train_seed": ("uint64", 0, {"long_name": "seed of the cell's training stream"}),
 }
 FLOAT32 = ("weights", "visible_fields", "hidden_theta", "hidden_gamma")
 
@@ -317,7 +317,7 @@ class ResultsStore:
 
     def write_table(self, rows) -> None:
         """Write the cell table for many cells: `rows` maps a cell index to {variable: value} (status, attempts,
-        wall_time, host, error, provenance, data_seed, train_seed). Driver only: a table chunk spans many cells,
+        wall_time, host, error, provenance, cell_data_seed, cell_train_seed). Driver only: a table chunk spans many cells,
         so each touched chunk is read, updated and rewritten whole, all chunks concurrently; `status` goes
         last, in a second round, after the rest of its row has landed."""
         rows = {tuple(int(i) for i in idx): fields for idx, fields in dict(rows).items()}

@@ -153,7 +153,7 @@ else:
         import xarray as xr
 
         ds = xr.open_zarr(path).load()
-        return {v: ds[v].values for v in VARIABLES + ("data_seed", "train_seed")}
+        return {v: ds[v].values for v in VARIABLES + ("cell_data_seed", "cell_train_seed")}
 
     def test_driver_without_the_token_gets_a_clear_message(cluster, sweep_file, tmp_path):
         env = cluster.env()

@@ -277,6 +277,31 @@ def test_reserved_store_dimension_names():
     assert g.dims == ("rbm_hidden", "n_hidden")
 
 
+def test_no_coordinate_takes_a_store_name():
+    """Every grid key's coordinate name differs from the store's own names (variables, per-cell dims)."""
+    from collections import Counter
+
+    from sweep.grid import coord_name
+    from sweep.names import STORE_NAMES, TABLE_VARIABLES
+    from sweep.spec import FIELDS
+    from sweep.store import CELL_VARS
+
+    assert tuple(CELL_VARS) == TABLE_VARIABLES
+    for keys in ([k for k in FIELDS], [k for k in FIELDS if k.startswith("data.")], ["data.seed", "train.seed"]):
+        counts = Counter(k.rsplit(".", 1)[1] for k in keys)
+        names = [coord_name(k, counts) for k in keys]
+        assert not set(names) & STORE_NAMES and len(set(names)) == len(keys), names
+
+
+def test_a_coordinate_name_the_store_uses_is_refused(monkeypatch):
+    import sweep.grid as grid_module
+
+    monkeypatch.setattr(grid_module, "RESERVED", grid_module.RESERVED | {"beta", "data_beta"})
+    msg = only("data.beta: [0.5, 1.0]")
+    assert msg == ("g.yaml: grid.data.beta: its coordinate name 'data_beta' is a name the store uses itself; "
+                   "the store could not hold both")
+
+
 def test_list_valued_key_on_the_grid():
     g = grid("data.couplings: [[1.0], [1, 0.5]]")
     assert g.coords["couplings"] == [(1.0,), (1.0, 0.5)]

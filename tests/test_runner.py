@@ -55,7 +55,7 @@ def write(tmp_path, text, name="s.yaml"):
 
 def data_vars(path):
     ds = xr.open_zarr(path).load()
-    return {v: ds[v].values for v in VARIABLES + ("data_seed", "train_seed")}
+    return {v: ds[v].values for v in VARIABLES + ("cell_data_seed", "cell_train_seed")}
 
 
 def assert_same_data(a, b):
@@ -357,7 +357,7 @@ def test_provenance_per_cell_and_per_run(tmp_path, ray_local):
     for pkg in ("numpy", "numba", "llvmlite", "ray", "zarr", "xarray", "rbm-sweep"):
         assert rec["versions"][pkg] and rec["versions"][pkg] != "not installed", pkg
     assert rec["commit"] and rec["host"] and rec["attempts"] == 1 and rec["wall_time_s"] > 0
-    assert rec["train_seed"] == str(int(ds["train_seed"].values[0, 0, 0]))
+    assert rec["train_seed"] == str(int(ds["cell_train_seed"].values[0, 0, 0]))
     runs = json.loads(ds.attrs["runs"])
     assert len(runs) == 1 and runs[0]["start"] and runs[0]["end"] and runs[0]["cells_run"] == 8
 
@@ -424,3 +424,34 @@ def test_plan_diff_cases(tmp_path, ray_local):
     # --dry-run prints the same plan
     r2 = cli.invoke(app, ["run", str(f), "--store", url, "--dry-run"])
     assert r2.output == cli.invoke(app, ["plan", str(f), "--store", url]).output
+
+
+def test_data_set_replicas_open_as_two_seed_dimensions(tmp_path, ray_local):
+    """A grid over data.seed x train.seed: both are 1-D indexed dimensions of the plain xarray Dataset (no
+    store variable takes their names), and different data seeds give different data."""
+    from sweep.cell import sample_data
+
+    text = """
+name: replicas
+data: {model: ising, n_visible: 12, n_samples: 100, beta: 0.7}
+rbm: {hidden: spin, n_hidden: 1}
+train: {method: exact, learning_rate: 0.05, batch_size: 20, epochs: 4, record_every: 2}
+grid:
+  data.seed: [1, 2, 3]
+  train.seed: [0, 1]
+"""
+    url = str(tmp_path / "rep.zarr")
+    assert run_sweep(write(tmp_path, text), store=url, progress=False).ok
+    ds = xr.open_zarr(url)
+    assert ds["weights"].dims[:2] == ("data_seed", "train_seed")
+    for dim, values in (("data_seed", [1, 2, 3]), ("train_seed", [0, 1])):
+        assert ds[dim].dims == (dim,) and ds[dim].values.tolist() == values and dim in ds.indexes
+    assert ds.sel(data_seed=2, train_seed=1)["weights"].shape == (3, 1, 12)
+    seeds = ds["cell_data_seed"].values
+    assert (seeds == seeds[:, :1]).all() and seeds[:, 0].tolist() == [1, 2, 3]  # data.seed is the data seed
+    assert len(set(ds["cell_train_seed"].values.ravel().tolist())) == 6
+    cell = parse_sweep(text).expand().cell((0, 0))
+    one, two = (sample_data(cell.spec["data"], s) for s in (1, 2))
+    assert not np.array_equal(one, two)
+    w = ds["weights"].isel(epoch=-1).values
+    assert not np.array_equal(w[0, 0], w[1, 0])  # same initialisation stream label, other data: other weights

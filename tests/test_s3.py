@@ -172,7 +172,7 @@ else:
 
     def data(url):
         ds = xr.open_zarr(url, storage_options={"endpoint_url": os.environ["AWS_ENDPOINT_URL"]}).load()
-        return {v: ds[v].values for v in VARIABLES + ("data_seed", "train_seed")}
+        return {v: ds[v].values for v in VARIABLES + ("cell_data_seed", "cell_train_seed")}
 
     @pytest.fixture(scope="module")
     def full(s3, sweep_file):

@@ -87,8 +87,8 @@ def test_cells_write_one_object_per_variable_and_the_table_few(tmp_path):
     sweep, grid, st = make(tmp_path)
     cells = [grid.cell((1, i)) for i in range(0, 40)]
     st.write_cells([(c, cell_arrays(c.spec, c.data_seed, c.train_seed)) for c in cells])
-    st.write_table({c.index: {"status": DONE, "attempts": 1, "host": "h", "data_seed": np.uint64(c.data_seed),
-                              "train_seed": np.uint64(c.train_seed)} for c in cells})
+    st.write_table({c.index: {"status": DONE, "attempts": 1, "host": "h", "cell_data_seed": np.uint64(c.data_seed),
+                              "cell_train_seed": np.uint64(c.train_seed)} for c in cells})
     root = tmp_path / "s.zarr"
     for var in VARIABLES:  # one object per cell and variable, side by side in the variable's folder
         assert sorted(p.name for p in (root / var).iterdir() if p.name.startswith("c")) == sorted(
@@ -100,7 +100,7 @@ def test_cells_write_one_object_per_variable_and_the_table_few(tmp_path):
     one = run_cell({**cells[7].spec, "seed": sweep.seed})
     np.testing.assert_array_equal(ds["weights"].isel(beta=1, seed=7).values, one["weights"].values)
     np.testing.assert_array_equal(ds["loglik_test"].isel(beta=1, seed=7).values, one["loglik_test"].values)
-    assert int(ds["train_seed"].isel(beta=1, seed=7)) == cells[7].train_seed
+    assert int(ds["cell_train_seed"].isel(beta=1, seed=7)) == cells[7].train_seed
     st_ = ds["status"].values
     assert (st_[1, :40] == DONE).all() and (st_[1, 40:] == PENDING).all() and (st_[0] == PENDING).all()
     assert np.isnan(ds["weights"].isel(beta=0).values).all()
@@ -134,7 +134,7 @@ def test_a_grow_cut_short_is_healed(tmp_path):
     """A driver killed after resizing the arrays but before re-consolidating: the next run heals the listing."""
     _, _, st = make(tmp_path, seeds=4)
     g = st.group()
-    for name in ("status", "attempts", "wall_time", "host", "error", "provenance", "data_seed", "train_seed"):
+    for name in ("status", "attempts", "wall_time", "host", "error", "provenance", "cell_data_seed", "cell_train_seed"):
         g[name].resize((3, 4))
     listed = zarr.open_group(str(tmp_path / "s.zarr"), mode="r", use_consolidated=True)
     assert listed["status"].shape == (2, 4)
