@@ -1,45 +1,59 @@
-"""Running a sweep: cells packed into Ray tasks that write their data; the driver writes the cell table.
+"""Running a sweep: cells packed into Ray tasks that write their data; the driver holds the store's lease and
+writes everything else.
 
 Contract of `run_sweep`:
-- the store is created from the grid (or reopened: the same sweep resumes, a sweep that only appends
-  grid values grows the store, anything else is refused, saying what differs);
-- one driver at a time: a live `_run.lock` refuses a second run; a dead driver's lock is taken over;
-- on a multi-node cluster every node that can run cells first proves it sees the store (it reads the run
-  lock's token); a store some node cannot reach is refused before any cell runs;
+- one driver at a time: the driver takes the store's lease first (sweep.lease; a live holder refuses the run,
+  naming it) and only then plans (read-only, sweep.plan) and changes the store: creates it (atomically),
+  grows it (values appended to grid dimensions), mends metadata a growth cut short, or refuses (another
+  sweep, damaged metadata, another environment), saying what differs;
+- the environment bit-identity depends on (sweep.provenance.contract) must be the store's: a difference is
+  refused, naming each, unless `allow_env_change` (the run record then notes it, and the store takes the new
+  environment);
+- on a multi-node cluster every node that can run cells first proves it sees the store (it reads the lease's
+  token) and reports its environment; a store some node cannot reach is refused before any cell runs;
 - done cells are skipped; pending, running (an interrupted run) and failed cells run again;
 - cells go to Ray tasks in batches sized from the measured cell time (about TASK_SECONDS of work per task),
-  with at most `max_parallel` tasks in flight (backpressure: the driver holds a bounded number of
-  futures and builds cells lazily). A task trains its cells one after the other (checkpointing every
-  `train.checkpoint_every` epochs into the store, resuming from the last checkpoint) and writes each
-  cell's data chunks; it returns the cells' bookkeeping to the driver, which alone writes the cell table
-  (status, attempts, times, host, error, provenance, seeds), batched: `running` when a batch is sent,
-  `done` or `failed` when it returns. A cell whose data landed but whose row did not is recomputed;
+  with at most `max_parallel` tasks in flight. A task trains its cells one after the other (checkpointing
+  every `train.checkpoint_every` epochs, resuming from the last checkpoint) and writes each cell's data
+  chunks; it returns the cells' outcomes to the driver, which alone writes the cell table, batched:
+  `running` when a batch is sent, `done` or `failed` when it returns, checking the lease before each write
+  (a driver that lost its lease stops, LeaseLost);
 - an exception in a cell is recorded as `failed` with its traceback (not retried: it is deterministic); a
-  lost worker or node is retried by Ray (`max_retries`, the retry resumes from the checkpoints); a batch
-  lost beyond its retries, or whose data could not be written, is split and its cells run one per task, so
-  only a cell that itself kills its worker or cannot be stored is recorded failed;
+  lost worker or node is retried by Ray (`max_retries`); a batch lost beyond its retries, or whose data could
+  not be written, is split and its cells run one per task; a failure of the storage environment (full disk,
+  read-only, unreachable object store) stops the run with StorageFailure and records nothing as failed;
+- interrupted (KeyboardInterrupt: Ctrl-C, or SIGTERM through the CLI) the driver stops scheduling, keeps
+  what came back, records the run with what it did and releases the lease: the rerun resumes;
 - results are bit-identical to an uninterrupted run, whatever was interrupted.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
-import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from . import tasks
+from . import layout, tasks
+from .errors import StorageFailure, StoreError
+from .grid import expand
+from .lease import Lease
+from .location import environment_failure
 from .plan import Plan, estimate_total, plan_sweep
-from .provenance import cell_record, run_record
+from .provenance import cell_record, contract, run_record
+from .raycompat import GCS_PROBE, supported
+from .results import DONE, FAILED, RUNNING, BatchOutcome, CellOutcome
 from .spec import Sweep, load_sweep
-from .store import DONE, FAILED, RUNNING, ResultsStore, StoreError
-from .tasks import FAIL_ENV, FAULT_ENV, SHARED_STORAGE_HINT
+from .store import ResultsStore
+from .table import CellTable
+from .tasks import SHARED_STORAGE_HINT
+from .verify import is_partial
 
 THREAD_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
               "MKL_NUM_THREADS": "1"}
@@ -50,6 +64,10 @@ FLUSH_SECONDS = 1.0  # the driver writes the cell table at most about this often
 
 def default_store(sweep: Sweep) -> str:
     return str(Path("results") / f"{sweep.name}.zarr")
+
+
+class EnvironmentChanged(StoreError):
+    """The environment differs from the one the store's results were computed in."""
 
 
 # ------------------------------------------------------------------------------------- progress
@@ -112,6 +130,7 @@ class RunSummary:
     ran: int
     wall_time: float
     failures: list
+    environment_change: list = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -123,6 +142,15 @@ class RunSummary:
         for idx, label, err in self.failures[:10]:
             s += f"\n  failed: {label}: {err.strip().splitlines()[-1] if err.strip() else 'unknown error'}"
         return s
+
+
+@dataclass
+class Tally:
+    """What this run did so far (kept current, so an interrupted run records it)."""
+
+    ran: int = 0
+    done: int = 0
+    failed: int = 0
 
 
 class Batcher:
@@ -147,8 +175,8 @@ class TableWriter:
     """The driver's batched writes of the cell table: rows accumulate and go to the store at most every
     FLUSH_SECONDS (or when many), and at the end."""
 
-    def __init__(self, store: ResultsStore):
-        self.store, self.rows, self.last = store, {}, time.time()
+    def __init__(self, table: CellTable):
+        self.table, self.rows, self.last = table, {}, time.time()
 
     def add(self, index, **fields) -> None:
         self.rows.setdefault(tuple(index), {}).update({k: v for k, v in fields.items() if v is not None})
@@ -160,7 +188,7 @@ class TableWriter:
     def flush(self) -> None:
         if self.rows:
             rows, self.rows = self.rows, {}
-            self.store.write_table(rows)
+            self.table.write(rows)
         self.last = time.time()
 
 
@@ -201,11 +229,13 @@ def _preflight(address: str, timeout: float = 5.0) -> None:
         raise ConnectionError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}; is its head node "
                               "running (`ray start --head`), and is the address its GCS address (port 6379 by "
                               "default)?") from None
+    if not supported():
+        return
     # in a child process: Ray's client aborts its process when token mode is on and no token is found
     import subprocess
 
     try:
-        r = subprocess.run([sys.executable, "-c", _GCS_PROBE, address, str(timeout)], capture_output=True, text=True,
+        r = subprocess.run([sys.executable, "-c", GCS_PROBE, address, str(timeout)], capture_output=True, text=True,
                            timeout=4 * timeout + 30)
     except (OSError, subprocess.TimeoutExpired):
         return
@@ -218,31 +248,13 @@ def _preflight(address: str, timeout: float = 5.0) -> None:
                               f"was found. {AUTH_HINT}")
 
 
-_GCS_PROBE = """
-import sys
-from ray._raylet import GcsClient
-import ray.exceptions
-try:
-    GcsClient(address=sys.argv[1]).get_all_node_info(timeout=float(sys.argv[2]))
-    print("ok")
-except ray.exceptions.AuthenticationError as exc:
-    print("auth: " + " ".join(str(exc).split()))
-except Exception as exc:
-    print("other: " + type(exc).__name__)
-"""
-
-
 def _init_ray(address: Optional[str], num_cpus: Optional[int]):
     import ray
 
     if ray.is_initialized():  # a notebook or test that already joined Ray
         return ray
     address = address or os.environ.get("RAY_ADDRESS") or None  # RAY_ADDRESS joins a cluster like --address
-    env = dict(THREAD_ENV)
-    for var in (FAULT_ENV, FAIL_ENV):
-        if var in os.environ:
-            env[var] = os.environ[var]
-    runtime_env = {"env_vars": env}
+    runtime_env = {"env_vars": dict(THREAD_ENV)}
     if address:
         _preflight(address)
         try:
@@ -257,26 +269,29 @@ def _init_ray(address: Optional[str], num_cpus: Optional[int]):
     return ray
 
 
-def check_storage(ray, probe, url: str, storage_options: Optional[dict], token: str, timeout: float = 120) -> None:
+def check_storage(ray, probe, url: str, storage_options: Optional[dict], token: str,
+                  timeout: float = 120) -> dict:
     """Refuse, before any cell runs, a store that a node able to run cells cannot reach: a probe task pinned to
-    each such node reads the run lock's token. Skipped when the only such node is the driver's own."""
+    each such node reads the lease's token. Returns {node description: its bit-identity contract}; skipped
+    (empty) when the only such node is the driver's own."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     nodes = [n for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) > 0]
     own = ray.get_runtime_context().get_node_id()
     if not nodes or [n["NodeID"] for n in nodes] == [own]:
-        return
+        return {}
     refs = {probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(
         url, storage_options, token): n for n in nodes}
     ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=timeout)
-    bad = []
+    bad, contracts = [], {}
     for ref, node in refs.items():
         where = f"node {node.get('NodeManagerAddress', '?')} ({node['NodeID'][:8]}, host {node.get('NodeManagerHostname', '?')})"
         if ref not in ready:
             bad.append(f"{where}: no answer to the storage probe in {timeout:.0f} s")
             continue
         try:
-            why = ray.get(ref)
+            answer = ray.get(ref)
+            why, contracts[where] = answer["problem"], answer["contract"]
         except Exception as exc:  # noqa: BLE001 - a node that cannot even run the probe
             why = f"{type(exc).__name__}: {exc}"
         if why:
@@ -285,78 +300,173 @@ def check_storage(ray, probe, url: str, storage_options: Optional[dict], token: 
         kind = "a local path" if "://" not in url or url.startswith("file://") else "this store"
         raise StoreError(f"{url}: {kind} that {len(bad)} of the cluster's {len(nodes)} nodes cannot reach; no cell "
                          "was run.\n  - " + "\n  - ".join(bad) + "\n" + SHARED_STORAGE_HINT)
+    return contracts
+
+
+def environment_refusal(url: str, differences: list, where: str = "") -> EnvironmentChanged:
+    return EnvironmentChanged(
+        f"{url}: the environment{where} differs from the one the store's results were computed in, so new cells "
+        "would not be bit-identical to a run in that environment:\n  - " + "\n  - ".join(differences)
+        + "\nrun in the store's environment, or pass --allow-env-change to continue here (the run record notes it)")
+
+
+def _refuse(plan: Plan, allow_env_change: bool) -> None:
+    """Raise what the plan refuses: another sweep, damaged metadata, another environment (unless allowed)."""
+    if plan.action == "refuse":
+        raise StoreError("\n".join(plan.reasons))
+    if plan.environment and not allow_env_change:
+        raise environment_refusal(plan.store.url, plan.environment)
+
+
+def _prepare(plan: Plan, lease: Lease) -> list:
+    """Make the store what the plan says, as the lease holder: create, grow or mend it. Returns the environment
+    differences accepted (allow_env_change), [] when none."""
+    st = plan.store
+    if plan.action == "create":
+        layout.create(st, plan.sweep, plan.grid, contract(), lease)
+        return []
+    if plan.heal:
+        layout.restore_metadata(st, plan.heal, lease)
+    if plan.action == "extend":
+        layout.grow(st, plan.sweep, expand(st.sweep()), lease)
+    if plan.environment:
+        lease.check()
+        st.update_root_attrs(environment=json.dumps(contract(), sort_keys=True))
+    _remove_stray_partials(st, lease)
+    return list(plan.environment)
+
+
+def _remove_stray_partials(st: ResultsStore, lease: Lease) -> None:
+    """After a run that did not end cleanly (its record has no end), remove the `*.partial` files a killed
+    writer left (local stores only: object stores have none). No writer runs now: this driver holds the lease
+    and has started no task."""
+    runs = st.runs()
+    if not st.location.local or not runs or runs[-1].get("end"):
+        return
+    lease.check()
+    st.location.delete_many([k for k in st.location.files() if is_partial(k)])
 
 
 def run_sweep(sweep_or_path, store: Optional[str] = None, address: Optional[str] = None,
               max_parallel: Optional[int] = None, storage_options: Optional[dict] = None,
-              progress: bool = True, num_cpus: Optional[int] = None, max_retries: int = 3) -> RunSummary:
+              progress: bool = True, num_cpus: Optional[int] = None, max_retries: int = 3,
+              allow_env_change: bool = False) -> RunSummary:
     """Run (or resume) every cell not yet done; returns a RunSummary (``.ok`` when all are done).
 
     `max_parallel`: tasks in flight (default 2 per CPU of the cluster). `storage_options` (fsspec) travel with
     every task: leave credentials out of them, each node reads its own from its environment
-    (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a profile, an instance role)."""
+    (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a profile, an instance role). Raises StoreError (a store that
+    cannot be used as asked: LeaseHeld, EnvironmentChanged, ...), StorageFailure (the storage environment
+    failed), ConnectionError (a cluster that cannot be joined), KeyboardInterrupt (the store is left
+    consistent and released)."""
     sweep = load_sweep(sweep_or_path) if isinstance(sweep_or_path, (str, Path)) else sweep_or_path
     url = store or default_store(sweep)
     # tasks get an absolute path: Ray workers do not run in the driver's folder (on a cluster, not on its machine)
-    task_url = url if "://" in url else os.path.abspath(url)
     t0 = time.time()
-    probe = ResultsStore(url, storage_options)
-    if probe.exists():  # refuse a concurrent run before touching anything
-        lock = probe.read_lock()
-        if lock and probe.lock_is_live(lock):
-            probe.acquire_lock()  # raises with the holder's identity
-    plan = plan_sweep(sweep, url, storage_options)
-    st = plan.store
-    token = st.acquire_lock()
-    stop = threading.Event()
-    run_pos = None
-
-    def beat():
-        while not stop.wait(5.0):
-            try:
-                st.heartbeat(token)
-            except Exception:  # noqa: BLE001 - a missed heartbeat must not kill the run
-                pass
-
-    hb = threading.Thread(target=beat, daemon=True)
-    hb.start()
-    bar = Progress(plan.grid.size, plan.done, enabled=progress)
-    failures, ran = [], 0
+    st = ResultsStore(url, storage_options)
+    task_url = st.location.root if st.location.local else url
     try:
-        if len(plan.todo):
-            ray = _init_ray(address, num_cpus)
-            task, probe_fn = _remote_functions(ray, max_retries)
-            check_storage(ray, probe_fn, task_url, storage_options, token)  # a refused run records no run
-        run_pos = st.record_run(run_record())
-        if len(plan.todo):
-            ran = _dispatch(ray, task, plan, st, task_url, storage_options, max_parallel, bar, failures)
-    finally:
-        bar.close()
-        stop.set()
+        st.check_usable()  # refuse a location `sweep run` never touches before making anything there
+        made_folder = st.location.makedirs()
+        lease = Lease.acquire(st.location, command=run_record()["command"])
+    except OSError as exc:
+        raise _storage_failure(url, exc) from None
+    lease.start_heartbeat()
+    run_pos, tally, failures, accepted = None, Tally(), [], []
+    bar = None
+    try:
         try:
-            if run_pos is not None:
-                st.finish_run(run_pos, end=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), cells_run=ran)
-        finally:
-            st.release_lock(token)
+            plan = plan_sweep(sweep, url, storage_options)
+            _refuse(plan, allow_env_change)
+            if len(plan.todo):  # join Ray before changing the store: an unreachable cluster leaves it as it was
+                ray = _init_ray(address, num_cpus)
+            accepted = _prepare(plan, lease)
+            bar = Progress(plan.grid.size, plan.done, enabled=progress)
+            if len(plan.todo):
+                task, probe_fn = _remote_functions(ray, max_retries)
+                nodes = check_storage(ray, probe_fn, task_url, storage_options, lease.holder.token)
+                accepted += _check_nodes(url, st, nodes, allow_env_change)
+            record = run_record()
+            if accepted:
+                record["environment_change"] = accepted
+            lease.check()
+            run_pos = st.record_run(record)
+            if len(plan.todo):
+                _dispatch(ray, task, plan, CellTable(st, lease), task_url, storage_options, max_parallel, bar,
+                          failures, tally)
+        except OSError as exc:
+            cause = environment_failure(exc)
+            if cause is None:
+                raise
+            raise _storage_failure(url, exc) from None
+    except BaseException as exc:
+        _finish(st, lease, run_pos, tally, interrupted=isinstance(exc, KeyboardInterrupt), bar=bar,
+                made_folder=made_folder)
+        raise
+    _finish(st, lease, run_pos, tally, interrupted=False, bar=bar, made_folder=made_folder)
     status = st.group("r")["status"][...]
-    done = int((status == DONE).sum())
-    return RunSummary(url, plan.grid.size, done, int((status == FAILED).sum()), ran, time.time() - t0, failures)
+    return RunSummary(url, plan.grid.size, int((status == DONE).sum()), int((status == FAILED).sum()), tally.ran,
+                      time.time() - t0, failures, accepted)
 
 
-def _dispatch(ray, task, plan: Plan, st: ResultsStore, url: str, storage_options: Optional[dict],
-              max_parallel: Optional[int], bar: "Progress", failures: list) -> int:
+def _storage_failure(url: str, exc: BaseException) -> StorageFailure:
+    cause = environment_failure(exc) or f"{type(exc).__name__}: {exc}"
+    where = getattr(exc, "filename", None)
+    return StorageFailure(f"{url}: {cause}" + (f" ({where})" if where else "")
+                          + "; the run stopped and the store keeps every cell finished so far: remove the cause "
+                          "and rerun the same command to resume")
+
+
+def _check_nodes(url: str, st: ResultsStore, nodes: dict, allow: bool) -> list:
+    """Compare each cluster node's bit-identity contract with the store's."""
+    from .provenance import contract_diff
+
+    stored = st.environment()
+    accepted = []
+    for where, theirs in nodes.items():
+        diff = contract_diff(stored, theirs)
+        if diff and not allow:
+            raise environment_refusal(url, diff, f" of {where}")
+        accepted += [f"{where}: {d}" for d in diff]
+    return accepted
+
+
+def _finish(st: ResultsStore, lease: Lease, run_pos, tally: Tally, interrupted: bool, bar, made_folder: bool) -> None:
+    """End a run: the run record counts what it did (also when interrupted), the lease is released, and a store
+    that could not even be created leaves no folder behind."""
+    if bar is not None:
+        bar.close()
+    try:
+        if run_pos is not None and lease.lost is None:
+            lease.check()
+            st.finish_run(run_pos, end=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), cells_run=tally.ran,
+                          cells_done=tally.done, cells_failed=tally.failed, interrupted=interrupted)
+    except Exception:  # noqa: BLE001 - the store may be what failed; the lease is released regardless
+        pass
+    finally:
+        try:
+            lease.release()
+        except Exception:  # noqa: BLE001 - a lease nobody renews expires by itself
+            lease.stop_heartbeat()
+        if made_folder and st.state() == "absent":
+            st.location.remove_empty_folders()
+
+
+def _dispatch(ray, task, plan: Plan, table: CellTable, url: str, storage_options: Optional[dict],
+              max_parallel: Optional[int], bar: "Progress", failures: list, tally: Tally) -> None:
     """Send the plan's cells to Ray in batches, at most `max_parallel` tasks in flight, and write the cell table
-    from what comes back; returns the number of cells that came back (done or failed)."""
+    from what comes back (counted in `tally` as it comes)."""
+    st = plan.store
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
     limit = max_parallel or 2 * cpus
     attempts = st.group("r")["attempts"][...]  # of earlier runs (the store already has the grid's shape)
-    table = TableWriter(st)
+    writer = TableWriter(table)
     batcher = Batcher(_estimate(plan), cpus)
     sent = 0  # cells of plan.todo sent so far (in grid order)
     alone: deque = deque()  # cells of a batch lost beyond its retries: one per task
     inflight: dict = {}  # future -> list of cells
-    ran = 0
     bar.show(force=True)
+    completed = False
     try:
         while sent < len(plan.todo) or alone or inflight:
             while (sent < len(plan.todo) or alone) and len(inflight) < limit:
@@ -367,7 +477,7 @@ def _dispatch(ray, task, plan: Plan, st: ResultsStore, url: str, storage_options
                     cells = list(plan.todo[sent:sent + n])
                     sent += len(cells)
                 for c in cells:
-                    table.add(c.index, status=RUNNING, attempts=int(attempts[c.index]) + 1)
+                    writer.add(c.index, status=RUNNING, attempts=int(attempts[c.index]) + 1)
                 inflight[task.remote(url, storage_options, cells)] = cells
             bar.running = min(sum(len(c) for c in inflight.values()), cpus)
             ready, rest = ray.wait(list(inflight), num_returns=1, timeout=0.5)
@@ -379,38 +489,44 @@ def _dispatch(ray, task, plan: Plan, st: ResultsStore, url: str, storage_options
                 try:
                     res = ray.get(ref)
                 except Exception as exc:  # noqa: BLE001 - worker or node lost beyond the retries, or no store
+                    if environment_failure(exc):
+                        raise _storage_failure(st.url, exc) from None
                     err = f"{type(exc).__name__}: {exc}"
                     if len(cells) > 1:
                         alone.extend(cells)  # find the cell that kills its worker or its write, if one does
                         bar.note(f"a task of {len(cells)} cells was lost ({err.splitlines()[0][:120]}); "
                                  "running its cells one per task")
                         continue
-                    res = {"host": "", "environment": None, "attempt": 1, "seconds": 0.0,
-                           "cells": [{"status": FAILED, "error": err} for c in cells]}
-                batcher.record(res["seconds"], len(cells))
-                for c, r in zip(cells, res["cells"]):
-                    ran += 1
-                    tries = int(attempts[c.index]) + res["attempt"]
-                    if r["status"] == DONE:
+                    res = BatchOutcome("", None, 1, 0.0, [CellOutcome(FAILED, error=err) for _ in cells])
+                batcher.record(res.seconds, len(cells))
+                for c, r in zip(cells, res.cells):
+                    tally.ran += 1
+                    tries = int(attempts[c.index]) + res.attempt
+                    if r.status == DONE:
                         bar.done += 1
-                        table.add(c.index, status=DONE, attempts=tries, host=res["host"], wall_time=r["wall_time"],
-                                  error="" if tries > 1 else None, cell_data_seed=np.uint64(c.data_seed),
-                                  cell_train_seed=np.uint64(c.train_seed),
-                                  provenance=cell_record(c.data_seed, c.train_seed, tries, r["wall_time"],
-                                                         res["environment"]))
+                        tally.done += 1
+                        writer.add(c.index, status=DONE, attempts=tries, host=res.host, wall_time=r.wall_time,
+                                   error="" if tries > 1 else None, cell_data_seed=np.uint64(c.data_seed),
+                                   cell_train_seed=np.uint64(c.train_seed),
+                                   provenance=cell_record(c.data_seed, c.train_seed, tries, r.wall_time,
+                                                          res.environment))
                     else:
                         bar.failed += 1
-                        failures.append((c.index, c.label(), r.get("error", "")))
-                        table.add(c.index, status=FAILED, attempts=tries, host=res["host"], error=r.get("error", ""),
-                                  wall_time=r.get("wall_time"))
-                        bar.note(f"failed: {c.label()}: "
-                                 f"{(r.get('error') or '').strip().splitlines()[-1:] or ['?']}")
-            table.maybe_flush()
+                        tally.failed += 1
+                        failures.append((c.index, c.label(), r.error))
+                        writer.add(c.index, status=FAILED, attempts=tries, host=res.host, error=r.error,
+                                   wall_time=r.wall_time)
+                        bar.note(f"failed: {c.label()}: {(r.error or '').strip().splitlines()[-1:] or ['?']}")
+            writer.maybe_flush()
             bar.show()
+        completed = True
     finally:
-        table.flush()  # what came back is kept, even when the driver is interrupted
         bar.running = 0
-    return ran
+        try:
+            writer.flush()  # what came back is kept, even when the driver is interrupted
+        except Exception:  # noqa: BLE001 - a full disk or a lost lease: the rerun recomputes those cells
+            if completed:
+                raise
 
 
 def _estimate(plan: Plan) -> float:

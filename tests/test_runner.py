@@ -14,8 +14,10 @@ import xarray as xr
 from sweep.grid import expand
 from sweep import open_results, parse_sweep, run_cell, run_sweep
 from sweep.cell import VARIABLES
-from sweep.tasks import FAIL_ENV, FAULT_ENV
+from sweep.lease import Lease, read_holder
 from sweep.store import DONE, FAILED, ResultsStore, StoreError
+
+FAULTS = str(Path(__file__).parent / "faults.py")
 
 pytestmark = pytest.mark.slow
 
@@ -98,12 +100,20 @@ def test_failing_cell_is_recorded_and_others_finish(tmp_path, ray_local, monkeyp
     url = str(tmp_path / "f.zarr")
     orig = tasks.execute_cell
 
-    def failing(store, cell, attempt):  # runs in a reused Ray worker: leave its environment as found
-        os.environ[FAIL_ENV] = "beta=0.9, seed=1"
+    def failing(store, cell, attempt):  # the cell's computation raises (in a reused worker: restored after)
+        from sweep import cell as cell_module
+
+        compute = cell_module.cell_arrays
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("injected failure")
+
+        if "beta=0.9, seed=1" in cell.label():
+            cell_module.cell_arrays = broken
         try:
             return orig(store, cell, attempt)
         finally:
-            del os.environ[FAIL_ENV]
+            cell_module.cell_arrays = compute
 
     monkeypatch.setattr(tasks, "execute_cell", failing)
     summary = run_sweep(f, store=url, progress=False)
@@ -153,7 +163,7 @@ def test_a_cell_the_store_refuses_fails_alone_with_the_reason(tmp_path, ray_loca
     def shifted(store, cell, attempt):
         r = orig(store, cell, attempt)
         if cell.label().startswith("beta=0.3, seed=1, n_samples=200,"):
-            r["arrays"]["epoch"] = r["arrays"]["epoch"] + 1
+            r.arrays["epoch"] = r.arrays["epoch"] + 1
         return r
 
     monkeypatch.setattr(tasks, "execute_cell", shifted)
@@ -194,24 +204,26 @@ def test_concurrent_run_is_refused(tmp_path, ray_local):
     f = write(tmp_path, small())
     run_sweep(f, store=url, progress=False)
     st = ResultsStore(url)
-    token = st.acquire_lock()  # this live process now holds the store, as a running driver would
+    lease = Lease.acquire(st.location)  # this live process now holds the store, as a running driver would
     try:
         with pytest.raises(StoreError, match="being run by another `sweep run`"):
             run_sweep(f, store=url, progress=False)
     finally:
-        st.release_lock(token)
-    # a dead driver's lock does not block: rewrite the lock with a pid that no longer exists
+        lease.release()
+    # a dead driver's lease does not block: a lease file naming a pid that no longer exists
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    st.fs.pipe(st.root + "/_run.lock", (
-        '{"host": "%s", "pid": %d, "token": "x", "started": "", "heartbeat": %f}'
+    st.location.write("_lease/0000000007.json", (
+        '{"host": "%s", "pid": %d, "token": "x", "started": "", "heartbeat": %f, "seconds": 30}'
         % (__import__("socket").gethostname(), dead.pid, time.time())).encode())
     assert run_sweep(f, store=url, progress=False).ok
 
 
 def _cli(args, env=None, **kw):
+    """`sweep ARGS` in its own session; with `env` holding FAULT_* variables, through tests/faults.py."""
     e = dict(os.environ, **(env or {}))
-    return subprocess.Popen([sys.executable, "-m", "sweep.cli", *args], env=e, start_new_session=True, **kw)
+    cmd = [FAULTS] if any(k.startswith("FAULT_") for k in (env or {})) else ["-m", "sweep.cli"]
+    return subprocess.Popen([sys.executable, *cmd, *args], env=e, start_new_session=True, **kw)
 
 
 def test_sigkill_driver_then_rerun_is_bit_identical(tmp_path):
@@ -245,11 +257,11 @@ def test_cell_killed_mid_training_resumes_from_checkpoint(tmp_path):
     ref, url = str(tmp_path / "ref.zarr"), str(tmp_path / "r.zarr")
     assert _cli(["run", str(f), "--store", ref]).wait(timeout=300) == 0
     # every cell's first attempt is SIGKILLed after its first checkpoint (epoch 4); Ray retries it
-    assert _cli(["run", str(f), "--store", url], env={FAULT_ENV: "1"}).wait(timeout=300) == 0
+    assert _cli(["run", str(f), "--store", url], env={"FAULT_KILL_AFTER_CHECKPOINT": "1"}).wait(timeout=300) == 0
     ds = open_results(url)
     assert (ds["attempts"].values == 2).all()
     assert_same_data(data_vars(ref), data_vars(url))
-    assert not ResultsStore(url).fs.exists(ResultsStore(url).root + "/checkpoints/c0-0-0.npz")
+    assert not (Path(url) / "checkpoints" / "c0-0-0.npz").exists()
 
 
 def test_run_cell_is_deterministic_and_seeded_by_values():
@@ -282,7 +294,8 @@ def test_cli_errors_are_clean(tmp_path):
     r = subprocess.run([sys.executable, "-m", "sweep.cli", "run", str(good), "--store", str(tmp_path / "q.zarr"),
                         "--address", "127.0.0.1:1"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "cannot reach the Ray cluster at 127.0.0.1:1" in r.stderr, r.stderr
-    assert "Traceback" not in r.stderr and ResultsStore(str(tmp_path / "q.zarr")).read_lock() is None
+    assert "Traceback" not in r.stderr and read_holder(ResultsStore(str(tmp_path / "q.zarr")).location) is None
+    assert not (tmp_path / "q.zarr").exists()  # a refused run leaves nothing behind
 
 
 def test_cli_status_show_query_exports(tmp_path, ray_local):
@@ -374,7 +387,7 @@ def test_verify_finds_flipped_and_truncated_chunks_and_run_repairs_them(tmp_path
     before = data_vars(url)
     cli = CliRunner()
     r = cli.invoke(app, ["verify", url])
-    assert r.exit_code == 0 and "8 cells checked: 0 corrupt, 0 torn, 0 partial files" in r.output
+    assert r.exit_code == 0 and "8 cells checked: 0 metadata problems, 0 corrupt, 0 torn, 0 partial files" in r.output
     flipped = tmp_path / "v.zarr" / "weights" / "c.0.1.0.0.0.0"  # one file per cell and variable
     raw = bytearray(flipped.read_bytes())
     raw[len(raw) // 2] ^= 0x40

@@ -221,8 +221,8 @@ else:
         rc, out = cli("run", sweep_file, "--store", url)
         assert rc == 0, out
         rc, out = cli("verify", url)
-        assert rc == 0 and "8 cells checked: 0 corrupt, 0 torn, 0 partial files" in out, out
-        fs = ResultsStore(url, {"endpoint_url": s3.endpoint}).fs
+        assert rc == 0 and "8 cells checked: 0 metadata problems, 0 corrupt, 0 torn, 0 partial files" in out, out
+        fs = ResultsStore(url, {"endpoint_url": s3.endpoint}).location.fs
         key = f"{BUCKET}/runs/interrupted.zarr/weights/c.1.0.1.0.0.0"
         raw = bytearray(fs.cat(key))
         raw[len(raw) // 2] ^= 0x10
