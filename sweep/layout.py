@@ -264,8 +264,7 @@ def metadata_problems(store: ResultsStore, expected: Optional[dict] = None) -> l
                 out.append(Problem(key, "unreadable", f"{array}: its metadata ({key}) is not valid JSON"))
                 continue
             if g != w:
-                same_but_shape = {k: v for k, v in g.items() if k != "shape"} == \
-                                 {k: v for k, v in w.items() if k != "shape"}
+                same_but_shape = _same_but_size(g, w)
                 kind = "shape" if same_but_shape else "differs"
                 detail = (f"{array}: shape {g.get('shape')} where the sweep lays out {w.get('shape')}" if same_but_shape
                           else f"{array}: its metadata ({key}) differs from what the sweep lays out")
@@ -280,6 +279,18 @@ def metadata_problems(store: ResultsStore, expected: Optional[dict] = None) -> l
     except (AttributeError, ValueError, KeyError):
         out.append(Problem(ROOT, "listing", "the root's consolidated listing is missing or unreadable"))
     return out
+
+
+def _single_chunk(meta: dict) -> bool:
+    chunks = meta.get("chunk_grid", {}).get("configuration", {}).get("chunk_shape")
+    return chunks is not None and list(chunks) == list(meta.get("shape", []))
+
+
+def _same_but_size(a: dict, b: dict) -> bool:
+    """Whether two arrays' metadata differ at most in size: the shape, and the chunk shape of arrays held in one
+    chunk each (the coordinates), which a growth changes."""
+    drop = {"shape", "chunk_grid"} if _single_chunk(a) and _single_chunk(b) else {"shape"}
+    return {k: v for k, v in a.items() if k not in drop} == {k: v for k, v in b.items() if k not in drop}
 
 
 HEALABLE = ("shape", "listing", "coordinates")
