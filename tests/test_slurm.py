@@ -73,7 +73,7 @@ if not INNER:
         if missing:
             pytest.fail(f"Slurm or munge is missing ({', '.join(missing)}): .ci/run installs Debian's slurm-wlm "
                         "and munge (apt-get install slurm-wlm munge)")
-        run_inner(__file__, tmp_path, timeout=300)
+        run_inner(__file__, tmp_path, timeout=360)
 
     def test_batch_script_is_valid_bash_with_the_documented_sbatch_options():
         text = SCRIPT.read_text()
@@ -318,15 +318,23 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 
     LOOPBACK = {"0100007F", "00000000000000000000000001000000", "0000000000000000FFFF00000100007F"}
 
-    def test_bad_arguments_are_a_message_before_any_ray_node(slurm, job_env, tmp_path):
-        out = tmp_path / "bad.out"
-        job = slurm.submit(["-N2", "--cpus-per-task=1", "-o", str(out), str(SCRIPT), "missing.yaml",
-                            str(tmp_path / "x.zarr")], job_env, tmp_path)
-        info = slurm.wait_job(job, 60)
-        text = out.read_text()
-        assert info["JobState"] == "FAILED" and info["ExitCode"] == "2:0", (info, text)
-        assert "sweep.sbatch: error: sweep file 'missing.yaml' not found" in text, text
-        assert "Traceback" not in text and "ray start" not in text.lower(), text
+    def test_bad_input_is_a_message_and_the_ray_head_is_stopped(slurm, job_env, tmp_path):
+        """Two one-node jobs at once (n1 and n2): a missing sweep file (refused before Ray), a bad sweep file
+        (refused by `sweep run --dry-run` while the Ray head starts, which is then stopped)."""
+        (tmp_path / "bad.yaml").write_text(SWEEP.replace("model: ising", "model: isng"))
+        jobs = {name: slurm.submit(["-N1", "--cpus-per-task=1", "-o", str(tmp_path / f"{name}.out"), str(SCRIPT),
+                                    f"{name}.yaml", str(tmp_path / "x.zarr")], job_env, tmp_path)
+                for name in ("missing", "bad")}
+        infos = {name: slurm.wait_job(job, 90) for name, job in jobs.items()}
+        texts = {name: (tmp_path / f"{name}.out").read_text() for name in jobs}
+        for name, info in infos.items():
+            assert info["JobState"] == "FAILED" and info["ExitCode"] == "2:0", (info, texts[name])
+            assert "Traceback" not in texts[name], texts[name]
+        assert "sweep.sbatch: error: sweep file 'missing.yaml' not found" in texts["missing"], texts["missing"]
+        assert "Ray head" not in texts["missing"]  # nothing was started
+        assert "data.model: must be one of 'ising', 'xy'" in texts["bad"], texts["bad"]
+        assert "Ray nodes stopped" in texts["bad"], texts["bad"]
+        assert not (tmp_path / "x.zarr").exists()
 
     def test_sweep_interrupted_and_resubmitted_is_complete_and_bit_identical(slurm, job_env, tmp_path):
         (tmp_path / "slurm-test.yaml").write_text(SWEEP)
@@ -354,7 +362,9 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
         text = (tmp_path / "first.out").read_text()
         assert "Ray cluster ready: 2 nodes, 2 CPUs for cells" in text, text
         assert "got SIGUSR1: stopping the sweep" in text and "resubmit the same sbatch command" in text, text
-        assert "Ray nodes stopped" in text, text
+        assert "Ray nodes stopped" in text and "Traceback" not in text, text
+        ray_log = (tmp_path / f"rbm-sweep-{first}-ray.log").read_text()
+        assert ray_log.count("Ray runtime started") == 2, ray_log  # the head and the worker, each by its srun
         assert info["JobState"] == "FAILED", (info, text)  # the sweep did not finish: a non-zero exit
         status = _status(str(store))
         n_done = int((status == DONE).sum())
@@ -371,7 +381,15 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
         assert info["JobState"] == "COMPLETED" and info["ExitCode"] == "0:0", (info, text)
         assert f"8/8 cells done, 0 failed, {8 - n_done} run now" in text, text
         assert "Ray nodes stopped" in text and "Traceback" not in text, text
-        wall = time.time() - t0
+        wall = time.time() - t0  # both jobs, from the first submission
+
+        # once more: nothing left to run, no Ray cluster needed
+        third = slurm.submit(["-o", str(tmp_path / "third.out"), *args], job_env, tmp_path)
+        info = slurm.wait_job(third, 60)
+        text = (tmp_path / "third.out").read_text()
+        assert info["JobState"] == "COMPLETED" and info["ExitCode"] == "0:0", (info, text)
+        assert "nothing left to run" in text and "8/8 cells done, 0 failed, 0 run now" in text, text
+        assert "Ray cluster ready" not in text, text
 
         # complete, readable with plain xarray, and bit-identical to run_cell on every cell
         ds = xr.open_zarr(store).load()
