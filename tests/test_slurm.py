@@ -7,7 +7,8 @@ script starts a Ray head on n1 and a Ray worker on n2 with srun, runs `sweep run
 store in the test's folder (the "shared file system" of both nodes), and stops the Ray nodes. The test
 interrupts the first job mid-sweep (`scancel --batch --signal=USR1`, the signal the script asks for before
 the time limit), resubmits the same command, and checks that the store is complete and bit-identical to
-`sweep.run_cell` on every cell.
+`sweep.run_cell` on every cell; a third submission finds nothing to run and starts no Ray cluster. Two
+one-node jobs with bad input (no sweep file; an invalid one) end with the message, exit 2, no traceback.
 
 Every Slurm process runs with the hostname `localhost` (its own UTS namespace: Slurm resolves the host's
 name with every bind when `CommunicationParameters=NoInAddrAny`, which keeps slurmd and srun on 127.0.0.1)
@@ -359,6 +360,7 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
             time.sleep(0.1)
         record_pids(_marked(), "jobs")
         info = slurm.wait_job(first, 90)
+        t_first = time.time() - t0
         text = (tmp_path / "first.out").read_text()
         assert "Ray cluster ready: 2 nodes, 2 CPUs for cells" in text, text
         assert "got SIGUSR1: stopping the sweep" in text and "resubmit the same sbatch command" in text, text
@@ -376,16 +378,19 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 
         # the same command again finishes the sweep
         second = slurm.submit(["-o", str(tmp_path / "second.out"), *args], job_env, tmp_path)
+        t1 = time.time()
         info = slurm.wait_job(second, 150)
+        t_second = time.time() - t1
         text = (tmp_path / "second.out").read_text()
         assert info["JobState"] == "COMPLETED" and info["ExitCode"] == "0:0", (info, text)
         assert f"8/8 cells done, 0 failed, {8 - n_done} run now" in text, text
         assert "Ray nodes stopped" in text and "Traceback" not in text, text
-        wall = time.time() - t0  # both jobs, from the first submission
 
         # once more: nothing left to run, no Ray cluster needed
         third = slurm.submit(["-o", str(tmp_path / "third.out"), *args], job_env, tmp_path)
+        t2 = time.time()
         info = slurm.wait_job(third, 60)
+        t_third = time.time() - t2
         text = (tmp_path / "third.out").read_text()
         assert info["JobState"] == "COMPLETED" and info["ExitCode"] == "0:0", (info, text)
         assert "nothing left to run" in text and "8/8 cells done, 0 failed, 0 run now" in text, text
@@ -394,6 +399,7 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
         # complete, readable with plain xarray, and bit-identical to run_cell on every cell
         ds = xr.open_zarr(store).load()
         assert (ds["status"].values == DONE).all()
+        t3 = time.time()
         sweep = parse_sweep(SWEEP)
         grid = sweep.expand()
         for cell in grid:
@@ -404,4 +410,5 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
                 got = stored[v].isel(epoch=slice(0, n)).values
                 assert np.array_equal(got, one[v].values, equal_nan=True), f"{v} of {cell.label()} differs"
                 assert np.isnan(stored[v].isel(epoch=slice(n, None)).values).all()
-        print(f"interrupted after {n_done}/8 cells, resumed: {wall:.1f} s for both jobs")
+        print(f"interrupted after {n_done}/8 cells; jobs: {t_first:.0f} s (interrupted), {t_second:.0f} s (resumed), "
+              f"{t_third:.0f} s (nothing to run); run_cell reference {time.time() - t3:.0f} s")
