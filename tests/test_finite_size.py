@@ -200,6 +200,17 @@ def test_separation_beta_is_where_the_uniform_mode_leaves_the_band():
     assert fs.spike_outlier(pop(b + 0.02, 100), 1.0)["separated"]
 
 
+def test_fourier_participation_counts_the_modes_a_vector_spreads_over():
+    N = 64
+    i = np.arange(N)
+    assert fs.fourier_participation(np.ones(N)) == pytest.approx(1.0)
+    assert fs.fourier_participation(np.cos(2 * np.pi * 5 * i / N)) == pytest.approx(2.0)
+    four = np.cos(2 * np.pi * 2 * i / N) + np.cos(2 * np.pi * 7 * i / N)  # 4 modes (+-2, +-7), equal weight
+    assert fs.fourier_participation(four) == pytest.approx(4.0)
+    noise = np.random.default_rng(0).normal(size=4096)
+    assert 1000 < fs.fourier_participation(noise) < 3000  # about N / 2 (exponential |u_hat|^2)
+
+
 # ---------------------------------------------------------------------------------------- crossover
 def test_crossover_of_a_logistic_gives_its_centre_and_width():
     beta = np.linspace(0, 3, 301)
@@ -270,9 +281,19 @@ def test_the_script_regenerates_each_cells_data_and_measures_the_weights_against
     np.testing.assert_allclose(obs["w_eig_overlap"].sel(train_seed=0).values, 1.0, atol=1e-5)
     np.testing.assert_allclose(obs["w_eig_overlap"].sel(train_seed=1).values, 0.0, atol=1e-5)
     np.testing.assert_allclose(obs["rel_change"].values, 0.1, rtol=1e-4)
+    # the two initialisations end on orthogonal vectors (u and the bottom eigenvector): overlap 0
+    np.testing.assert_allclose(obs["init_overlap"].values, 0.0, atol=1e-5)
     # data seeds: two data sets at the same (beta, n) are different data, so different top eigenvalues
     lam = spec["top_eigenvalue"].sel(beta=0.3, n_samples=40).values
     assert lam[0] != lam[1]
+    # the eigenvector's own observables are those of the regenerated data's top eigenvector
+    from sweep.cell import sample_data
+    cell = parse_sweep(SWEEP).expand().cell((1, 2, 1, 0))  # beta 0.9, N = n = 24, data seed 3
+    v = sample_data(cell.spec["data"], cell.data_seed).astype(np.float64)
+    u = np.linalg.eigh(v.T @ v / len(v))[1][:, -1]
+    got = spec.sel(beta=0.9, n_samples=24, data_seed=3)
+    assert float(got["eig_uniform"]) == pytest.approx(u.sum() ** 2 / 24, abs=1e-6)
+    assert float(got["eig_modes"]) == pytest.approx(fs.fourier_participation(u), rel=1e-5)
     # theory columns agree with ring_theory for each cell's (beta, N, n)
     th = fs.ring_theory(0.9, 24, 24)
     assert float(spec["rmt_eigenvalue"].sel(beta=0.9, n_samples=24, data_seed=3)) == pytest.approx(th["rmt_eigenvalue"])

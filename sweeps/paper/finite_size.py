@@ -166,14 +166,25 @@ def data_dims(ds: xr.Dataset, grid=None) -> list:
     return [d for d in grid.dims if grid.coord_keys[d] != "train.seed"]
 
 
+def fourier_participation(u) -> float:
+    """Number of spatial Fourier modes a ring vector spreads over: 1 / sum_k p_k^2 with p_k = |u_hat_k|^2 /
+    sum_k |u_hat_k|^2 over the N modes k (+k and -k separately): 1 for the uniform vector, 2 for a
+    cosine mode, about N / 2 for white noise."""
+    p = np.abs(np.fft.fft(np.asarray(u, dtype=np.float64))) ** 2
+    p = p / p.sum()
+    return float(1.0 / np.sum(p ** 2))
+
+
 def spectrum(v: np.ndarray) -> dict:
     """Top eigenvalue of C = V^T V / n of Ising data V (n, N) in +-1, its unit eigenvector u, u's squared
-    overlap with the uniform vector (sum_i u_i)^2 / N, and its weight on the Fourier modes |k| <= 3."""
+    overlap with the uniform vector (sum_i u_i)^2 / N, its weight on the Fourier modes |k| <= 3, its
+    Fourier participation number, and u's own smoothness Q and bump count (analysis.smoothness, bumps)."""
     st = theory.top_eigen(np.asarray(v), model="ising")
     u = st["top_vector"]
-    uni = float(an.uniform_overlap(xr.DataArray(u, dims="visible")))
-    return {"top_eigenvalue": st["top_eigenvalue"], "eig_uniform": uni, "eig_low_modes": st["low_mode_weight"],
-            "top_vector": u}
+    ua = xr.DataArray(u, dims="visible")
+    return {"top_eigenvalue": st["top_eigenvalue"], "eig_uniform": float(an.uniform_overlap(ua)),
+            "eig_low_modes": st["low_mode_weight"], "eig_modes": fourier_participation(u),
+            "eig_Q": float(an.smoothness(ua)), "eig_bumps": float(an.bumps(ua)["n_bumps"]), "top_vector": u}
 
 
 def ring_theory(beta: float, n_visible: int, n_samples: int) -> dict:
@@ -201,8 +212,8 @@ def spectra(ds: xr.Dataset, sample=sample_data, progress: bool = False) -> xr.Da
         seeds = flat[..., 0]
     shape = tuple(ds.sizes[d] for d in ddims)
     Nmax = ds.sizes["visible"]
-    names = ("top_eigenvalue", "eig_uniform", "eig_low_modes", "signal_eigenvalue", "mp_edge", "rmt_eigenvalue",
-             "rmt_overlap")
+    measured = ("top_eigenvalue", "eig_uniform", "eig_low_modes", "eig_modes", "eig_Q", "eig_bumps")
+    names = measured + ("signal_eigenvalue", "mp_edge", "rmt_eigenvalue", "rmt_overlap")
     out = {k: np.full(shape, np.nan) for k in names}
     vec = np.full(shape + (Nmax,), np.nan)
     cache = {}
@@ -215,7 +226,7 @@ def spectra(ds: xr.Dataset, sample=sample_data, progress: bool = False) -> xr.Da
         v = sample(data, int(seeds[pos]))
         st = spectrum(v)
         N, n, beta = data["n_visible"], data["n_samples"], data["beta"]
-        for k in ("top_eigenvalue", "eig_uniform", "eig_low_modes"):
+        for k in measured:
             out[k][pos] = st[k]
         vec[pos + (slice(0, N),)] = st["top_vector"]
         if (beta, N, n) not in cache:
@@ -236,8 +247,10 @@ def spectra(ds: xr.Dataset, sample=sample_data, progress: bool = False) -> xr.Da
 
 def weight_observables(ds: xr.Dataset, spec: xr.Dataset) -> xr.Dataset:
     """Per cell, from the final weights of hidden unit 0: R, Q, the bumps, the squared overlap of w with
-    the data's top eigenvector (spec.top_vector), and rel_change = |w(E) - w(E')| / |w(E)| between the last
-    two recorded epochs (E' = the one before E)."""
+    the data's top eigenvector (spec.top_vector), rel_change = |w(E) - w(E')| / |w(E)| between the last
+    two recorded epochs (E' = the one before E), and init_overlap: the mean squared overlap of w with the
+    final weights of the other initialisations on the same data set (1: every initialisation ends on the
+    same weights; NaN with one initialisation)."""
     w = an.final_weights(ds).isel(hidden=0)
     last, prev = ds["weights"].isel(epoch=-1, hidden=0), ds["weights"].isel(epoch=-2, hidden=0)
     diff = np.sqrt(((last - prev).astype(np.float64) ** 2).sum("visible", skipna=True))
@@ -247,6 +260,14 @@ def weight_observables(ds: xr.Dataset, spec: xr.Dataset) -> xr.Dataset:
                       "n_maxima": b["n_maxima"], "largest_share": b["largest_share"],
                       "w_eig_overlap": an.overlap(w, spec["top_vector"], dims=("visible",)),
                       "rel_change": diff / norm.where(norm > 0)})
+    if "train_seed" in w.dims and w.sizes["train_seed"] > 1:
+        other = w.rename(train_seed="other_seed")
+        pair = an.overlap(w, other, dims=("visible",))
+        same = xr.DataArray(w["train_seed"].values[:, None] == w["train_seed"].values[None, :],
+                            dims=("train_seed", "other_seed"))
+        obs["init_overlap"] = pair.where(~same).mean("other_seed", skipna=True)
+    else:
+        obs["init_overlap"] = xr.full_like(obs["R"], np.nan)
     return obs.drop_vars([c for c in obs.coords if c in ("final_epoch", "hidden", "epoch")], errors="ignore").load()
 
 
@@ -343,16 +364,17 @@ def replica_spread(obs: xr.Dataset, var: str = "R") -> pd.DataFrame:
 # ----------------------------------------------------------------------------------------- figure
 def plot(obs: xr.Dataset, path=None):
     """Replica means (bands: 25-75 % over replicas) against beta, one row per r, one colour per N:
-    R, Q, bumps (n_bumps), largest_share, top eigenvalue / MP edge (dashed: the RMT
-    prediction / MP; dotted: lambda_signal / MP), the eigenvector's uniform overlap, and the weights' overlap
-    with the eigenvector. Vertical line: beta_c(r). Returns the figure (and saves it when `path`)."""
+    R, Q (dashed: Q of the data's top eigenvector u), bumps (n_bumps; dashed: n_bumps of u),
+    largest_share, top eigenvalue / lambda_signal (dashed: the RMT prediction; dotted: the MP edge),
+    u's uniform overlap (dashed: RMT), and the weights' overlap with u. Vertical line: beta_c(r). Returns
+    the figure (and saves it when `path`)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     panels = [("R", "localization R"), ("Q", "smoothness Q"), ("n_bumps", "bumps above half height"),
-              ("largest_share", "largest bump's share of sum w^2"), ("lam", "top eigenvalue / MP edge"),
+              ("largest_share", "largest bump's share of sum w^2"), ("lam", "top eigenvalue / lambda_signal"),
               ("eig_uniform", "(u . 1)^2 / N, data's top eigenvector"), ("w_eig_overlap", "(w . u)^2 / |w|^2")]
     rs, Ns = obs["r"].values, obs["N"].values
     cmap = plt.get_cmap("viridis")
@@ -367,18 +389,20 @@ def plot(obs: xr.Dataset, path=None):
             for N in Ns:
                 sel = {"r": r, "N": N}
                 if var == "lam":
-                    mp = obs["mp_edge"].sel(sel).isel(data_seed=0)
-                    x = obs["top_eigenvalue"].sel(sel) / mp
-                    ax.plot(beta, (obs["rmt_eigenvalue"].sel(sel).isel(data_seed=0) / mp).values, "--",
+                    sig = obs["signal_eigenvalue"].sel(sel).isel(data_seed=0)
+                    x = obs["top_eigenvalue"].sel(sel) / sig
+                    ax.plot(beta, (obs["rmt_eigenvalue"].sel(sel).isel(data_seed=0) / sig).values, "--",
                             color=colours[N], lw=0.8)
-                    if N == Ns[-1]:
-                        ax.plot(beta, (obs["signal_eigenvalue"].sel(sel).isel(data_seed=0) / mp).values, ":",
-                                color="grey", lw=1, label="lambda_signal")
+                    ax.plot(beta, (obs["mp_edge"].sel(sel).isel(data_seed=0) / sig).values, ":", color=colours[N],
+                            lw=0.8, label="MP edge" if N == Ns[-1] else None)
                 else:
                     x = obs[var].sel(sel)
                     if var == "eig_uniform":
                         ax.plot(beta, obs["rmt_overlap"].sel(sel).isel(data_seed=0).values, "--", color=colours[N],
                                 lw=0.8)
+                    if var in ("Q", "n_bumps"):  # the same observable of the data's top eigenvector u
+                        ax.plot(beta, replica_mean(obs["eig_" + ("Q" if var == "Q" else "bumps")].sel(sel)).values,
+                                "--", color=colours[N], lw=0.8)
                 x = x.stack(rep=[d for d in REPLICAS if d in x.dims]).transpose("beta", "rep").values
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)
@@ -389,6 +413,7 @@ def plot(obs: xr.Dataset, path=None):
             ax.axvline(bc, color="k", lw=0.8, ls="--")
             if var == "lam":
                 ax.set_yscale("log")
+                ax.set_ylim(0.9, 4)
                 ax.axhline(1, color="grey", lw=0.6)
             if var == "n_bumps":
                 ax.set_yscale("log")
@@ -400,7 +425,7 @@ def plot(obs: xr.Dataset, path=None):
             if i == 0 and var == "lam":
                 ax.legend(fontsize=6, loc="upper left")
     fig.suptitle("One spin hidden unit, exact full-batch gradient, Ising ring at fixed r = N / n: "
-                 "replica means (band 25-75 %); dashed: RMT (spike over the ring's band)", fontsize=9)
+                 "replica means (band 25-75 %); dashed: the data's top eigenvector u, or RMT for u", fontsize=9)
     if path:
         fig.savefig(path, dpi=130)
     return fig
@@ -438,11 +463,20 @@ def main(argv=None):
           "(w . u)^2 / |w|^2; lam: mean top eigenvalue, rmt: its RMT prediction, sig: lambda_signal, MP: "
           "(1 + sqrt r)^2; bumps, share: mean n_bumps and largest_share; @bc, @2bc: at beta_c(r), 2 beta_c(r).")
     print(summary(obs).to_string())
-    print("\nPer beta (replica means):")
-    keys = ["R", "Q", "n_bumps", "n_maxima", "largest_share", "w_eig_overlap", "eig_uniform", "rmt_overlap",
-            "eig_low_modes", "top_eigenvalue", "rmt_eigenvalue", "signal_eigenvalue", "mp_edge"]
-    table = xr.Dataset({k: replica_mean(obs[k]) for k in keys}).to_dataframe()
-    print(table[keys].to_string())
+    print("\nPer beta (replica means): the weights, then the data's top eigenvector u (eig_*: (u . 1)^2 / N, weight on "
+          "|k| <= 3, Fourier participation number, Q(u), n_bumps(u)) and eigenvalue with theory")
+    for keys in (["R", "Q", "n_bumps", "n_maxima", "largest_share", "w_eig_overlap", "init_overlap", "rel_change"],
+                 ["eig_uniform", "rmt_overlap", "eig_low_modes", "eig_modes", "eig_Q", "eig_bumps", "top_eigenvalue",
+                  "rmt_eigenvalue", "signal_eigenvalue", "mp_edge"]):
+        table = xr.Dataset({k: replica_mean(obs[k]) for k in keys}).to_dataframe()
+        print(table[keys].to_string())
+    smooth = (obs["Q"] > 0.8) & obs["eig_bumps"].notnull()
+    a = np.log(obs["n_bumps"].where(smooth).values.ravel())
+    b = np.log(obs["eig_bumps"].broadcast_like(obs["n_bumps"]).where(smooth).values.ravel())
+    ok = np.isfinite(a) & np.isfinite(b)
+    print(f"\nBumps of the weights against bumps of the data's top eigenvector u, cells with Q > 0.8 ({int(ok.sum())}): "
+          f"correlation of the logs {np.corrcoef(a[ok], b[ok])[0, 1]:.2f}; median ratio n_bumps(w) / n_bumps(u) "
+          f"{float(np.median(np.exp(a[ok] - b[ok]))):.2f}")
     spread = replica_spread(obs, "R")
     print("\nSpread of R (mean over beta and N, per r): std over initialisations within a data set, "
           "std over data sets of the initialisation mean")
