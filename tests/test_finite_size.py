@@ -312,3 +312,16 @@ def test_spectra_refuses_data_seeds_that_differ_between_initialisations():
     ds["cell_data_seed"] = (ds["cell_data_seed"].dims, seeds)
     with pytest.raises(ValueError, match="differs between train seeds"):
         fs.spectra(ds)
+
+
+def test_the_figure_draws_one_row_per_r_and_one_line_per_n(tmp_path):
+    ds = _constructed_store()
+    spec = fs.spectra(ds)
+    obs = fs.by_size(xr.merge([fs.weight_observables(ds, spec), spec.drop_vars("top_vector")], compat="override",
+                              join="exact"))
+    fig = fs.plot(obs, tmp_path / "fs.png")
+    assert (tmp_path / "fs.png").stat().st_size > 0
+    axes = fig.axes
+    assert len(axes) == 2 * 7
+    labels = [line.get_label() for line in axes[0].get_lines()]
+    assert "N = 12" in labels and "N = 24" in labels

@@ -321,7 +321,7 @@ def summary(obs: xr.Dataset) -> pd.DataFrame:
     weights' overlap with the data's top eigenvector, the top eigenvalue against lambda_signal, the MP edge
     and the RMT prediction, and the bumps, at beta_c(r) and 2 beta_c(r)."""
     m = {k: replica_mean(obs[k]) for k in ("R", "Q", "eig_uniform", "w_eig_overlap", "n_bumps", "largest_share",
-                                          "top_eigenvalue")}
+                                          "top_eigenvalue", "eig_bumps", "init_overlap")}
     rows = []
     for r in obs["r"].values:
         bc = float(theory.beta_c(r))
@@ -346,6 +346,8 @@ def summary(obs: xr.Dataset) -> pd.DataFrame:
             for tag, b in (("bc", bc), ("2bc", 2 * bc)):
                 row[f"bumps@{tag}"] = float(at_beta(m["n_bumps"].sel(sel), b))
                 row[f"share@{tag}"] = float(at_beta(m["largest_share"].sel(sel), b))
+                row[f"u bumps@{tag}"] = float(at_beta(m["eig_bumps"].sel(sel), b))
+                row[f"w0.w1@{tag}"] = float(at_beta(m["init_overlap"].sel(sel), b))
             rows.append(row)
     return pd.DataFrame(rows).set_index(["r", "N"])
 
@@ -412,7 +414,6 @@ def plot(obs: xr.Dataset, path=None):
                 ax.fill_between(beta, q1, q3, color=colours[N], alpha=0.15, lw=0)
             ax.axvline(bc, color="k", lw=0.8, ls="--")
             if var == "lam":
-                ax.set_yscale("log")
                 ax.set_ylim(0.9, 4)
                 ax.axhline(1, color="grey", lw=0.6)
             if var == "n_bumps":
@@ -427,7 +428,7 @@ def plot(obs: xr.Dataset, path=None):
     fig.suptitle("One spin hidden unit, exact full-batch gradient, Ising ring at fixed r = N / n: "
                  "replica means (band 25-75 %); dashed: the data's top eigenvector u, or RMT for u", fontsize=9)
     if path:
-        fig.savefig(path, dpi=130)
+        fig.savefig(path, dpi=90)
     return fig
 
 
@@ -461,7 +462,8 @@ def main(argv=None):
           "the curve's minimum to its maximum; b_sep: RMT beta above which the uniform mode is an outlier; "
           "b[R] med: median of the replicas' own R crossings (no b[R]: replicas that never cross); w.u: mean "
           "(w . u)^2 / |w|^2; lam: mean top eigenvalue, rmt: its RMT prediction, sig: lambda_signal, MP: "
-          "(1 + sqrt r)^2; bumps, share: mean n_bumps and largest_share; @bc, @2bc: at beta_c(r), 2 beta_c(r).")
+          "(1 + sqrt r)^2; bumps, share: mean n_bumps and largest_share; u bumps: n_bumps of u; w0.w1: init_overlap; "
+          "@bc, @2bc: at beta_c(r), 2 beta_c(r) (interpolated in beta).")
     print(summary(obs).to_string())
     print("\nPer beta (replica means): the weights, then the data's top eigenvector u (eig_*: (u . 1)^2 / N, weight on "
           "|k| <= 3, Fourier participation number, Q(u), n_bumps(u)) and eigenvalue with theory")
@@ -481,6 +483,20 @@ def main(argv=None):
     print("\nSpread of R (mean over beta and N, per r): std over initialisations within a data set, "
           "std over data sets of the initialisation mean")
     print(spread.groupby(level="r").mean().to_string())
+    print("\nRMT: the uniform mode is an outlier above beta_sep (spike_outlier's slope > 0); xi_sep = xi(beta_sep)")
+    for r in obs["r"].values:
+        parts = []
+        for N in (50, 100, 200, 400, 1000, 10000, 100000):
+            b = separation_beta(N, float(r))
+            xi = float(theory.correlation_length(b))
+            parts.append(f"N={N}: beta_sep {b:.3f}, xi_sep / N^(3/4) {xi / N ** 0.75:.3f}")
+        print(f"r = {r:g}: " + "; ".join(parts))
+    b05 = obs.sel(r=obs["r"].values.min(), N=obs["N"].values.max())
+    if 0.5 in b05["beta"].values:
+        b05 = b05.sel(beta=0.5)
+        print(f"\nAt r = {float(b05['r']):g}, N = {int(b05['N'])}, beta = 0.5, over the {b05['n_bumps'].size} replicas: "
+              + "; ".join(f"{k} {float(b05[k].min()):.3g}-{float(b05[k].max()):.3g} (median {float(b05[k].median()):.3g})"
+                          for k in ("n_bumps", "n_maxima", "largest_share")))
     rc = obs["rel_change"]
     print(f"\nConvergence: relative weight change over the last recorded interval: max {float(rc.max()):.2g}, "
           f"median {float(rc.median()):.2g}; cells above 1e-3: {int((rc > 1e-3).sum())} of {int(rc.notnull().sum())}")
