@@ -8,20 +8,23 @@ data is a deterministic function of its spec and its data seed (sweep.cell.sampl
 side is recomputed here, once per data set (the train_seed replicas share it):
 
 * spectra(ds): per data set, the top eigenvalue of C = V^T V / n and its unit eigenvector u
-  (sweep.theory.top_eigen), u's squared overlap with the uniform vector (the population's top mode,
-  PHYSICS 5) and its weight on the Fourier modes |k| <= 3; with lambda_signal(beta, N), the MP edge
-  (1 + sqrt(r))^2 and the RMT prediction for the top eigenvalue and the overlap from the ring's exact
-  population spectrum (ring_theory: spike_outlier, silverstein_edge). Cost: sampling plus one N x N Gram matrix per data set (about a minute for the
-  full sweep); --spectra caches the result in a netCDF file.
+  (sweep.theory.top_eigen); u's squared overlap with the uniform vector (the population's top mode,
+  PHYSICS 5), its weight on the Fourier modes |k| <= 3, its Fourier participation number, its own Q and
+  bump count; with lambda_signal(beta, N), the MP edge (1 + sqrt(r))^2 and the RMT prediction for the
+  top eigenvalue and the overlap from the ring's exact population spectrum (ring_theory: spike_outlier,
+  silverstein_edge). Cost: sampling plus one N x N Gram matrix per data set (about 3 minutes for the
+  full sweep here); --spectra caches the result in a netCDF file.
 * weight_observables(ds, spectra): per cell, on the final weights of the single hidden unit: R, Q,
   bumps (analysis.bumps: n_bumps, n_maxima, largest_share), the squared overlap of w with the data's u,
-  and the relative weight change over the last recorded interval (the convergence check).
+  the overlap between initialisations on one data set, and the relative weight change over the last
+  recorded interval (the convergence check).
 * by_size(...): the zip dim n_samples re-indexed as (r, N).
-* summary(obs): per (r, N) the crossings of the replica means (R through 0.5, Q through 0.8, the
-  eigenvector's uniform overlap through 0.5, the weights' overlap with u falling through 0.5), the width
-  of each crossover (beta at 0.8 minus beta at 0.2 of the curve), the top eigenvalue against theory at
-  beta_c(r), and the bump counts. main() prints it, the spread over data sets against initialisations,
-  the convergence check, and draws the figure.
+* summary(obs): per (r, N) the crossings of the replica means (R through 0.5, Q through 0.8, u's uniform
+  overlap and its RMT prediction through 0.5) and the width of each crossover (crossover), the RMT
+  separation beta, and at beta_c(r) and 2 beta_c(r) the weights' overlap with u, the top eigenvalue
+  against theory and the bump counts. main() prints it, the per-beta tables, the bump tracking between w
+  and u, the spread over data sets against initialisations, the RMT beta_sep scaling, and the
+  convergence check, and draws the figure (plot).
 """
 
 from __future__ import annotations
