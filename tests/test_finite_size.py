@@ -12,6 +12,7 @@ import pytest
 import xarray as xr
 
 from sweep import analysis as an
+from sweep.grid import expand
 from sweep.spec import parse_sweep
 
 
@@ -248,7 +249,7 @@ def _constructed_store():
     (overlap 0); the last epoch is 1/0.9 times the one before (relative change 0.1)."""
     from sweep.cell import sample_data
 
-    grid = parse_sweep(SWEEP).expand()
+    grid = expand(parse_sweep(SWEEP))
     shape = grid.shape
     Nmax = 24
     w = np.full(shape + (3, 1, Nmax), np.nan, dtype=np.float32)
@@ -288,7 +289,7 @@ def test_the_script_regenerates_each_cells_data_and_measures_the_weights_against
     assert lam[0] != lam[1]
     # the eigenvector's own observables are those of the regenerated data's top eigenvector
     from sweep.cell import sample_data
-    cell = parse_sweep(SWEEP).expand().cell((1, 2, 1, 0))  # beta 0.9, N = n = 24, data seed 3
+    cell = expand(parse_sweep(SWEEP)).cell((1, 2, 1, 0))  # beta 0.9, N = n = 24, data seed 3
     v = sample_data(cell.spec["data"], cell.data_seed).astype(np.float64)
     u = np.linalg.eigh(v.T @ v / len(v))[1][:, -1]
     got = spec.sel(beta=0.9, n_samples=24, data_seed=3)

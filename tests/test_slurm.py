@@ -92,6 +92,8 @@ else:
 
     from sweep import parse_sweep, run_cell
     from sweep.cell import VARIABLES
+    from sweep.grid import expand
+    from sweep.lease import read_holder
     from sweep.store import DONE, RUNNING, ResultsStore
 
     TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED",
@@ -371,7 +373,7 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
         status = _status(str(store))
         n_done = int((status == DONE).sum())
         assert 2 <= n_done < status.size, f"not interrupted mid-sweep: {status}\n{text}"
-        assert ResultsStore(str(store)).read_lock() is None, "the interrupted driver kept the store's lock"
+        assert read_holder(ResultsStore(str(store)).location) is None, "the interrupted driver kept the store's lease"
 
         wild = [(a, p) for a, p in listeners if a not in LOOPBACK and p != 6817]
         assert listeners and not wild, f"servers listening beyond 127.0.0.1: {wild} (all: {listeners})"
@@ -401,7 +403,7 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
         assert (ds["status"].values == DONE).all()
         t3 = time.time()
         sweep = parse_sweep(SWEEP)
-        grid = sweep.expand()
+        grid = expand(sweep)
         for cell in grid:
             one = run_cell({**cell.spec, "seed": sweep.seed})
             stored = ds.isel(dict(zip(grid.dims, cell.index)))

@@ -42,6 +42,7 @@ import xarray as xr
 from sweep import analysis as an
 from sweep import theory
 from sweep.cell import sample_data
+from sweep.grid import expand
 from sweep.spec import parse_sweep
 from sweep.store import DONE
 
@@ -160,7 +161,7 @@ def bbp_overlap(spike, r):
 # ----------------------------------------------------------------------------------------- the store's cells
 def grid_of(ds: xr.Dataset):
     """The expanded grid of the sweep a store holds (from its root attribute sweep_yaml)."""
-    return parse_sweep(ds.attrs["sweep_yaml"], source=ds.attrs.get("sweep_source", "<store>")).expand()
+    return expand(parse_sweep(ds.attrs["sweep_yaml"], source=ds.attrs.get("sweep_source", "<store>")))
 
 
 def data_dims(ds: xr.Dataset, grid=None) -> list:
