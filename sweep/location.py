@@ -38,10 +38,10 @@ def environment_failure(exc: BaseException) -> Optional[str]:
         name = type(exc).__name__
         if name in ("EndpointConnectionError", "ConnectTimeoutError", "ClientConnectorError",
                     "ServerDisconnectedError", "ConnectionRefusedError") or isinstance(exc, ConnectionError):
-            return f"cannot reach the object store ({' '.join(str(exc).split())[:160]})"
+            return f"cannot reach the object store ({name}: {' '.join(str(exc).split())[:160]})"
         if name in ("NoCredentialsError", "PartialCredentialsError", "InvalidAccessKeyId",
                     "SignatureDoesNotMatch") or isinstance(exc, PermissionError):
-            return f"access refused ({' '.join(str(exc).split())[:160]})"
+            return f"access refused ({name}: {' '.join(str(exc).split())[:160]})"
         exc = getattr(exc, "cause", None) or exc.__cause__ or exc.__context__
     return None
 
