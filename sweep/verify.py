@@ -12,10 +12,12 @@ chunk rewritten (its cells recomputed), partial files removed.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
+import zarr
 
 from .chunks import chunk_regions, fast_chunk_values, fast_codecs, table_chunks
 from .layout import TABLE_ARRAYS, Problem, expected_files, metadata_problems, restore_metadata
@@ -55,19 +57,26 @@ def verify(store: ResultsStore, repair: bool = False, lease: Optional[Lease] = N
     if repair and rep.metadata:
         restore_metadata(store, rep.metadata, lease, expected)
         broken = set()  # restored: its chunks are checked below
-    g = store.group("r")
     dims = store.dims()
-    shape = g["status"].shape
+    arrays = {}  # the arrays with readable metadata, opened one by one (a broken one must not hide the others)
+    for key in expected:
+        name = key[:-len("/zarr.json")] if key.endswith("/zarr.json") else None
+        if name is None or name in broken:
+            continue
+        try:
+            arrays[name] = zarr.open_array(store.location.zarr_store(), path=name, mode="r")
+        except Exception as exc:  # noqa: BLE001 - unreadable metadata is a metadata problem
+            rep.metadata.append(Problem(key, "unreadable", f"{name}: {type(exc).__name__}: {str(exc)[:120]}"))
+    shape = tuple(json.loads(expected["status/zarr.json"].decode())["shape"])
     rep.cells = int(np.prod(shape))
-    per_cell = [name for name, a in g.arrays()
-                if tuple(a.metadata.dimension_names or ())[:len(dims)] == dims and name not in broken]
+    per_cell = [name for name, a in arrays.items() if tuple(a.metadata.dimension_names or ())[:len(dims)] == dims]
     broken_table = []  # (variable, selection) of corrupt chunks of the cell table: rewritten by repair
     status = np.full(shape, -1, dtype=np.int8)
-    probe = "weights" if "weights" in g else "top_eigenvalue"
+    probe = "weights" if "weights/zarr.json" in expected else "top_eigenvalue"
     has_data = np.zeros(shape, dtype=bool)
     region = table_chunks(shape)  # read up to 1024 cells at once; chunk by chunk only where that fails
     for name in per_cell:
-        a = g[name]
+        a = arrays[name]
         if name not in TABLE_ARRAYS and fast_codecs(a) and a.chunks[:len(dims)] == (1,) * len(dims):
             for idx, values, err in _read_cell_chunks(store, a, shape):  # one object per cell: read directly
                 if err is not None:
@@ -85,7 +94,7 @@ def verify(store: ResultsStore, repair: bool = False, lease: Optional[Lease] = N
                     status[sel] = block
                 elif name == probe:
                     has_data[sel] = np.isfinite(block).reshape(block.shape[:len(dims)] + (-1,)).any(-1)
-    if probe not in broken:
+    if probe in arrays:
         rep.torn = [tuple(int(i) for i in idx) for idx in zip(*np.nonzero((status == DONE) & ~has_data))
                     if tuple(int(i) for i in idx) not in rep.corrupt]
     rep.corrupt = {tuple(int(i) for i in k): v for k, v in rep.corrupt.items()}
