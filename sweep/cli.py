@@ -7,6 +7,7 @@ store, arguments), always with a message naming the file, the key and the reason
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -60,11 +61,17 @@ def _store_trouble(url: str, exc: BaseException):
     _fail(f"{url}: {cause}{hint}")
 
 
-def _load(file: Path):
+SET_HELP = ("Override a key of the sweep file, KEY=VALUE (VALUE in YAML; repeatable): --set train.epochs=50, "
+            "--set grid.data.beta=[0.5,1.0], --set name=trial2.")
+
+
+def _load(file: Path, sets: Optional[List[str]] = None):
+    from .overrides import parse_assignment
     from .spec import SpecError, load_sweep
 
     try:
-        return load_sweep(file)
+        overrides = dict(parse_assignment(a) for a in sets or [])
+        return load_sweep(file, overrides)
     except SpecError as exc:
         _fail(str(exc))
     except OSError as exc:
@@ -77,6 +84,7 @@ def run(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
         address: Optional[str] = typer.Option(None, help="Ray cluster address [default: start local Ray]."),
         max_parallel: Optional[int] = typer.Option(None, min=1, help="Most Ray tasks in flight at once (each runs a batch of cells; default 2 per CPU)."),
         allow_env_change: bool = typer.Option(False, "--allow-env-change", help="Continue a store computed in another environment (package commit, numpy/numba/llvmlite, CPU); the run record notes it."),
+        sets: List[str] = typer.Option([], "--set", help=SET_HELP),
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the cells and the work; run nothing.")):
     """Run a sweep, or resume it: done cells are skipped, the others (re)run.
 
@@ -91,21 +99,21 @@ def run(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
     from .errors import StoreError
     from .runner import default_store, plan_sweep, run_sweep
 
-    sweep = _load(file)
+    sweep = _load(file, sets)
     url = store or default_store(sweep)
     options = _storage_options(url)
     if dry_run:
-        return _print_plan(sweep, url, options)
+        return _print_plan(sweep, url, options, file, sets)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         summary = run_sweep(sweep, store=url, address=address, max_parallel=max_parallel,
                             storage_options=options, allow_env_change=allow_env_change)
     except StoreError as exc:
-        _fail(str(exc) if str(exc).startswith(url) else f"{url}: {exc}")
+        _fail((str(exc) if str(exc).startswith(url) else f"{url}: {exc}") + _new_store_hint(str(exc), url, file, sets))
     except ConnectionError as exc:  # sweep.runner says which cluster and how token authentication is set up
         _fail(str(exc))
     except KeyboardInterrupt:
-        _interrupted(url, options)
+        _interrupted(url, options, _command(file, sets, store, *(["--address", address] if address else [])))
     except Exception as exc:  # noqa: BLE001 - re-raised unless the storage environment failed
         _store_trouble(url, exc)
     finally:
@@ -119,10 +127,8 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _interrupted(url: str, options: Optional[dict]):
+def _interrupted(url: str, options: Optional[dict], command: str):
     """Exit 130 after an interrupted run, saying how far it got and how to resume."""
-    import shlex
-
     from .results import DONE
     from .store import ResultsStore
 
@@ -131,16 +137,36 @@ def _interrupted(url: str, options: Optional[dict]):
         where = f"{int((st == DONE).sum())} of {st.size} cells done"
     except Exception:  # noqa: BLE001 - a store that was never created
         where = "no cell done"
-    command = " ".join(shlex.quote(a) for a in ["sweep"] + sys.argv[1:])
     _fail(f"interrupted: {where}; rerun \"{command}\" to resume", code=130)
 
 
-def _print_plan(sweep, url: str, options: Optional[dict]):
+def _command(file: Path, sets: List[str], store: Optional[str], *extra: str) -> str:
+    """The `sweep run` command line of these arguments, quoted for a shell."""
+    import shlex
+
+    args = ["sweep", "run", str(file)] + [x for s in sets for x in ("--set", s)]
+    args += (["--store", store] if store else []) + list(extra)
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def _new_store_hint(message: str, url: str, file: Path, sets: List[str]) -> str:
+    """For a store that holds another sweep: a ready-to-paste command that runs this one in a new store."""
+    if "holds a different sweep" not in message:
+        return ""
+    stem = url[:-len(".zarr")] if url.endswith(".zarr") else url
+    n = 2
+    while "://" not in url and os.path.exists(f"{stem}-{n}.zarr"):
+        n += 1
+    return "\nto run it in a new store:\n  " + _command(file, sets, f"{stem}-{n}.zarr")
+
+
+def _print_plan(sweep, url: str, options: Optional[dict], file: Path, sets: List[str]):
     from .errors import StoreError
     from .plan import plan_sweep
 
     try:
-        typer.echo(plan_sweep(sweep, url, options).describe())
+        text = plan_sweep(sweep, url, options).describe()
+        typer.echo(text + _new_store_hint(text, url, file, sets))
     except StoreError as exc:
         _fail(f"{url}: {exc}")
     except Exception as exc:  # noqa: BLE001 - re-raised unless the storage environment failed
@@ -149,7 +175,8 @@ def _print_plan(sweep, url: str, options: Optional[dict]):
 
 @app.command()
 def plan(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
-         store: Optional[str] = typer.Option(None, help="Store path or URL [default: results/<name>.zarr].")):
+         store: Optional[str] = typer.Option(None, help="Store path or URL [default: results/<name>.zarr]."),
+         sets: List[str] = typer.Option([], "--set", help=SET_HELP)):
     """What `sweep run` would do: the cells, a work estimate and, against an existing store, the diff
     (values added or removed, constants changed, environment) and the cells to run or skip. Changes nothing.
 
@@ -157,9 +184,11 @@ def plan(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
     """
     from .runner import default_store
 
-    sweep = _load(file)
+    sweep = _load(file, sets)
     url = store or default_store(sweep)
-    _print_plan(sweep, url, _storage_options(url))
+    if sets:
+        typer.echo("effective sweep (the file with its --set overrides; what the store keeps):\n" + sweep.text)
+    _print_plan(sweep, url, _storage_options(url), file, sets)
 
 
 def _open(store: str):

@@ -350,16 +350,23 @@ def _remove_stray_partials(st: ResultsStore, lease: Lease) -> None:
 def run_sweep(sweep_or_path, store: Optional[str] = None, address: Optional[str] = None,
               max_parallel: Optional[int] = None, storage_options: Optional[dict] = None,
               progress: bool = True, num_cpus: Optional[int] = None, max_retries: int = 3,
-              allow_env_change: bool = False) -> RunSummary:
+              allow_env_change: bool = False, overrides: Optional[dict] = None) -> RunSummary:
     """Run (or resume) every cell not yet done; returns a RunSummary (``.ok`` when all are done).
 
     `max_parallel`: tasks in flight (default 2 per CPU of the cluster). `storage_options` (fsspec) travel with
     every task: leave credentials out of them, each node reads its own from its environment
-    (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a profile, an instance role). Raises StoreError (a store that
+    (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a profile, an instance role). `overrides`: dotted key -> value
+    applied to the sweep file before validation (sweep.overrides), e.g. {"train.epochs": 50}. Raises StoreError (a store that
     cannot be used as asked: LeaseHeld, EnvironmentChanged, ...), StorageFailure (the storage environment
     failed), ConnectionError (a cluster that cannot be joined), KeyboardInterrupt (the store is left
     consistent and released)."""
-    sweep = load_sweep(sweep_or_path) if isinstance(sweep_or_path, (str, Path)) else sweep_or_path
+    if isinstance(sweep_or_path, (str, Path)):
+        sweep = load_sweep(sweep_or_path, overrides)
+    elif overrides:
+        raise ValueError("overrides apply to a sweep file: give its path, or a Sweep already overridden "
+                         "(sweep.load_sweep(path, overrides))")
+    else:
+        sweep = sweep_or_path
     url = store or default_store(sweep)
     # tasks get an absolute path: Ray workers do not run in the driver's folder (on a cluster, not on its machine)
     t0 = time.time()

@@ -109,6 +109,7 @@ class Campaign:
 
     def __init__(self, folder: Path, seed: int = 0):
         self.folder, self.rng = Path(folder), random.Random(seed)
+        self.folder.mkdir(parents=True, exist_ok=True)
         self.base = self.folder / "base.yaml"
         self.grown = self.folder / "grown.yaml"
         self.base.write_text(SWEEP.format(betas=BASE))

@@ -469,3 +469,32 @@ grid:
     assert not np.array_equal(one, two)
     w = ds["weights"].isel(epoch=-1).values
     assert not np.array_equal(w[0, 0], w[1, 0])  # same initialisation stream label, other data: other weights
+
+
+def test_set_overrides_make_the_stored_sweep(tmp_path, ray_local):
+    from typer.testing import CliRunner
+
+    from sweep.cli import app
+
+    cli = CliRunner()
+    f = write(tmp_path, small())
+    url = str(tmp_path / "o.zarr")
+    r = cli.invoke(app, ["run", str(f), "--store", url, "--set", "train.learning_rate=0.1", "--set", "name=trial2"])
+    assert r.exit_code == 0, r.output
+    ds = open_results(url)
+    assert ds.attrs["sweep_yaml"].startswith(f"# {f} with --set train.learning_rate=0.1 --set name=trial2\n")
+    assert parse_sweep(ds.attrs["sweep_yaml"]).base["train"]["learning_rate"] == 0.1
+    r = cli.invoke(app, ["run", str(f), "--store", url, "--set", "train.learning_rate=0.1", "--set", "name=trial2"])
+    assert r.exit_code == 0 and "0 run now" in r.output, r.output
+    r = cli.invoke(app, ["run", str(f), "--store", url])  # the file without the override: another sweep
+    assert r.exit_code == 2 and "holds a different sweep" in r.output and "train.learning_rate: 0.1 -> 0.05" in r.output
+    assert r.output.rstrip().endswith(f"to run it in a new store:\n  sweep run {f} --store {tmp_path / 'o-2.zarr'}")
+    r = cli.invoke(app, ["plan", str(f), "--store", url, "--set", "train.batch_size=1000"])
+    assert r.exit_code == 2 and "(from --set train.batch_size=1000)" in r.output and "Traceback" not in r.output
+    r = cli.invoke(app, ["run", str(f), "--set", "train.epoch=3", "--store", url])
+    assert r.exit_code == 2 and "--set train.epoch=3: train has no field 'epoch'" in r.output
+    r = cli.invoke(app, ["show", url])
+    assert "with --set train.learning_rate=0.1" in r.output
+    summary = run_sweep(f, store=str(tmp_path / "api.zarr"), progress=False,
+                        overrides={"train.learning_rate": 0.1, "name": "trial2"})
+    assert summary.ok and open_results(str(tmp_path / "api.zarr")).attrs["spec_hash"] == ds.attrs["spec_hash"]
