@@ -85,6 +85,8 @@ def run(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
         max_parallel: Optional[int] = typer.Option(None, min=1, help="Most Ray tasks in flight at once (each runs a batch of cells; default 2 per CPU)."),
         allow_env_change: bool = typer.Option(False, "--allow-env-change", help="Continue a store computed in another environment (package commit, numpy/numba/llvmlite, CPU); the run record notes it."),
         sets: List[str] = typer.Option([], "--set", help=SET_HELP),
+        verbose: bool = typer.Option(False, "--verbose", "-v", help="A line for every finished cell."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display: only the summary and errors."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the cells and the work; run nothing.")):
     """Run a sweep, or resume it: done cells are skipped, the others (re)run.
 
@@ -107,7 +109,8 @@ def run(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         summary = run_sweep(sweep, store=url, address=address, max_parallel=max_parallel,
-                            storage_options=options, allow_env_change=allow_env_change)
+                            storage_options=options, allow_env_change=allow_env_change,
+                            progress="off" if quiet else "auto", verbose=verbose and not quiet)
     except StoreError as exc:
         _fail((str(exc) if str(exc).startswith(url) else f"{url}: {exc}") + _new_store_hint(str(exc), url, file, sets))
     except ConnectionError as exc:  # sweep.runner says which cluster and how token authentication is set up

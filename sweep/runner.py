@@ -45,9 +45,11 @@ from .errors import StorageFailure, StoreError
 from .grid import expand
 from .lease import Lease
 from .location import environment_failure
-from .plan import Plan, estimate_total, plan_sweep
+from .plan import Plan, estimate_seconds, estimate_total, plan_sweep
+from .progress import Eta, RunProgress, progress_mode
 from .provenance import cell_record, contract, run_record
 from .raycompat import GCS_PROBE, supported
+from .runlog import RunLog, log_path
 from .results import DONE, FAILED, RUNNING, BatchOutcome, CellOutcome
 from .spec import Sweep, load_sweep
 from .store import ResultsStore
@@ -70,54 +72,8 @@ class EnvironmentChanged(StoreError):
     """The environment differs from the one the store's results were computed in."""
 
 
-# ------------------------------------------------------------------------------------- progress
-class Progress:
-    """A one-line live progress report (done / running / failed, rate, ETA) on stderr."""
-
-    def __init__(self, total: int, already: int, stream=None, enabled: bool = True):
-        self.total, self.already = total, already
-        self.done = self.failed = self.running = 0
-        self.t0 = time.time()
-        self.stream = stream or sys.stderr
-        self.enabled = enabled
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.last = 0.0
-
-    def line(self) -> str:
-        el = time.time() - self.t0
-        rate = self.done / el if el > 0 else 0.0
-        left = self.total - self.already - self.done - self.failed
-        eta = f"{left / rate:.0f}s" if rate > 0 else "?"
-        n = self.already + self.done
-        width = 24
-        fill = int(width * n / max(self.total, 1))
-        return (f"[{'#' * fill}{'.' * (width - fill)}] {n}/{self.total} done, {self.running} running, "
-                f"{self.failed} failed | {rate:.2f} cells/s | ETA {eta}")
-
-    def show(self, force: bool = False) -> None:
-        if not self.enabled:
-            return
-        now = time.time()
-        if self.tty:
-            if force or now - self.last > 0.2:
-                self.stream.write("\r" + self.line() + "\033[K")
-                self.stream.flush()
-                self.last = now
-        elif force or now - self.last > 10:
-            self.stream.write(self.line() + "\n")
-            self.stream.flush()
-            self.last = now
-
-    def note(self, text: str) -> None:
-        if self.enabled:
-            self.stream.write(("\r\033[K" if self.tty else "") + text + "\n")
-            self.show(force=True)
-
-    def close(self) -> None:
-        if self.enabled and self.last > 0:  # only a bar that was shown (not when nothing ran or Ray failed)
-            self.show(force=True)
-            if self.tty:
-                self.stream.write("\n")
+class ClusterUnreachable(ConnectionError):
+    """A Ray cluster that cannot be joined (nothing at its address, a refused token): the message says how."""
 
 
 # ------------------------------------------------------------------------------------- running
@@ -131,6 +87,7 @@ class RunSummary:
     wall_time: float
     failures: list
     environment_change: list = field(default_factory=list)
+    log: Optional[str] = None
 
     @property
     def ok(self) -> bool:
@@ -141,6 +98,10 @@ class RunSummary:
              f"{self.wall_time:.1f}s; store {self.store}")
         for idx, label, err in self.failures[:10]:
             s += f"\n  failed: {label}: {err.strip().splitlines()[-1] if err.strip() else 'unknown error'}"
+        if len(self.failures) > 10:
+            s += f"\n  ... and {len(self.failures) - 10} more failed cells (`sweep status STORE` lists them)"
+        if self.log:
+            s += f"\nlog: {self.log}"
         return s
 
 
@@ -226,7 +187,7 @@ def _preflight(address: str, timeout: float = 5.0) -> None:
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
     except OSError as exc:
-        raise ConnectionError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}; is its head node "
+        raise ClusterUnreachable(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}; is its head node "
                               "running (`ray start --head`), and is the address its GCS address (port 6379 by "
                               "default)?") from None
     if not supported():
@@ -242,9 +203,9 @@ def _preflight(address: str, timeout: float = 5.0) -> None:
     lines = r.stdout.strip().splitlines()
     if lines and lines[-1].startswith("auth:"):
         reason = lines[-1][len("auth:"):].strip().split(". Ensure that")[0]
-        raise ConnectionError(f"cannot join the Ray cluster at {address}: {reason}. {AUTH_HINT}")
+        raise ClusterUnreachable(f"cannot join the Ray cluster at {address}: {reason}. {AUTH_HINT}")
     if r.returncode != 0 and "Token authentication is enabled but Ray couldn't find an authentication token" in r.stderr:
-        raise ConnectionError(f"cannot join the Ray cluster at {address}: token authentication is on and no token "
+        raise ClusterUnreachable(f"cannot join the Ray cluster at {address}: token authentication is on and no token "
                               f"was found. {AUTH_HINT}")
 
 
@@ -261,7 +222,7 @@ def _init_ray(address: Optional[str], num_cpus: Optional[int]):
             ray.init(address=address, runtime_env=runtime_env, logging_level="ERROR", log_to_driver=False)
         except (ConnectionError, ray.exceptions.AuthenticationError) as exc:  # what _preflight did not catch
             reason = str(exc).split(". Ensure that")[0]  # Ray's own long hint replaced by ours
-            raise ConnectionError(f"cannot join the Ray cluster at {address}: {reason}. {AUTH_HINT}") from None
+            raise ClusterUnreachable(f"cannot join the Ray cluster at {address}: {reason}. {AUTH_HINT}") from None
     else:
         # "local": a new local instance, never a cluster that `ray start` left on this machine (Ray's default)
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, runtime_env=runtime_env,
@@ -349,14 +310,17 @@ def _remove_stray_partials(st: ResultsStore, lease: Lease) -> None:
 
 def run_sweep(sweep_or_path, store: Optional[str] = None, address: Optional[str] = None,
               max_parallel: Optional[int] = None, storage_options: Optional[dict] = None,
-              progress: bool = True, num_cpus: Optional[int] = None, max_retries: int = 3,
-              allow_env_change: bool = False, overrides: Optional[dict] = None) -> RunSummary:
+              progress=True, num_cpus: Optional[int] = None, max_retries: int = 3,
+              allow_env_change: bool = False, overrides: Optional[dict] = None, verbose: bool = False,
+              log: bool = True) -> RunSummary:
     """Run (or resume) every cell not yet done; returns a RunSummary (``.ok`` when all are done).
 
     `max_parallel`: tasks in flight (default 2 per CPU of the cluster). `storage_options` (fsspec) travel with
     every task: leave credentials out of them, each node reads its own from its environment
     (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a profile, an instance role). `overrides`: dotted key -> value
-    applied to the sweep file before validation (sweep.overrides), e.g. {"train.epochs": 50}. Raises StoreError (a store that
+    applied to the sweep file before validation (sweep.overrides), e.g. {"train.epochs": 50}. `progress`: True
+    (a live bar, or plain lines without a terminal), False, or "auto" / "plain" / "off"; `verbose`: a line per
+    finished cell; `log`: write the run's log beside the store (sweep.runlog). Raises StoreError (a store that
     cannot be used as asked: LeaseHeld, EnvironmentChanged, ...), StorageFailure (the storage environment
     failed), ConnectionError (a cluster that cannot be joined), KeyboardInterrupt (the store is left
     consistent and released)."""
@@ -379,41 +343,48 @@ def run_sweep(sweep_or_path, store: Optional[str] = None, address: Optional[str]
     except OSError as exc:
         raise _storage_failure(url, exc) from None
     lease.start_heartbeat()
-    run_pos, tally, failures, accepted = None, Tally(), [], []
-    bar = None
+    run = _Run(st, lease, made_folder)
     try:
         try:
             plan = plan_sweep(sweep, url, storage_options)
             _refuse(plan, allow_env_change)
             if len(plan.todo):  # join Ray before changing the store: an unreachable cluster leaves it as it was
                 ray = _init_ray(address, num_cpus)
-            accepted = _prepare(plan, lease)
-            bar = Progress(plan.grid.size, plan.done, enabled=progress)
+            run.accepted = _prepare(plan, lease)
             if len(plan.todo):
+                run.log = RunLog(log_path(url, st.location.root if st.location.local else None, sweep.name)
+                                 if log else None)
+                run.log.write(f"{run_record()['command']}\n" + "\n".join(plan.describe().splitlines()[:3]))
                 task, probe_fn = _remote_functions(ray, max_retries)
                 nodes = check_storage(ray, probe_fn, task_url, storage_options, lease.holder.token)
-                accepted += _check_nodes(url, st, nodes, allow_env_change)
+                run.accepted += _check_nodes(url, st, nodes, allow_env_change)
+                for line in run.accepted:
+                    run.log.write(f"environment change accepted: {line}")
             record = run_record()
-            if accepted:
-                record["environment_change"] = accepted
+            if run.accepted:
+                record["environment_change"] = run.accepted
             lease.check()
-            run_pos = st.record_run(record)
+            run.position = st.record_run(record)
             if len(plan.todo):
-                _dispatch(ray, task, plan, CellTable(st, lease), task_url, storage_options, max_parallel, bar,
-                          failures, tally)
+                cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+                eta = Eta(estimate_total(plan.grid, plan.todo.flat), len(plan.todo), cpus)
+                run.bar = RunProgress(plan.grid.size, plan.done, eta, progress_mode(progress))
+                _dispatch(ray, task, plan, CellTable(st, lease), task_url, storage_options, max_parallel, run,
+                          cpus, verbose)
         except OSError as exc:
             cause = environment_failure(exc)
-            if cause is None:
+            if cause is None or isinstance(exc, ClusterUnreachable):
                 raise
             raise _storage_failure(url, exc) from None
     except BaseException as exc:
-        _finish(st, lease, run_pos, tally, interrupted=isinstance(exc, KeyboardInterrupt), bar=bar,
-                made_folder=made_folder)
+        run.finish(interrupted=isinstance(exc, KeyboardInterrupt), error=exc)
         raise
-    _finish(st, lease, run_pos, tally, interrupted=False, bar=bar, made_folder=made_folder)
+    run.finish(interrupted=False)
     status = st.group("r")["status"][...]
-    return RunSummary(url, plan.grid.size, int((status == DONE).sum()), int((status == FAILED).sum()), tally.ran,
-                      time.time() - t0, failures, accepted)
+    summary = RunSummary(url, plan.grid.size, int((status == DONE).sum()), int((status == FAILED).sum()), run.tally.ran,
+                         time.time() - t0, run.failures, run.accepted,
+                         str(run.log.path) if run.log is not None and run.log.path else None)
+    return summary
 
 
 def _storage_failure(url: str, exc: BaseException) -> StorageFailure:
@@ -438,33 +409,51 @@ def _check_nodes(url: str, st: ResultsStore, nodes: dict, allow: bool) -> list:
     return accepted
 
 
-def _finish(st: ResultsStore, lease: Lease, run_pos, tally: Tally, interrupted: bool, bar, made_folder: bool) -> None:
-    """End a run: the run record counts what it did (also when interrupted), the lease is released, and a store
-    that could not even be created leaves no folder behind."""
-    if bar is not None:
-        bar.close()
-    try:
-        if run_pos is not None and lease.lost is None:
-            lease.check()
-            st.finish_run(run_pos, end=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), cells_run=tally.ran,
-                          cells_done=tally.done, cells_failed=tally.failed, interrupted=interrupted)
-    except Exception:  # noqa: BLE001 - the store may be what failed; the lease is released regardless
-        pass
-    finally:
+class _Run:
+    """What one run holds and did: the store and its lease, the progress display, the log, the tally."""
+
+    def __init__(self, st: ResultsStore, lease: Lease, made_folder: bool):
+        self.st, self.lease, self.made_folder = st, lease, made_folder
+        self.position = None  # of its record in the store's `runs`
+        self.tally, self.failures, self.accepted = Tally(), [], []
+        self.bar: Optional[RunProgress] = None
+        self.log = RunLog(None)
+
+    def note(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.note(text)
+        self.log.write(text)
+
+    def finish(self, interrupted: bool, error: Optional[BaseException] = None) -> None:
+        """End the run: the run record counts what it did (also when interrupted), the lease is released, and a
+        store that could not even be created leaves no folder behind."""
+        if self.bar is not None:
+            self.bar.close()
+        t = self.tally
+        self.log.write(("interrupted" if interrupted else f"stopped: {error}" if error else "finished")
+                       + f": {t.ran} cells run ({t.done} done, {t.failed} failed)")
+        self.log.close()
         try:
-            lease.release()
-        except Exception:  # noqa: BLE001 - a lease nobody renews expires by itself
-            lease.stop_heartbeat()
-        if made_folder and st.state() == "absent":
-            st.location.remove_empty_folders()
+            if self.position is not None and self.lease.lost is None:
+                self.lease.check()
+                self.st.finish_run(self.position, end=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                   cells_run=t.ran, cells_done=t.done, cells_failed=t.failed, interrupted=interrupted)
+        except Exception:  # noqa: BLE001 - the store may be what failed; the lease is released regardless
+            pass
+        finally:
+            try:
+                self.lease.release()
+            except Exception:  # noqa: BLE001 - a lease nobody renews expires by itself
+                self.lease.stop_heartbeat()
+            if self.made_folder and self.st.state() == "absent":
+                self.st.location.remove_empty_folders()
 
 
 def _dispatch(ray, task, plan: Plan, table: CellTable, url: str, storage_options: Optional[dict],
-              max_parallel: Optional[int], bar: "Progress", failures: list, tally: Tally) -> None:
+              max_parallel: Optional[int], run: _Run, cpus: int, verbose: bool) -> None:
     """Send the plan's cells to Ray in batches, at most `max_parallel` tasks in flight, and write the cell table
-    from what comes back (counted in `tally` as it comes)."""
-    st = plan.store
-    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    from what comes back (counted in `run.tally` as it comes, shown on `run.bar`, noted in `run.log`)."""
+    st, bar, tally = plan.store, run.bar, run.tally
     limit = max_parallel or 2 * cpus
     attempts = st.group("r")["attempts"][...]  # of earlier runs (the store already has the grid's shape)
     writer = TableWriter(table)
@@ -501,13 +490,14 @@ def _dispatch(ray, task, plan: Plan, table: CellTable, url: str, storage_options
                     err = f"{type(exc).__name__}: {exc}"
                     if len(cells) > 1:
                         alone.extend(cells)  # find the cell that kills its worker or its write, if one does
-                        bar.note(f"a task of {len(cells)} cells was lost ({err.splitlines()[0][:120]}); "
+                        run.note(f"a task of {len(cells)} cells was lost ({err.splitlines()[0][:120]}); "
                                  "running its cells one per task")
                         continue
                     res = BatchOutcome("", None, 1, 0.0, [CellOutcome(FAILED, error=err) for _ in cells])
                 batcher.record(res.seconds, len(cells))
                 for c, r in zip(cells, res.cells):
                     tally.ran += 1
+                    bar.eta.finished(estimate_seconds(c.spec), r.wall_time)
                     tries = int(attempts[c.index]) + res.attempt
                     if r.status == DONE:
                         bar.done += 1
@@ -517,13 +507,17 @@ def _dispatch(ray, task, plan: Plan, table: CellTable, url: str, storage_options
                                    cell_train_seed=np.uint64(c.train_seed),
                                    provenance=cell_record(c.data_seed, c.train_seed, tries, r.wall_time,
                                                           res.environment))
+                        if verbose:
+                            run.note(f"done: {c.label()} ({r.wall_time:.2f} s on {res.host}, attempt {tries})")
                     else:
                         bar.failed += 1
                         tally.failed += 1
-                        failures.append((c.index, c.label(), r.error))
+                        run.failures.append((c.index, c.label(), r.error))
                         writer.add(c.index, status=FAILED, attempts=tries, host=res.host, error=r.error,
                                    wall_time=r.wall_time)
-                        bar.note(f"failed: {c.label()}: {(r.error or '').strip().splitlines()[-1:] or ['?']}")
+                        last = (r.error or "").strip().splitlines()[-1:] or ["?"]
+                        bar.note(f"failed: {c.label()}: {last[0]}")
+                        run.log.write(f"failed: {c.label()} (attempt {tries}, host {res.host}):\n{r.error}")
             writer.maybe_flush()
             bar.show()
         completed = True

@@ -1,5 +1,6 @@
 """The orchestrator end to end on local Ray: run, resume after SIGKILL, checkpoints, failures, growth."""
 
+import json
 import os
 import signal
 import subprocess
@@ -498,3 +499,37 @@ def test_set_overrides_make_the_stored_sweep(tmp_path, ray_local):
     summary = run_sweep(f, store=str(tmp_path / "api.zarr"), progress=False,
                         overrides={"train.learning_rate": 0.1, "name": "trial2"})
     assert summary.ok and open_results(str(tmp_path / "api.zarr")).attrs["spec_hash"] == ds.attrs["spec_hash"]
+
+
+def test_ctrl_c_stops_cleanly_and_the_rerun_is_bit_identical(tmp_path):
+    """SIGINT mid-sweep: scheduling stops, the driver says how far it got and the command that resumes, exits
+    130 soon after; the rerun finishes the sweep with the uninterrupted run's bits."""
+    text = small(betas="[0.2, 0.5, 0.8]", method="pcd", epochs=60, epochs2=40, ckpt=10).replace(
+        "n_visible: 12", "n_visible: 100").replace("pcd_steps: 2", "pcd_steps: 20").replace(
+        "[100, 200]", "[1000, 2000]")
+    f = write(tmp_path, text)
+    ref, url = str(tmp_path / "ref.zarr"), str(tmp_path / "i.zarr")
+    assert _cli(["run", str(f), "--store", ref]).wait(timeout=300) == 0
+    p = _cli(["run", str(f), "--store", url, "--max-parallel", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+             text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        time.sleep(0.05)
+        try:
+            if (ResultsStore(url).group("r")["status"][...] == DONE).sum() >= 2:
+                break
+        except Exception:  # noqa: BLE001 - store not created yet
+            continue
+    t0 = time.time()
+    os.killpg(p.pid, signal.SIGINT)
+    out, _ = p.communicate(timeout=120)
+    took = time.time() - t0
+    assert p.returncode == 130, out
+    line = out.strip().splitlines()[-1]
+    assert line.startswith("interrupted: ") and f' of 12 cells done; rerun "sweep run {f} --store {url}" to resume' in line
+    assert "Traceback" not in out
+    print(f"exit after SIGINT: {took:.1f} s")  # the issue asks for 10 s; measured, not asserted (2 busy cores)
+    runs = json.loads(open_results(url).attrs["runs"])
+    assert runs[-1]["interrupted"] and runs[-1]["cells_run"] >= 2
+    assert _cli(["run", str(f), "--store", url]).wait(timeout=300) == 0
+    assert_same_data(data_vars(ref), data_vars(url))
