@@ -18,7 +18,7 @@ import typer
 from . import __version__
 
 app = typer.Typer(help="Sweeps of RBM trainings on invariant data: YAML grid -> Ray tasks -> one Zarr store.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                  no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False)
 
 
 def _fail(msg: str, code: int = 2):
@@ -61,6 +61,7 @@ def _store_trouble(url: str, exc: BaseException):
     _fail(f"{url}: {cause}{hint}")
 
 
+STORE_HELP = "Store path or URL, or the sweep file whose default store (results/<name>.zarr) to use."
 SET_HELP = ("Override a key of the sweep file, KEY=VALUE (VALUE in YAML; repeatable): --set train.epochs=50, "
             "--set grid.data.beta=[0.5,1.0], --set name=trial2.")
 
@@ -80,11 +81,11 @@ def _load(file: Path, sets: Optional[List[str]] = None):
 
 @app.command()
 def run(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
-        store: Optional[str] = typer.Option(None, help="Store path or URL [default: results/<name>.zarr]."),
-        address: Optional[str] = typer.Option(None, help="Ray cluster address [default: start local Ray]."),
+        store: Optional[str] = typer.Option(None, help="Store path or URL (default: results/<name>.zarr)."),
+        address: Optional[str] = typer.Option(None, help="Ray cluster address (default: start a local Ray)."),
         max_parallel: Optional[int] = typer.Option(None, min=1, help="Most Ray tasks in flight at once (each runs a batch of cells; default 2 per CPU)."),
         allow_env_change: bool = typer.Option(False, "--allow-env-change", help="Continue a store computed in another environment (package commit, numpy/numba/llvmlite, CPU); the run record notes it."),
-        sets: List[str] = typer.Option([], "--set", help=SET_HELP),
+        sets: List[str] = typer.Option([], "--set", metavar="KEY=VALUE", help=SET_HELP),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="A line for every finished cell."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display: only the summary and errors."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the cells and the work; run nothing.")):
@@ -178,8 +179,8 @@ def _print_plan(sweep, url: str, options: Optional[dict], file: Path, sets: List
 
 @app.command()
 def plan(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
-         store: Optional[str] = typer.Option(None, help="Store path or URL [default: results/<name>.zarr]."),
-         sets: List[str] = typer.Option([], "--set", help=SET_HELP)):
+         store: Optional[str] = typer.Option(None, help="Store path or URL (default: results/<name>.zarr)."),
+         sets: List[str] = typer.Option([], "--set", metavar="KEY=VALUE", help=SET_HELP)):
     """What `sweep run` would do: the cells, a work estimate and, against an existing store, the diff
     (values added or removed, constants changed, environment) and the cells to run or skip. Changes nothing.
 
@@ -192,6 +193,16 @@ def plan(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
     if sets:
         typer.echo("effective sweep (the file with its --set overrides; what the store keeps):\n" + sweep.text)
     _print_plan(sweep, url, _storage_options(url), file, sets)
+
+
+def resolve_store(arg: str) -> str:
+    """A store argument: a sweep file (.yaml / .yml, existing) names its default store; anything else is the
+    store's path or URL."""
+    if arg.lower().endswith((".yaml", ".yml")) and "://" not in arg and Path(arg).is_file():
+        from .runner import default_store
+
+        return default_store(_load(Path(arg)))
+    return arg
 
 
 def _open(store: str):
@@ -221,9 +232,9 @@ def _dataset(store: str):
 
 
 @app.command()
-def status(store: str = typer.Argument(..., help="Store path or URL."),
+def status(store: str = typer.Argument(..., help=STORE_HELP),
            map_: Optional[str] = typer.Option(None, "--map", help="Completion map over X[,Y] grid dimensions "
-                                              "[default: the first two]."),
+                                              "(default: the first two grid dimensions that are not replicas)."),
            tracebacks: bool = typer.Option(False, "--tracebacks", help="Print failed cells' full tracebacks."),
            watch: float = typer.Option(0.0, "--watch", help="Refresh every SECONDS until every cell is done or "
                                        "failed (Ctrl-C stops).")):
@@ -231,6 +242,7 @@ def status(store: str = typer.Argument(..., help="Store path or URL."),
 
     Example: sweep status results/quickstart.zarr --map beta,n_samples --watch 2
     """
+    store = resolve_store(store)
     import time
 
     from . import status as report
@@ -243,7 +255,7 @@ def status(store: str = typer.Argument(..., help="Store path or URL."),
         ds = _dataset(store)
         holder = live_holder(st.location)
         dims = list(ds["status"].dims)
-        axes = map_.split(",") if map_ else dims[:2]
+        axes = map_.split(",") if map_ else report.default_axes(dims)
         if len(axes) > 2 or not axes:
             _fail(f"--map {map_!r}: give one or two grid dimensions, e.g. --map beta,n_samples")
         try:
@@ -265,11 +277,12 @@ def status(store: str = typer.Argument(..., help="Store path or URL."),
 
 
 @app.command()
-def show(store: str = typer.Argument(..., help="Store path or URL.")):
+def show(store: str = typer.Argument(..., help=STORE_HELP)):
     """Dimensions, coordinates, variables and the sweep file of a store.
 
     Example: sweep show results/quickstart.zarr
     """
+    store = resolve_store(store)
     ds = _dataset(store)
     typer.echo(repr(ds))
     typer.echo("\nsweep file:\n" + ds.attrs.get("sweep_yaml", ""))
@@ -297,14 +310,15 @@ def _parse_sel(items: List[str], ds) -> dict:
 
 
 @app.command()
-def query(store: str = typer.Argument(..., help="Store path or URL."),
+def query(store: str = typer.Argument(..., help=STORE_HELP),
           sel: List[str] = typer.Option([], "--sel", help="NAME=VALUE selection (repeatable)."),
-          var: List[str] = typer.Option([], "--var", help="Variable to keep (repeatable) [default: all]."),
+          var: List[str] = typer.Option([], "--var", help="Variable to keep (repeatable; default: all)."),
           out: Optional[Path] = typer.Option(None, help="Write to FILE.nc, .csv or .json instead of printing.")):
     """Select cells by coordinate values and print or export variables.
 
     Example: sweep query results/quickstart.zarr --sel beta=0.6 --sel seed=0 --var weights --out w.nc
     """
+    store = resolve_store(store)
     ds = _dataset(store)
     for v in var:
         if v not in ds.data_vars:
@@ -328,7 +342,7 @@ def query(store: str = typer.Argument(..., help="Store path or URL."),
 
 
 @app.command()
-def verify(store: str = typer.Argument(..., help="Store path or URL."),
+def verify(store: str = typer.Argument(..., help=STORE_HELP),
            repair: bool = typer.Option(False, "--repair", help="Restore damaged metadata from the sweep, mark corrupt "
                                        "or torn cells for recomputation and remove stray partial files."),
            sweep_file: Optional[Path] = typer.Option(None, "--sweep", help="With --repair, for a store that lost its "
@@ -340,6 +354,7 @@ def verify(store: str = typer.Argument(..., help="Store path or URL."),
     sweep file recomputes exactly the marked cells, to identical bits.
     Example: sweep verify results/quickstart.zarr --repair
     """
+    store = resolve_store(store)
     from .errors import StoreError
     from .lease import Lease
     from .store import ResultsStore
@@ -394,12 +409,13 @@ def verify(store: str = typer.Argument(..., help="Store path or URL."),
 
 
 @app.command()
-def unlock(store: str = typer.Argument(..., help="Store path or URL.")):
+def unlock(store: str = typer.Argument(..., help=STORE_HELP)):
     """Free a store whose driver is gone (killed, or its machine lost) without waiting for its lease to expire;
     a store held by a live run is refused.
 
     Example: sweep unlock results/quickstart.zarr
     """
+    store = resolve_store(store)
     from .errors import StoreError
     from .lease import break_lease
     from .store import ResultsStore

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from .names import REPLICA_DIMS
 from .results import DONE, FAILED, PENDING, RUNNING, STATUS_NAMES
 
 LEGEND = "# all done   + some done   R running   F failed   . pending"
@@ -35,6 +36,14 @@ def summary(ds: xr.Dataset, driver: str | None = None, driver_known: bool = True
         text += (f"\n{c['running']} running: stale, no driver holds the store (its run was interrupted); "
                  "`sweep run` with the same sweep file resumes them")
     return text + f"\ntime spent in done cells: {spent:.1f} core-s; estimated left: {left:.1f} core-s"
+
+
+def default_axes(dims) -> list:
+    """The completion map's axes when none are asked for: the first two grid dimensions that are not replicas
+    (replicas are aggregated), or the first ones when there are fewer."""
+    dims = list(dims)
+    physical = [d for d in dims if d not in REPLICA_DIMS]
+    return (physical + [d for d in dims if d in REPLICA_DIMS])[:2]
 
 
 def _symbol(values: np.ndarray) -> str:
