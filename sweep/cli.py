@@ -383,6 +383,38 @@ def unlock(store: str = typer.Argument(..., help="Store path or URL.")):
                else f"{store}: no run holds this store")
 
 
+@app.command()
+def table(store: str = typer.Argument(..., help="Store path or URL."),
+          sel: List[str] = typer.Option([], "--sel", help="NAME=VALUE selection (repeatable)."),
+          observable: List[str] = typer.Option([], "--observable", help="Observable column (repeatable): R, IPR, "
+                                               "Q, FWHM, angular_order, spatial_order (XY); the mean over hidden "
+                                               "units at each cell's final epoch [default: R, Q, FWHM]."),
+          out: Optional[Path] = typer.Option(None, help="Write to FILE.csv, .parquet or .json instead of printing.")):
+    """One row per cell: grid coordinates, status, attempts, wall time, host, final log-likelihoods and
+    observables (statistics stores: top eigenvalue and mode weight).
+
+    Example: sweep table results/quickstart.zarr --sel beta=1.0 --observable R --observable FWHM --out cells.csv
+    """
+    from .cells import cells_table, write_cells_table
+
+    ds = _dataset(store)
+    sub = ds.sel(_parse_sel(sel, ds))
+    try:
+        df = cells_table(sub, observables=list(observable) or None)
+    except ValueError as exc:
+        _fail(f"{store}: {exc}")
+    if out is None:
+        typer.echo(df.to_string(index=False))
+        return
+    try:
+        write_cells_table(df, out)
+    except ValueError as exc:
+        _fail(f"--out {out}: {exc}")
+    except OSError as exc:
+        _fail(f"--out {out}: cannot write: {exc.strerror or exc}")
+    typer.echo(f"wrote {out} ({len(df)} cells)")
+
+
 PLOT_KINDS = ("phase-diagram", "width-vs-xi", "trajectories", "msd", "weights", "eigen", "theory")
 
 
