@@ -415,6 +415,27 @@ def table(store: str = typer.Argument(..., help="Store path or URL."),
     typer.echo(f"wrote {out} ({len(df)} cells)")
 
 
+@app.command()
+def report(store: str = typer.Argument(..., help="Store path or URL."),
+           out: Path = typer.Option(..., "--out", help="Output file, .html.")):
+    """One self-contained HTML file to share: the sweep file, status map, failures with their tracebacks,
+    the plots that apply to the store, the sortable cell table, provenance and run records. No image or
+    script is fetched from anywhere: everything is inside the file.
+
+    Example: sweep report results/quickstart.zarr --out report.html
+    """
+    from .report import write_report
+
+    if out.suffix.lower() not in (".html", ".htm"):
+        _fail(f"--out {out}: the report is written as .html")
+    _open(store)
+    try:
+        write_report(store, out, _storage_options(store))
+    except OSError as exc:
+        _fail(f"--out {out}: cannot write: {exc.strerror or exc}")
+    typer.echo(f"wrote {out}")
+
+
 PLOT_KINDS = ("phase-diagram", "width-vs-xi", "trajectories", "msd", "weights", "eigen", "theory")
 
 
