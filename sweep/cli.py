@@ -431,6 +431,59 @@ def unlock(store: str = typer.Argument(..., help=STORE_HELP)):
                else f"{store}: no run holds this store")
 
 
+@app.command()
+def table(store: str = typer.Argument(..., help="Store path or URL."),
+          sel: List[str] = typer.Option([], "--sel", help="NAME=VALUE selection (repeatable)."),
+          observable: List[str] = typer.Option([], "--observable", help="Observable column (repeatable): R, IPR, "
+                                               "Q, FWHM, angular_order, spatial_order (XY); the mean over hidden "
+                                               "units at each cell's final epoch [default: R, Q, FWHM]."),
+          out: Optional[Path] = typer.Option(None, help="Write to FILE.csv, .parquet or .json instead of printing.")):
+    """One row per cell: grid coordinates, status, attempts, wall time, host, final log-likelihoods and
+    observables (statistics stores: top eigenvalue and mode weight).
+
+    Example: sweep table results/quickstart.zarr --sel beta=1.0 --observable R --observable FWHM --out cells.csv
+    """
+    from .cells import cells_table, write_cells_table
+
+    ds = _dataset(store)
+    sub = ds.sel(_parse_sel(sel, ds))
+    try:
+        df = cells_table(sub, observables=list(observable) or None)
+    except ValueError as exc:
+        _fail(f"{store}: {exc}")
+    if out is None:
+        typer.echo(df.to_string(index=False))
+        return
+    try:
+        write_cells_table(df, out)
+    except ValueError as exc:
+        _fail(f"--out {out}: {exc}")
+    except OSError as exc:
+        _fail(f"--out {out}: cannot write: {exc.strerror or exc}")
+    typer.echo(f"wrote {out} ({len(df)} cells)")
+
+
+@app.command()
+def report(store: str = typer.Argument(..., help="Store path or URL."),
+           out: Path = typer.Option(..., "--out", help="Output file, .html.")):
+    """One self-contained HTML file to share: the sweep file, status map, failures with their tracebacks,
+    the plots that apply to the store, the sortable cell table, provenance and run records. No image or
+    script is fetched from anywhere: everything is inside the file.
+
+    Example: sweep report results/quickstart.zarr --out report.html
+    """
+    from .report import write_report
+
+    if out.suffix.lower() not in (".html", ".htm"):
+        _fail(f"--out {out}: the report is written as .html")
+    _open(store)
+    try:
+        write_report(store, out, _storage_options(store))
+    except OSError as exc:
+        _fail(f"--out {out}: cannot write: {exc.strerror or exc}")
+    typer.echo(f"wrote {out}")
+
+
 PLOT_KINDS = ("phase-diagram", "width-vs-xi", "trajectories", "msd", "weights", "eigen", "theory")
 
 
