@@ -432,7 +432,7 @@ def unlock(store: str = typer.Argument(..., help=STORE_HELP)):
 
 
 @app.command()
-def table(store: str = typer.Argument(..., help="Store path or URL."),
+def table(store: str = typer.Argument(..., help=STORE_HELP),
           sel: List[str] = typer.Option([], "--sel", help="NAME=VALUE selection (repeatable)."),
           observable: List[str] = typer.Option([], "--observable", help="Observable column (repeatable): R, IPR, "
                                                "Q, FWHM, angular_order, spatial_order (XY); the mean over hidden "
@@ -443,6 +443,7 @@ def table(store: str = typer.Argument(..., help="Store path or URL."),
 
     Example: sweep table results/quickstart.zarr --sel beta=1.0 --observable R --observable FWHM --out cells.csv
     """
+    store = resolve_store(store)
     from .cells import cells_table, write_cells_table
 
     ds = _dataset(store)
@@ -464,7 +465,7 @@ def table(store: str = typer.Argument(..., help="Store path or URL."),
 
 
 @app.command()
-def report(store: str = typer.Argument(..., help="Store path or URL."),
+def report(store: str = typer.Argument(..., help=STORE_HELP),
            out: Path = typer.Option(..., "--out", help="Output file, .html.")):
     """One self-contained HTML file to share: the sweep file, status map, failures with their tracebacks,
     the plots that apply to the store, the sortable cell table, provenance and run records. No image or
@@ -472,6 +473,7 @@ def report(store: str = typer.Argument(..., help="Store path or URL."),
 
     Example: sweep report results/quickstart.zarr --out report.html
     """
+    store = resolve_store(store)
     from .report import write_report
 
     if out.suffix.lower() not in (".html", ".htm"):

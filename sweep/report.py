@@ -26,9 +26,9 @@ import xarray as xr
 from . import __version__, plots
 from .cells import cells_table, is_statistics_store
 from .results import FAILED, STATUS_NAMES
-from .status import status_map, summary
+from .names import REPLICA_DIMS
+from .status import default_axes, status_map, summary
 
-REPLICA_DIMS = ("seed",)
 """Grid dimensions of replicas: averaged in the phase diagram, kept as lines in the trajectories."""
 DPI = 90
 
@@ -252,7 +252,7 @@ def render_report(ds: xr.Dataset, store: Optional[str] = None) -> str:
                                                  for k, v in facts if v) + "</table>")
     parts.append("<h2 id=summary>Summary</h2>" + _pre(summary(ds, None, driver_known=False)))
     parts.append("<h2 id=sweep>Sweep file</h2>" + _pre(a.get("sweep_yaml", "(not recorded)")))
-    dims = [d for d in ds["status"].dims if d not in REPLICA_DIMS] or list(ds["status"].dims)
+    dims = default_axes(ds["status"].dims)
     parts.append("<h2 id=status>Status map</h2>")
     if dims:
         parts.append(_pre(status_map(ds, dims[0], dims[1] if len(dims) > 1 else None)))
