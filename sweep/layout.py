@@ -195,7 +195,7 @@ def create(store: ResultsStore, sweep: Sweep, grid: Grid, environment: dict, lea
         except Exception:  # noqa: BLE001 - the marker stays: the next run removes the rest
             pass
         raise
-    store._group = None
+    store.refresh()
 
 
 def check_growth(old: Grid, new: Grid) -> None:
@@ -221,7 +221,7 @@ def grow(store: ResultsStore, sweep: Sweep, old: Grid, lease: Lease) -> Grid:
     lease.check()
     store.location.write_many(files)
     store.location.write(ROOT, root)  # the new sweep and its listing in one atomic write
-    store._group = None
+    store.refresh()
     return new
 
 
@@ -306,7 +306,7 @@ def restore_metadata(store: ResultsStore, problems: list, lease: Lease, expected
     root = store.root_metadata()
     root["consolidated_metadata"] = json.loads(expected[ROOT].decode())["consolidated_metadata"]
     store.location.write(ROOT, json.dumps(root, indent=2).encode())
-    store._group = None
+    store.refresh()
 
 
 def restore_root(store: ResultsStore, sweep: Sweep, environment: dict, lease: Lease) -> None:
@@ -326,4 +326,4 @@ def restore_root(store: ResultsStore, sweep: Sweep, environment: dict, lease: Le
     files = build(grid, attrs)
     lease.check()
     store.location.write(ROOT, files[ROOT])
-    store._group = None
+    store.refresh()

@@ -154,6 +154,10 @@ class ResultsStore:
             runs[position].update(fields)
             self.update_root_attrs(runs=json.dumps(runs))
 
+    def refresh(self) -> None:
+        """Forget the metadata read so far (after the lease holder changed it): the next access reads it anew."""
+        self._group = None
+
     # -- data chunks (tasks)
     def open(self) -> None:
         """Open the store for cell writes, once per object (a task opens it once per batch): the group from its

@@ -80,17 +80,6 @@ def start(*args, env=None, faults=False) -> subprocess.Popen:
 
 
 @pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=80 * 1024 * 1024,
-             runtime_env={"env_vars": {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}},
-             logging_level="ERROR", log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def reference(tmp_path_factory, ray_local):
     """An uninterrupted run of the sweep (and of its extension along beta): the bits every rerun must give."""
     folder = tmp_path_factory.mktemp("ref")

@@ -40,17 +40,6 @@ def small(betas="[0.3, 0.9]", method="exact", epochs=6, epochs2=4, ckpt=2):
     return SMALL.format(betas=betas, method=method, epochs=epochs, epochs2=epochs2, ckpt=ckpt)
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=80 * 1024 * 1024,
-             runtime_env={"env_vars": {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}},
-             logging_level="ERROR", log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
 def write(tmp_path, text, name="s.yaml"):
     p = tmp_path / name
     p.write_text(text)
@@ -227,24 +216,32 @@ def _cli(args, env=None, **kw):
     return subprocess.Popen([sys.executable, *cmd, *args], env=e, start_new_session=True, **kw)
 
 
-def test_sigkill_driver_then_rerun_is_bit_identical(tmp_path):
-    text = small(betas="[0.2, 0.5, 0.8]", method="pcd", epochs=60, epochs2=40, ckpt=10).replace(
+def longer():
+    """12 PCD cells of about a second each: long enough to interrupt a run mid-sweep."""
+    return small(betas="[0.2, 0.5, 0.8]", method="pcd", epochs=60, epochs2=40, ckpt=10).replace(
         "n_visible: 12", "n_visible: 100").replace("pcd_steps: 2", "pcd_steps: 20").replace(
         "[100, 200]", "[1000, 2000]")
-    f = write(tmp_path, text)
+
+
+def wait_for_done(url: str, n: int, p: subprocess.Popen, limit: float = 240) -> None:
+    """Wait until at least `n` cells of the store are done, `p` (the driver) still running."""
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        time.sleep(0.05)
+        assert p.poll() is None, "the driver finished before it could be interrupted mid-sweep"
+        try:
+            if (ResultsStore(url).group("r")["status"][...] == DONE).sum() >= n:
+                return
+        except Exception:  # noqa: BLE001 - store not created yet
+            continue
+
+
+def test_sigkill_driver_then_rerun_is_bit_identical(tmp_path):
+    f = write(tmp_path, longer())
     ref, url = str(tmp_path / "ref.zarr"), str(tmp_path / "k.zarr")
     assert _cli(["run", str(f), "--store", ref]).wait(timeout=300) == 0
     p = _cli(["run", str(f), "--store", url, "--max-parallel", "1"])
-    deadline = time.time() + 240
-    while time.time() < deadline:  # kill once some, not all, cells are done
-        time.sleep(0.05)
-        assert p.poll() is None, "the driver finished before it could be killed mid-sweep"
-        try:
-            st = ResultsStore(url).group("r")["status"][...]
-        except Exception:  # noqa: BLE001 - store not created yet
-            continue
-        if 2 <= (st == DONE).sum() < st.size:
-            break
+    wait_for_done(url, 2, p)  # kill once some, not all, cells are done
     os.killpg(p.pid, signal.SIGKILL)
     p.wait()
     assert (ResultsStore(url).group("r")["status"][...] == DONE).sum() < 12
@@ -504,22 +501,12 @@ def test_set_overrides_make_the_stored_sweep(tmp_path, ray_local):
 def test_ctrl_c_stops_cleanly_and_the_rerun_is_bit_identical(tmp_path):
     """SIGINT mid-sweep: scheduling stops, the driver says how far it got and the command that resumes, exits
     130 soon after; the rerun finishes the sweep with the uninterrupted run's bits."""
-    text = small(betas="[0.2, 0.5, 0.8]", method="pcd", epochs=60, epochs2=40, ckpt=10).replace(
-        "n_visible: 12", "n_visible: 100").replace("pcd_steps: 2", "pcd_steps: 20").replace(
-        "[100, 200]", "[1000, 2000]")
-    f = write(tmp_path, text)
+    f = write(tmp_path, longer())
     ref, url = str(tmp_path / "ref.zarr"), str(tmp_path / "i.zarr")
     assert _cli(["run", str(f), "--store", ref]).wait(timeout=300) == 0
     p = _cli(["run", str(f), "--store", url, "--max-parallel", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
              text=True)
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        time.sleep(0.05)
-        try:
-            if (ResultsStore(url).group("r")["status"][...] == DONE).sum() >= 2:
-                break
-        except Exception:  # noqa: BLE001 - store not created yet
-            continue
+    wait_for_done(url, 2, p)
     t0 = time.time()
     os.killpg(p.pid, signal.SIGINT)
     out, _ = p.communicate(timeout=120)
