@@ -6,7 +6,12 @@ store, arguments), always with a message naming the file, the key and the reason
 
 from __future__ import annotations
 
-import json
+if __name__ == "__main__":  # `python -m sweep.cli`: a Ctrl-C while it starts is a message (sweep.entry)
+    from sweep.entry import quiet_interrupts
+
+    quiet_interrupts()
+
+import json  # noqa: E402
 import os
 import signal
 import sys
@@ -107,11 +112,19 @@ def run(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
     options = _storage_options(url)
     if dry_run:
         return _print_plan(sweep, url, options, file, sets)
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    import threading
+
+    stop = threading.Event()
+
+    def interrupt(signum, frame):  # SIGINT and SIGTERM: stop the run (also where Ray swallows the interrupt)
+        stop.set()
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         summary = run_sweep(sweep, store=url, address=address, max_parallel=max_parallel,
                             storage_options=options, allow_env_change=allow_env_change,
-                            progress="off" if quiet else "auto", verbose=verbose and not quiet)
+                            progress="off" if quiet else "auto", verbose=verbose and not quiet, stop=stop)
     except StoreError as exc:
         _fail((str(exc) if str(exc).startswith(url) else f"{url}: {exc}") + _new_store_hint(str(exc), url, file, sets))
     except ConnectionError as exc:  # sweep.runner says which cluster and how token authentication is set up
@@ -121,14 +134,10 @@ def run(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
     except Exception as exc:  # noqa: BLE001 - re-raised unless the storage environment failed
         _store_trouble(url, exc)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     typer.echo(summary.text())
     raise typer.Exit(0 if summary.ok else 1)
-
-
-def _interrupt(signum, frame):
-    """SIGTERM stops a run as Ctrl-C does."""
-    raise KeyboardInterrupt
 
 
 def _interrupted(url: str, options: Optional[dict], command: str):
