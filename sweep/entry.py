@@ -21,4 +21,10 @@ def main() -> None:
     quiet_interrupts()
     from .cli import app
 
-    app()
+    try:
+        app()
+    finally:
+        # The command has finished and said so: a signal while Ray's exit handlers stop its processes changes
+        # nothing and must not interrupt them with a traceback (their waits are bounded).
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
