@@ -65,7 +65,7 @@ def numpy_epoch(V, W, chains, lr, B, k, exact, rng):
 
 
 def numpy_double_well(I, gamma, theta, rng):
-    """Double-well hidden units (PHYSICS.md 3): <h | I> and one draw h ~ P(h | I), elementwise.
+    """Double-well hidden units (docs/physics.md 3.1): <h | I> and one draw h ~ P(h | I), elementwise.
 
     Branch weights from erfcx; each branch a normal of variance 1/gamma truncated to h > 0 (mirrored
     for h < 0), drawn by inverse CDF (exact away from the far tail, where the workload never goes)."""

@@ -1,4 +1,4 @@
-"""RBM conditionals and Gibbs sweeps of all persistent chains together (PHYSICS.md section 3).
+"""RBM conditionals and Gibbs sweeps of all persistent chains together (docs/physics.md section 3).
 
 Model parameters, as training keeps them (float64):
     spin visible   v_i in {-1,+1} (int8):  W (M, N), g (N,)

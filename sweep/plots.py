@@ -1,4 +1,4 @@
-"""Figures from a results store, with the theory of PHYSICS.md section 5 drawn on the same axes.
+"""Figures from a results store, with the theory of docs/physics.md section 6 drawn on the same axes.
 
 Each function takes a Dataset (``sweep.open_results(path)``) and returns a matplotlib Figure; `save`
 writes PNG or SVG by the file's suffix. No I/O beyond `save`; the CLI (`sweep plot ...`) is a thin layer.

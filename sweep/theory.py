@@ -1,4 +1,4 @@
-"""Theory of PHYSICS.md section 5, drawn over the data: spectra, thresholds, small-beta dynamics.
+"""Theory of docs/physics.md section 6, drawn over the data: spectra, thresholds, small-beta dynamics.
 
 Pure functions (numpy in, numpy out; scalars give floats, arrays broadcast), no I/O. Every formula
 below is checked numerically in tests/test_theory.py; what those checks found is recorded here.

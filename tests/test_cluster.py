@@ -113,6 +113,7 @@ if not INNER:
 # ------------------------------------------------------------------------------------- inside
 else:
     from sweep.cell import VARIABLES
+    from sweep.lease import read_holder
     from sweep.store import DONE, RUNNING, ResultsStore
 
     @pytest.fixture(scope="module")
@@ -153,7 +154,7 @@ else:
         import xarray as xr
 
         ds = xr.open_zarr(path).load()
-        return {v: ds[v].values for v in VARIABLES + ("data_seed", "train_seed")}
+        return {v: ds[v].values for v in VARIABLES + ("cell_data_seed", "cell_train_seed")}
 
     def test_driver_without_the_token_gets_a_clear_message(cluster, sweep_file, tmp_path):
         env = cluster.env()
@@ -230,4 +231,4 @@ else:
         st = ResultsStore(str(url))
         assert (st.group("r")["status"][...] == 0).all()  # nothing ran, nothing marked running
         assert not list((url / "weights").rglob("c/*")), "a cell wrote data"
-        assert st.read_lock() is None  # the refused run let go of the store
+        assert read_holder(st.location) is None  # the refused run let go of the store

@@ -1,6 +1,7 @@
 """Packing cells into tasks (batch sizes from the measured cell time, bounded, balanced at the end) and the
 plan's work estimate."""
 
+from sweep.grid import expand
 from sweep.runner import MAX_BATCH, TASK_SECONDS, Batcher
 
 
@@ -34,7 +35,7 @@ def test_work_estimate_and_layout_from_the_dimensions_that_matter(tmp_path):
 
     from sweep import parse_sweep
     from sweep.plan import estimate_seconds, estimate_total
-    from sweep.store import Layout
+    from sweep.layout import Layout
 
     sweep = parse_sweep("""
 name: est
@@ -48,7 +49,7 @@ grid:
   zip:
     - {data.n_samples: [100, 400], train.epochs: [8, 3]}
 """, "est.yaml")
-    grid = sweep.expand()
+    grid = expand(sweep)
     cells = list(grid)
     flat = np.array([0, 1, 5, 7, 12, 30, 31, 47])
     brute = sum(estimate_seconds(cells[i].spec) for i in flat)

@@ -43,7 +43,7 @@ def cells_by_params(g: Grid) -> dict:
 
 
 def test_example_dims_coords_shape():
-    g = parse_sweep(EXAMPLE).expand()
+    g = expand(parse_sweep(EXAMPLE))
     assert g.dims == ("beta", "seed", "n_samples")
     assert g.shape == (5, 3, 3) and g.size == len(g) == 45
     assert g.coords == {"beta": [0.1, 0.3, 0.5, 0.7, 1.0], "seed": [0, 1, 2],
@@ -55,7 +55,7 @@ def test_example_dims_coords_shape():
 
 
 def test_example_cells():
-    g = parse_sweep(EXAMPLE).expand()
+    g = expand(parse_sweep(EXAMPLE))
     cells = list(g)
     assert len(cells) == 45 and all(isinstance(c, Cell) for c in cells)
     assert [c.index for c in cells[:4]] == [(0, 0, 0), (0, 0, 1), (0, 0, 2), (0, 1, 0)]
@@ -277,6 +277,31 @@ def test_reserved_store_dimension_names():
     assert g.dims == ("rbm_hidden", "n_hidden")
 
 
+def test_no_coordinate_takes_a_store_name():
+    """Every grid key's coordinate name differs from the store's own names (variables, per-cell dims)."""
+    from collections import Counter
+
+    from sweep.grid import coord_name
+    from sweep.names import STORE_NAMES, TABLE_VARIABLES
+    from sweep.spec import FIELDS
+    from sweep.layout import TABLE_ARRAYS
+
+    assert tuple(TABLE_ARRAYS) == TABLE_VARIABLES
+    for keys in ([k for k in FIELDS], [k for k in FIELDS if k.startswith("data.")], ["data.seed", "train.seed"]):
+        counts = Counter(k.rsplit(".", 1)[1] for k in keys)
+        names = [coord_name(k, counts) for k in keys]
+        assert not set(names) & STORE_NAMES and len(set(names)) == len(keys), names
+
+
+def test_a_coordinate_name_the_store_uses_is_refused(monkeypatch):
+    import sweep.gridsyntax as grid_module
+
+    monkeypatch.setattr(grid_module, "RESERVED", grid_module.RESERVED | {"beta", "data_beta"})
+    msg = only("data.beta: [0.5, 1.0]")
+    assert msg == ("g.yaml: grid.data.beta: its coordinate name 'data_beta' is a name the store uses itself; "
+                   "the store could not hold both")
+
+
 def test_list_valued_key_on_the_grid():
     g = grid("data.couplings: [[1.0], [1, 0.5]]")
     assert g.coords["couplings"] == [(1.0,), (1.0, 0.5)]
@@ -293,7 +318,7 @@ def _expected(master, stream, params):
 
 
 def test_seed_rule_exactly():
-    cell = parse_sweep(EXAMPLE).expand().cell((1, 2, 0))
+    cell = expand(parse_sweep(EXAMPLE)).cell((1, 2, 0))
     data = {k: v for k, v in cell.spec["data"].items() if k != "seed"}
     assert data["beta"] == 0.3
     assert cell.data_seed == _expected(1234, "data", data)
@@ -307,7 +332,7 @@ def test_seed_rule_exactly():
 
 
 def test_seeds_are_distinct_across_cells():
-    g = parse_sweep(EXAMPLE).expand()
+    g = expand(parse_sweep(EXAMPLE))
     assert len({c.train_seed for c in g}) == 45
     assert len({c.data_seed for c in g}) == 15  # beta x n_samples; train.seed is not data
 
@@ -320,9 +345,9 @@ def test_seeds_independent_of_grid_order():
 
 
 def test_seeds_survive_grid_extension():
-    small = parse_sweep(EXAMPLE).expand()
-    big = parse_sweep(EXAMPLE.replace("[0.1, 0.3, 0.5, 0.7, 1.0]", "[0.05, 0.1, 0.3, 0.5, 0.7, "
-                                      "1.0, 2.0]").replace("[0, 1, 2]", "[0, 1, 2, 3]")).expand()
+    small = expand(parse_sweep(EXAMPLE))
+    big = expand(parse_sweep(EXAMPLE.replace("[0.1, 0.3, 0.5, 0.7, 1.0]", "[0.05, 0.1, 0.3, 0.5, 0.7, "
+                                             "1.0, 2.0]").replace("[0, 1, 2]", "[0, 1, 2, 3]")))
     old, new = cells_by_params(small), cells_by_params(big)
     assert len(new) == 7 * 4 * 3
     assert {k: new[k] for k in old} == old

@@ -1,0 +1,26 @@
+"""The store's vocabulary: the names of its per-cell dimensions and of its variables.
+
+Grid coordinates share one namespace with these names in the store (and in the xarray Dataset that opens
+it), so a grid key may never be named like one of them (sweep.grid refuses or renames it). Kept apart from
+the store so that the grid, the cell and the store read one list without importing each other.
+"""
+
+PER_CELL_DIMS = ("epoch", "hidden", "visible", "state")
+"""The dimensions a cell's own arrays have after the grid dimensions."""
+
+TRAJECTORY_VARIABLES = ("weights", "visible_fields", "hidden_theta", "hidden_gamma", "loglik_train", "loglik_test")
+"""Variables of a trained cell (over epoch, hidden, visible[, state])."""
+
+STATISTICS_VARIABLES = ("top_eigenvalue", "top_mode_weight")
+"""Variables of a `train.method: statistics` cell (no RBM), scalars per cell."""
+
+TABLE_VARIABLES = ("status", "attempts", "wall_time", "host", "error", "provenance", "cell_data_seed",
+                   "cell_train_seed")
+"""The cell table, written by the driver: one value per cell."""
+
+STORE_NAMES = frozenset(PER_CELL_DIMS + TRAJECTORY_VARIABLES + STATISTICS_VARIABLES + TABLE_VARIABLES)
+"""Every name the store uses for itself; no grid coordinate may take one."""
+
+REPLICA_DIMS = ("seed", "train_seed", "data_seed")
+"""Grid dimensions of replicas (train.seed alone, or train.seed and data.seed together): observables average over
+them, maps and tables aggregate them."""
