@@ -37,7 +37,7 @@ def _log2cosh(x):
     return a + np.log1p(np.exp(-2.0 * a))
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def _hidden_log_weights_spin(W, g, theta, kind):
     M, N = W.shape
     n_conf = 1 << M
@@ -55,7 +55,7 @@ def _hidden_log_weights_spin(W, g, theta, kind):
     return logw
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def _logsumexp(x):
     m = x.max()
     acc = 0.0
@@ -64,7 +64,7 @@ def _logsumexp(x):
     return m + np.log(acc)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def log_partition_spin(W, g, theta, kind):
     """log Z for spin visible units."""
     return _logsumexp(_hidden_log_weights_spin(W, g, theta, kind))
@@ -201,7 +201,7 @@ def moments_spin_into(W, g, theta, kind, vh, v, h, T):
     return logZ
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def _moments_spin_two_pass(W, g, theta, kind, vh, v, h):
     M, N = W.shape
     logw = _hidden_log_weights_spin(W, g, theta, kind)
@@ -226,7 +226,7 @@ def _moments_spin_two_pass(W, g, theta, kind, vh, v, h):
     return logZ
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def _hidden_log_weights_potts(W, g, theta, kind):
     M, N, q = W.shape
     n_conf = 1 << M
@@ -246,13 +246,13 @@ def _hidden_log_weights_potts(W, g, theta, kind):
     return logw
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def log_partition_potts(W, g, theta, kind):
     """log Z for Potts visible units."""
     return _logsumexp(_hidden_log_weights_potts(W, g, theta, kind))
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def moments_potts(W, g, theta, kind, vh, v, h):
     """Exact model moments for Potts visible units; fills vh (M,N,q) = <[x_i=a] h_mu>,
     v (N,q) = <[x_i=a]>, h (M,) = <h_mu>, and returns log Z."""

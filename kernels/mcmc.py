@@ -28,7 +28,7 @@ from .rng import new_state, randbelow, uniform
 from .transfer import check_ring_args
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def _heat_bath_site(x, i, kmat, j, beta, p, state):
     """Redraw x[i] from its conditional given the rest of the ring (heat bath)."""
     n = x.size
@@ -60,14 +60,14 @@ def _heat_bath_site(x, i, kmat, j, beta, p, state):
     x[i] = c
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def sweep(x, kmat, j, beta, p, state):
     """One heat-bath sweep of sites 0..N-1 of one chain x (int64[N])."""
     for i in range(x.size):
         _heat_bath_site(x, i, kmat, j, beta, p, state)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def ring_energy(x, kmat, j):
     """Energy per site e = -(1/N) sum_i sum_r J_r K(x_i - x_(i+r)) (beta not included)."""
     n = x.size
@@ -78,7 +78,7 @@ def ring_energy(x, kmat, j):
     return e / n
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def order_parameter(x, q):
     """m = (1/N) sum_j exp(2 pi i x_j / q), returned as (Re m, |m|)."""
     re = 0.0
@@ -91,7 +91,7 @@ def order_parameter(x, q):
     return re, math.sqrt(re * re + im * im)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def random_chains(n_chains, n, q, state):
     """Independent uniform starting configurations, int64[n_chains, n]."""
     x = np.empty((n_chains, n), dtype=np.int64)
@@ -101,7 +101,7 @@ def random_chains(n_chains, n, q, state):
     return x
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def run_recorded(x, kmat, j, beta, n_sweeps, state):
     """Advance every chain n_sweeps sweeps; return float64[3, n_chains, n_sweeps]: energy, Re m, |m|."""
     n_chains = x.shape[0]
@@ -118,7 +118,7 @@ def run_recorded(x, kmat, j, beta, n_sweeps, state):
     return rec
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def run_production(x, kmat, j, beta, burn_in, thin, out, state):
     """burn_in sweeps, then out[t * n_chains + c] = chain c after burn_in + (t+1) thin sweeps (rows < len(out))."""
     n_chains, n = x.shape

@@ -52,7 +52,7 @@ _HALF_LOG_2PI = 0.91893853320467274178  # log(sqrt(2 pi))
 _HALF_LOG_PI_2 = 0.22579135264472743236  # log(sqrt(pi/2))
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def _dw_branches(I, gamma, theta):
     """Double-well pieces: log_erfcx(x+), log_erfcx(x-) and the branch weights p+, p- = 1 - p+."""
     r = math.sqrt(2.0 * gamma)
@@ -61,7 +61,7 @@ def _dw_branches(I, gamma, theta):
     return lp, lm, sigmoid(lp - lm), sigmoid(lm - lp)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def _dw_branch_means(I, gamma, theta):
     """Double-well branch means: (E[h | h > 0, I], E[-h | h < 0, I]), both > 0."""
     sg = math.sqrt(gamma)
@@ -71,7 +71,7 @@ def _dw_branch_means(I, gamma, theta):
     return ep, em
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def cgf(kind, I, gamma, theta):
     """Gamma(I) = log sum/integral exp(-U(h) + h I) for the potential ``kind`` (table above)."""
     if kind == SPIN:
@@ -88,7 +88,7 @@ def cgf(kind, I, gamma, theta):
     return math.nan
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def cgf_prime(kind, I, gamma, theta):
     """Gamma'(I) = <h | I>: tanh(I + theta), sigmoid(I + theta), (I - theta)/gamma, or the
     double-well mixture p+ E[h | h > 0] - (1 - p+) E[-h | h < 0]."""
@@ -105,7 +105,7 @@ def cgf_prime(kind, I, gamma, theta):
     return math.nan
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def mean_dU_dtheta(kind, I, gamma, theta):
     """<dU/dtheta | I>: -<h> (spin, bernoulli), <h> (gaussian), <|h|> (double_well).
 
@@ -124,7 +124,7 @@ def mean_dU_dtheta(kind, I, gamma, theta):
     return math.nan
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def sample(kind, I, gamma, theta, s):
     """One draw of h ~ P(h | I) for the potential ``kind``; advances the xoshiro256** state ``s``.
 
@@ -158,7 +158,7 @@ def sample(kind, I, gamma, theta, s):
 _CGF, _CGF_PRIME, _MEAN_DU = 0, 1, 2
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def _per_unit(what, kind, I, gamma, theta):
     """Apply cgf / cgf_prime / mean_dU_dtheta (`what`) to I[..., mu] with (gamma[mu], theta[mu])."""
     m = theta.shape[0]
@@ -190,7 +190,7 @@ def mean_dU_dtheta_units(kind, I, gamma, theta):
     return _per_unit(_MEAN_DU, kind, I, gamma, theta)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def sample_units(kind, I, gamma, theta, s):
     """One draw h[..., mu] ~ P(h_mu | I[..., mu]) per element, in C order (same layout as cgf_units)."""
     m = theta.shape[0]

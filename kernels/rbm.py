@@ -390,7 +390,7 @@ def sample_hidden_bits(I, theta, lo, hi, u, bits):
         b[k] = np.uint8(uu * (_F32(1.0) + exp32(x[k])) < _TWO24)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def sample_hidden_real(kind, I, gamma, theta, s, H):
     """H[c, mu] ~ P(h_mu | I[c, mu]) for real-valued units (any kind), from the scalar stream s."""
     C, M = I.shape
@@ -634,7 +634,7 @@ def dot_potts(W, mu, x):
     return acc
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def log_p_unnorm_spin(W, g, kind, gamma, theta, data):
     """log P(v) + log Z = sum_i g_i v_i + sum_mu Gamma_mu(I_mu(v)), for each row of `data` (float64)."""
     n, N = data.shape
@@ -651,7 +651,7 @@ def log_p_unnorm_spin(W, g, kind, gamma, theta, data):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def log_p_unnorm_potts(W, g, kind, gamma, theta, data):
     """log P(x) + log Z = sum_i g_i(x_i) + sum_mu Gamma_mu(I_mu(x)), for each row of `data` (float64)."""
     n, N = data.shape

@@ -80,7 +80,7 @@ def uniform_open(s):
     return (np.float64(next_u64(s) >> np.uint64(11)) + 0.5) * 1.1102230246251565e-16
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def normal(s):
     """Standard normal deviate (Marsaglia polar method; the second deviate is discarded)."""
     while True:
@@ -112,7 +112,7 @@ def randbelow(s, n):
             return np.int64(hi)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def permutation(s, n):
     """A uniformly random permutation of 0..n-1 (Fisher-Yates)."""
     p = np.arange(n)
@@ -124,7 +124,7 @@ def permutation(s, n):
     return p
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def fill_normal(s, out, std):
     """Fill a float64 array (any shape) with N(0, std^2) deviates, in C order."""
     flat = out.reshape(out.size)
@@ -139,7 +139,7 @@ LANES = 32
 """Generators advanced in lockstep (a compile-time constant: LLVM vectorises the loop over lanes)."""
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def lanes_from_stream(s):
     """A fresh ``uint64[2, LANES]`` lane state: 2 * LANES outputs of the scalar stream ``s`` (advanced).
 
@@ -155,7 +155,7 @@ def lanes_from_stream(s):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def fill_lanes(S, out):
     """Fill ``out`` (uint64, length a multiple of LANES) with the lanes' next outputs, lane-minor:
     out[t * LANES + l] is the t-th output of lane l. Advances S (uint64[2, LANES]) in place.

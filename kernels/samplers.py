@@ -85,7 +85,7 @@ def _next_u32(state, buf, have):
     return buf >> np.uint64(32), buf, True
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def _ising_fill(out, thr, state):
     """Fill out (int8[n, N]) with exact Ising rings; thr[i, a, s] from ising_conditionals (uint64, 2^-32 units)."""
     n_samples, n = out.shape
@@ -119,7 +119,7 @@ def sample_ising(n_samples, n_visible, beta, seed):
 # ------------------------------------------------------------------------------------- Potts / XY blocks
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def _block_powers(w, n, cols):
     """Rescaled powers of the block matrix T (compact w, S x q): returns (v, diag_n).
 
@@ -147,7 +147,7 @@ def _block_powers(w, n, cols):
     return v, diag_n
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def alias_table(p, thr, alias):
     """Walker/Vose alias table of weights p (float64[q] >= 0, sum > 0) into thr (uint32[q]), alias (int8[q]).
 
@@ -199,7 +199,7 @@ def alias_table(p, thr, alias):
         thr[x] = np.uint32(t)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def _block_tables(w, v, n, r):
     """Alias tables of the conditionals for steps j = 0..n-r-1 (site x_(j+r), 0-based, given B_j, B_1).
 
@@ -231,7 +231,7 @@ def _block_tables(w, v, n, r):
     return thr, alias
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def _block_fill(out, q, r, b1_cdf, b1_first, b1_rel, thr, alias, nxt, state):
     """Fill out (int8[n_samples, N]) with exact ring samples from the precomputed alias tables.
 

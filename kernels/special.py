@@ -43,7 +43,7 @@ _ERFCX_NEG_OVERFLOW = -26.65  # erfcx(x) > DBL_MAX below this
 _ROBERT_START = 0.3  # truncnorm_positive: naive rejection below, Robert (1995) above
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def _exp_x2(x):
     """exp(x^2) for |x| < 16384 without the ~x^2 eps error of exp(x*x).
 
@@ -56,7 +56,7 @@ def _exp_x2(x):
     return math.exp(h * h) * math.exp((h + h + lo) * lo)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def _erfcx_cf_tail(x):
     """Tail t(x) = K(x) - x of the erfcx continued fraction, for x >= 4 (erfcx = 1/(sqrt(pi)(x+t)))."""
     t = 0.0
@@ -65,7 +65,7 @@ def _erfcx_cf_tail(x):
     return t
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def erfcx(x):
     """Scaled complementary error function exp(x^2) erfc(x).
 
@@ -85,7 +85,7 @@ def erfcx(x):
     return math.erfc(x) * _exp_x2(x)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def log_erfcx(x):
     """log(erfcx(x)) = x^2 + log(erfc(x)), finite for every finite x.
 
@@ -97,7 +97,7 @@ def log_erfcx(x):
     return math.log(erfcx(x))
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def inv_mills_excess(a):
     """phi(a)/Q(a) - a = E[z - a | z > a] for z ~ N(0, 1); positive, ~1/a for a -> +inf, ~ -a at -inf.
 
@@ -113,7 +113,7 @@ def inv_mills_excess(a):
     return SQRT2 * (INV_SQRT_PI / erfcx(x) - x)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def log1pexp(x):
     """Softplus log(1 + exp(x)), stable for all x (Maechler 2012 cut points)."""
     if x <= -37.0:
@@ -125,14 +125,14 @@ def log1pexp(x):
     return x
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def logcosh(x):
     """log(cosh(x)) = |x| + log1p(exp(-2|x|)) - log 2, stable for all x."""
     a = abs(x)
     return a + math.log1p(math.exp(-2.0 * a)) - LOG2
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def sigmoid(x):
     """Logistic function 1/(1 + exp(-x)) without overflow."""
     if x >= 0.0:
@@ -141,7 +141,7 @@ def sigmoid(x):
     return e / (1.0 + e)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def truncnorm_positive(s, mu, sigma):
     """One draw of x ~ N(mu, sigma^2) conditioned on x > 0 (sigma > 0); advances the stream ``s``.
 

@@ -203,7 +203,7 @@ def check_data(cfg, data, name="data"):
 FLAGS = {"contract", "reassoc", "nsz", "arcp"}  # SIMD sums (kernels.products)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def _all_spins(arr):
     """Whether every entry is -1 or +1 (one pass, early exit)."""
     flat = arr.reshape(arr.size)
@@ -522,7 +522,7 @@ def gradient_potts(rows, means, w, dWT):
                 d[M] += w[r]
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def copy_chains(state_chains, rows, B, into_rows):
     """Copy the persistent chains between the state (C, N) and rows[B:] (into_rows: state -> rows)."""
     C, N = state_chains.shape
@@ -581,7 +581,7 @@ def epoch_spin(data, W, g, theta, gamma, chains, s, kind, lo, hi, route, lr, B, 
     copy_chains(chains, X.rows, B, False)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def gauge(a):
     """Zero-sum gauge over the last axis, in place."""
     flat = a.reshape(a.size // a.shape[-1], a.shape[-1])

@@ -199,7 +199,7 @@ def block_transfer_matrix(kernel, beta, couplings):
     return tm
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def block_power_step(w, m_prev, out):
     """out = T @ m_prev for the block matrix given compactly by w (S x q); returns max(out) (>0)."""
     s, q = w.shape
