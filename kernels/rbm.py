@@ -447,6 +447,45 @@ def sample_spins(F, u, V, N):
 
 
 @njit(cache=True, fastmath=FLAGS, error_model="numpy")
+def sample_spins_groups(tab_h, hcodes, u, V, N, f):
+    """V[c, i] = +1 with probability sigmoid(2 F[c, i]), else -1, for i < N, with the fields F[c] =
+    sum_g tab_h[g, hcodes[c, g]] (VIS_GROUPS: visible_fields_groups and sample_spins fused).
+
+    Each chain's fields go to the row f (>= N floats, in L1) and are sampled at once; the rows are
+    added four at a time in the order of gather_rows (same sums, same bits). tab_h (Gh, 16, Np) with
+    the fields g in block 0; hcodes (C, Gh) uint8; u: uint32 uniforms (u[c N + i]); V (C, >= N) int8.
+    """
+    C, G = hcodes.shape
+    for c in range(C):
+        cc = hcodes[c]
+        if G >= 4:
+            t0, t1, t2, t3 = tab_h[0, cc[0]], tab_h[1, cc[1]], tab_h[2, cc[2]], tab_h[3, cc[3]]
+            for i in range(N):
+                f[i] = (t0[i] + t1[i]) + (t2[i] + t3[i])
+            g = 4
+        else:
+            t0 = tab_h[0, cc[0]]
+            for i in range(N):
+                f[i] = t0[i]
+            g = 1
+        while g + 4 <= G:
+            t0, t1, t2, t3 = tab_h[g, cc[g]], tab_h[g + 1, cc[g + 1]], tab_h[g + 2, cc[g + 2]], tab_h[g + 3, cc[g + 3]]
+            for i in range(N):
+                f[i] += (t0[i] + t1[i]) + (t2[i] + t3[i])
+            g += 4
+        while g < G:
+            t0 = tab_h[g, cc[g]]
+            for i in range(N):
+                f[i] += t0[i]
+            g += 1
+        v = V[c]
+        base = c * N
+        for i in range(N):
+            uu = _F32(u[base + i] >> np.uint32(8))
+            v[i] = np.int8(2 * (uu * (_F32(1.0) + exp32(_F32(-2.0) * f[i])) < _TWO24) - 1)
+
+
+@njit(cache=True, fastmath=FLAGS, error_model="numpy")
 def sample_spins_table(thr, bits, u, V, N):
     """V[c, i] = +1 if u[c N + i] < thr[p_c, i] else -1 for i < N, p_c = sum_mu bits[c, mu] << mu."""
     C, M = bits.shape
@@ -541,11 +580,10 @@ def gibbs_sweeps_spin(P, kind, gamma, theta, lo, hi, route, chains, k, s, lanes,
             continue
         if route == VIS_GROUPS:
             row_codes(S.bits, M, S.hcodes)
+            sample_spins_groups(P.tab_h, S.hcodes, uv, chains, N, S.F[0, 0])
+            continue
         for c in range(C):  # one chain at a time: its fields stay in cache
-            if route == VIS_GROUPS:
-                visible_fields_groups(P.tab_h, S.hcodes[c:c + 1], S.F)
-            else:
-                visible_fields_real(P.W, P.g.reshape(1, P.g.shape[0]), S.H[c:c + 1], S.F)
+            visible_fields_real(P.W, P.g.reshape(1, P.g.shape[0]), S.H[c:c + 1], S.F)
             sample_spins(S.F, uv[c * N:(c + 1) * N], chains[c:c + 1], N)
 
 
