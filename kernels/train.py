@@ -433,7 +433,8 @@ def row_weights(nb, B, C, w):
 
 @njit(cache=True, fastmath=FLAGS, error_model="numpy")
 def hidden_means(kind, lo, hi, I, theta, gamma, w, learn_theta, dth):
-    """I <- <h | I + theta> in place, and dth[mu] = sum_r w[r] <-dU_mu/dtheta_mu | I_r> (the theta gradient).
+    """I <- <h | I + theta> in place, and dth[mu] = sum_r w[r] <-dU_mu/dtheta_mu | I_r> (the theta gradient;
+    left at zero when not learn_theta, except for one binary unit, where it comes with the means for free).
 
     I (R, M), theta (M,) and w (R,) in the working precision (float32 or float64); gamma (M,) float64;
     dth (M,) float64. Binary units: <h | I> = lo + (hi - lo) sigmoid((hi - lo)(I + theta)) (tanh for
@@ -455,11 +456,20 @@ def hidden_means(kind, lo, hi, I, theta, gamma, w, learn_theta, dth):
                 acc += w[r] * m
             dth[0] = acc
             return
-        for r in range(R):
-            for mu in range(M):
-                I[r, mu] = d * (I[r, mu] + theta[mu])
-        for k in range(R * M):
-            flat[k] = lo + d * sigmoid_fast(flat[k])
+        zero_theta = True
+        for mu in range(M):
+            zero_theta = zero_theta and theta[mu] == 0
+        if zero_theta:  # one flat loop (d (x + 0) = d x, so the same bits)
+            for k in range(R * M):
+                flat[k] = lo + d * sigmoid_fast(d * flat[k])
+        else:
+            for r in range(R):
+                for mu in range(M):
+                    I[r, mu] = d * (I[r, mu] + theta[mu])
+            for k in range(R * M):
+                flat[k] = lo + d * sigmoid_fast(flat[k])
+        if not learn_theta:
+            return
         for r in range(R):
             wr = w[r]
             x = I[r]
