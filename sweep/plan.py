@@ -99,23 +99,58 @@ class Plan:
         return "\n".join(lines)
 
 
+# Seconds per parameter update of the Numba kernels, one core, N = 100 visible units, batch 100, 100 persistent
+# chains, from one run (2026-12-02, 2-core AMD EPYC VM) of
+#     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_training.py
+# (README's performance table; 1000 updates an epoch): PCD_SWEEP[M] = (PCD-20 epoch - PCD-1 epoch) / 19 / 1000,
+# one Gibbs sweep of the 100 chains; PCD_BASE[M] = PCD-1 epoch / 1000 - PCD_SWEEP[M], the rest of an update
+# (data and chain terms of the gradient over 200 rows, model reload); XY_PCD20[M] = the XY row (Potts q = 10,
+# double-well hidden units, PCD-20) / 1000; EXACT[M] = the exact row / 1000. Between the measured M: linear in
+# M; above the largest: proportional to M. EXACT_TERMS_PER_S, the 2^M N M sum of the exact method, is from
+# timing kernels.fit (benchmarks/bench_training.py's time_ours) at M = 10 and 14 (3.6e9 and 4.1e9 terms/s).
+# Checked the same way: exact M = 1 scales with batch x N (0.7-1.0 ns a row-site from 1e4 to 1.6e6); PCD-20 at
+# M = 3 and 10, relative to PCD-20 at M = 1 timed alongside, within 5% of this interpolation; at M = 30 (past
+# rbm.DIRECT_MAX_HIDDEN) about 20% above it.
+PCD_BASE = {1: 9.35e-6, 5: 13.4e-6, 20: 31.3e-6, 100: 132.0e-6}
+PCD_SWEEP = {1: 3.05e-6, 5: 6.54e-6, 20: 22.5e-6, 100: 61.8e-6}
+XY_PCD20 = {1: 2.53e-3, 5: 6.07e-3}
+EXACT = {1: 7.6e-6, 5: 19.4e-6}
+EXACT_TERMS_PER_S = 3.5e9
+
+
+def _at(table: dict, M: int) -> float:
+    """table[M] interpolated linearly between its keys, proportional to M above the largest, table[min] below."""
+    keys = sorted(table)
+    if M <= keys[0]:
+        return table[keys[0]]
+    if M >= keys[-1]:
+        return table[keys[-1]] * M / keys[-1]
+    return float(np.interp(M, keys, [table[k] for k in keys]))
+
+
 def estimate_seconds(spec: dict) -> float:
-    """Rough single-core training time of a cell, from the rates measured by benchmarks/bench_training.py:
-    data term ~1.2e9 site-weight products/s; PCD ~3e8 visible-unit updates/s; exact 2^M sum ~1e8 terms/s."""
+    """Rough single-core training time of a cell, from the per-update times measured by
+    benchmarks/bench_training.py (PCD_BASE, PCD_SWEEP, XY_PCD20, EXACT above), scaled to the cell's visible
+    units, rows, chains, Gibbs steps and Potts states (linearly in each)."""
     d, r, t = spec["data"], spec["rbm"], spec["train"]
     if t["method"] == "statistics":  # sampling plus an N x N (Nq x Nq) correlation matrix
         width = d["n_visible"] * (d["q"] if d["model"] == "xy" else 1)
         return d["n_samples"] * (d["n_visible"] / 1e7 + width * width / 1e9)
     n_train = d["n_samples"] * (1 - t["test_fraction"])
-    states = d["q"] if d["model"] == "xy" else 1
     N, M = d["n_visible"], r["n_hidden"]
+    B = min(t["batch_size"], n_train)
     updates = t["epochs"] * -(-n_train // t["batch_size"])
-    cost = t["epochs"] * n_train * N * M / 1.2e9
+    size = N / 100
     if t["method"] == "exact":
-        cost += updates * (2 ** M) * N * M * states / 1e8
+        per = _at(EXACT, M) * B / 100 * size + max(0, 2 ** M - 2 ** 5) * N * M / EXACT_TERMS_PER_S
+        # (EXACT beyond M = 5 grows like M: the data term; the sum over hidden states is the second term)
+        return updates * per
+    C, k = t["n_chains"] or t["batch_size"], t["pcd_steps"]
+    if d["model"] == "xy":  # the Potts sweeps dominate: scale the measured PCD-20 update by k, chains and q
+        per = _at(XY_PCD20, M) * (k / 20) * (C / 100) * (d["q"] / 10) * size
     else:
-        cost += updates * (t["n_chains"] or t["batch_size"]) * t["pcd_steps"] * N * max(M / 5, 1) * states / 3e8
-    return cost
+        per = _at(PCD_BASE, M) * (B + C) / 200 * size + _at(PCD_SWEEP, M) * k * C / 100 * size
+    return updates * per
 
 
 COST_KEYS = ("data.n_samples", "data.n_visible", "data.model", "data.q", "rbm.n_hidden", "train.epochs",
