@@ -117,7 +117,7 @@ def estimate(overhead: float, cpus_per_node: int, nodes=(1, 4, 16, 64)) -> list[
 
     rows, every = [], []
     for f in sorted((ROOT / "sweeps" / "paper").glob("*.yaml")):
-        if f.stem.endswith("-small"):
+        if "-small" in f.stem:  # fig5-small-1e6 too
             continue
         costs = [estimate_seconds(c.spec) + overhead for c in expand(load_sweep(f))]
         every += costs
