@@ -6,16 +6,24 @@ Public API:
     sample_ring(...): the same with method "auto" | "exact" | "mcmc"; mcmc_sample_xy / mcmc_sample_ising
     TrainConfig, TrainState, fit(cfg, train, test=None, seed=0, state=None, stop_epoch=None)
     exact_loglik(cfg, state, data), init_state(cfg, train, seed)
+
+Numba caches the compiled kernels in a folder keyed by a hash of these sources (kernels/cache.py): the one
+module here that touches the environment, and only to say where compiled code goes.
 """
 
-from .exact import MAX_EXACT_HIDDEN
-from .potentials import POTENTIALS
-from .rng import new_state
-from .mcmc import mcmc_sample_ising, mcmc_sample_xy
-from .samplers import sample_ising, sample_ring, sample_xy
-from .train import TrainConfig, TrainState, exact_loglik, fit, init_state
+from .cache import configure as _configure_cache
+
+CACHE_DIR = _configure_cache()  # before any kernel is decorated or compiled
+
+from .exact import MAX_EXACT_HIDDEN  # noqa: E402
+from .potentials import POTENTIALS  # noqa: E402
+from .rng import new_state  # noqa: E402
+from .mcmc import mcmc_sample_ising, mcmc_sample_xy  # noqa: E402
+from .samplers import sample_ising, sample_ring, sample_xy  # noqa: E402
+from .train import TrainConfig, TrainState, exact_loglik, fit, init_state  # noqa: E402
 
 __all__ = [
+    "CACHE_DIR",
     "MAX_EXACT_HIDDEN",
     "POTENTIALS",
     "TrainConfig",
