@@ -109,7 +109,7 @@ def test_msd_plot_of_a_too_short_trajectory_draws_no_fit():
 
 
 def test_eigen_plot_draws_mp_edge_and_signal_lines(tmp_path):
-    from sweep.theory import top_eigen
+    from sweep.spectrum import top_eigen
     import kernels
 
     betas, ns = [0.3, 1.0], [50, 500, 5000]
