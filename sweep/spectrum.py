@@ -12,11 +12,13 @@ only, except data_statistics, which samples exact ring data with the kernels.
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
 from . import theory
 
-__all__ = ["top_eigen", "data_statistics", "CHUNK"]
+__all__ = ["top_eigen", "pair_correlation", "data_statistics", "cell_samples", "CHUNK"]
 
 CHUNK = 8192
 """Rows per chunk of the Gram matrix (float32 products of small integers are exact in chunks <= 2^24)."""
@@ -107,6 +109,28 @@ def top_eigen(data, model="ising", q=None, k_max=None, chunk=None):
             "top_vector": vec, "n_samples": n}
 
 
+def pair_correlation(data, d, model="ising", q=None):
+    """Empirical pair correlation at ring distance d, averaged over the sites of each configuration:
+    c_s = (1/N) sum_i v_i v_(i+d) (Ising) or (1/N) sum_i cos(2 pi (x_i - x_(i+d)) / q) (XY). Returns
+    (mean over configurations, its standard error std(c_s) / sqrt(n)) per d (configurations are
+    independent for the exact samplers); compare with theory.ising_pair_correlation / xy_pair_correlation."""
+    v = np.asarray(data)
+    ds = np.atleast_1d(np.asarray(d, dtype=np.int64))
+    if model == "ising":
+        x = v.astype(np.float64)
+        vals = [np.mean(x * np.roll(x, -k, axis=1), axis=1) for k in ds]
+    elif model == "xy":
+        if q is None:
+            raise ValueError("q is required for model='xy'")
+        ang = 2 * np.pi * v.astype(np.float64) / int(q)
+        vals = [np.mean(np.cos(ang - np.roll(ang, -k, axis=1)), axis=1) for k in ds]
+    else:
+        raise ValueError(f"model must be 'ising' or 'xy', got {model!r}")
+    mean = np.array([c.mean() for c in vals])
+    err = np.array([c.std(ddof=1) / np.sqrt(len(c)) if len(c) > 1 else np.nan for c in vals])
+    return (mean, err) if np.ndim(d) else (float(mean[0]), float(err[0]))
+
+
 def data_statistics(model, n_visible, beta, n_samples, seed, q=None, kernel="cosine", k_max=None):
     """Sample exact ring data (kernels.samplers) and return its spectrum statistics with the theory.
 
@@ -131,3 +155,26 @@ def data_statistics(model, n_visible, beta, n_samples, seed, q=None, kernel="cos
     st = top_eigen(data, model=model, q=q, k_max=k_max)
     out = {k: st[k] for k in ("top_eigenvalue", "top_mode_weight", "uniform_mode_weight", "low_mode_weight")}
     return dict(out, signal_eigenvalue=float(sig), null_edge=float(edge))
+
+
+def cell_samples(sweep, sel: Optional[dict] = None, n: int = 100):
+    """The first n configurations of one cell's data, redrawn exactly from its data seed (the data a
+    training cell of `sweep` saw): returns (data int[n, N], the cell's data spec, the cell's coordinates).
+    `sel` gives grid coordinate values; dimensions it leaves out take their first value."""
+    from .cell import sample_data
+
+    grid = sweep.expand()
+    sel = dict(sel or {})
+    unknown = [k for k in sel if k not in grid.coords]
+    if unknown:
+        raise ValueError(f"no grid coordinate {', '.join(unknown)}; the grid has {', '.join(grid.coords)}")
+    index = []
+    for d in grid.dims:
+        values = grid.coords[d]
+        v = sel.get(d, values[0])
+        if v not in values:
+            raise ValueError(f"{d}={v!r} is not on the grid ({values[:20]})")
+        index.append(values.index(v))
+    cell = grid.cell(tuple(index))
+    data = dict(cell.spec["data"], n_samples=min(int(n), int(cell.spec["data"]["n_samples"])))
+    return sample_data(data, cell.data_seed), cell.spec["data"], cell.coords

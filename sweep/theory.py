@@ -64,7 +64,7 @@ import math
 import numpy as np
 
 __all__ = [
-    "correlation_length", "ising_signal_eigenvalue", "mp_edge", "beta_c", "beta_c_samples",
+    "correlation_length", "ising_pair_correlation", "xy_pair_correlation", "ising_signal_eigenvalue", "mp_edge", "beta_c", "beta_c_samples",
     "xy_ratios", "xy_signal_eigenvalue", "xy_null_edge", "xy_crossover_samples",
     "angular_kernel", "ANGULAR_KERNELS",
     "ode_one_unit_rhs", "integrate_one_unit", "ode_two_units_rhs", "integrate_two_units",
@@ -93,6 +93,14 @@ def correlation_length(beta):
     with np.errstate(divide="ignore"):
         xi = -1.0 / np.log(np.tanh(b))
     return _out(xi)
+
+
+def ising_pair_correlation(beta, n_visible, d):
+    """Exact <v_i v_(i+d)> on the Ising ring of N sites: (t^d + t^(N-d)) / (1 + t^N), t = tanh(beta)."""
+    d = np.asarray(d, dtype=np.float64)
+    n = float(n_visible)
+    tn = _tanh_pow(beta, n)
+    return _out((_tanh_pow(beta, d) + _tanh_pow(beta, n - d)) / (1.0 + tn))
 
 
 def _tanh_pow(beta, n):
@@ -203,6 +211,18 @@ def xy_ratios(beta, q, kernel="cosine", k=1):
     if np.all(out.imag == 0):
         out = out.real.copy()
     return _out(out)
+
+
+def xy_pair_correlation(beta, q, n_visible, d, kernel="cosine", harmonic=1):
+    """Exact <exp(2 pi i m (x_i - x_(i+d)) / q)> on the XY ring (m = harmonic; for a symmetric kernel it
+    is real, <cos(2 pi m (x_i - x_(i+d)) / q)>): sum_k t_k^(N-d) t_(k-m)^d / sum_k t_k^N (PHYSICS 2.2)."""
+    t = _kernel_ratios(beta, q, kernel)
+    n = int(n_visible)
+    dd = np.atleast_1d(np.asarray(d, dtype=np.int64))[:, None]
+    ts = t[(np.arange(int(q)) - harmonic) % int(q)]
+    out = np.sum(t[None, :] ** (n - dd) * ts[None, :] ** dd, axis=1) / np.sum(t**n)
+    out = out.real if np.all(np.abs(out.imag) < 1e-14) else out
+    return _out(out if np.ndim(d) else out[0])
 
 
 def _xy_signal_one(beta, q, n, kernel, harmonic):

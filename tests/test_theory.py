@@ -469,3 +469,19 @@ def test_numpy_kernels_match_the_transfer_matrices(kernel):
     with pytest.raises(ValueError):
         th.angular_kernel("nope", q)
     assert th.correlation_length(0.6) == pytest.approx(tr.correlation_length(0.6), rel=1e-14)
+
+
+def test_pair_correlations_exact_and_sampled():
+    d = np.array([0, 1, 3, 7])
+    assert np.allclose(th.ising_pair_correlation(0.6, 12, d), tr.ising_pair_correlation(0.6, 12, d), rtol=1e-12)
+    k = tr.angular_kernel("cosine", 6)
+    assert np.allclose(th.xy_pair_correlation(1.3, 6, 12, d), tr.xy_pair_correlation(k, 1.3, 12, d), rtol=1e-12)
+    assert th.xy_pair_correlation(0.8, 2, 10, 3) == pytest.approx(th.ising_pair_correlation(0.8, 10, 3))
+    # sampled data agree within a few standard errors
+    for model, data, exact_c in (("ising", sample_ising(4000, 30, 0.7, 1), th.ising_pair_correlation(0.7, 30, d)),
+                                 ("xy", sample_xy(4000, 30, 6, 1.5, 2), th.xy_pair_correlation(1.5, 6, 30, d))):
+        m, e = sp.pair_correlation(data, d, model, q=6 if model == "xy" else None)
+        assert m[0] == pytest.approx(1.0) and np.all(e[1:] > 0)
+        assert np.all(np.abs(m[1:] - exact_c[1:]) < 4 * e[1:]), (model, m, exact_c, e)
+    with pytest.raises(ValueError):
+        sp.pair_correlation(data, 1, "xy")
