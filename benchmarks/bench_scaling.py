@@ -63,9 +63,10 @@ def driver(args) -> None:
     wall = time.perf_counter() - t0
     assert summary.ok, summary.text()
     own = open_results(url)["wall_time"].values
+    from sweep.grid import expand
     from sweep.plan import estimate_seconds
 
-    est = sum(estimate_seconds(c.spec) for c in sweep.expand())
+    est = sum(estimate_seconds(c.spec) for c in expand(sweep))
     print(json.dumps({"cpus": cpus, "cells": args.cells, "wall_s": wall, "own_s": float(np.nansum(own)),
                       "mean_cell_s": float(np.nanmean(own)), "estimated_s": est}), flush=True)
     ray.shutdown()
@@ -111,13 +112,14 @@ def makespan(costs: list[float], slots: int) -> float:
 
 def estimate(overhead: float, cpus_per_node: int, nodes=(1, 4, 16, 64)) -> list[dict]:
     from sweep import load_sweep
+    from sweep.grid import expand
     from sweep.plan import estimate_seconds
 
     rows, every = [], []
     for f in sorted((ROOT / "sweeps" / "paper").glob("*.yaml")):
         if f.stem.endswith("-small"):
             continue
-        costs = [estimate_seconds(c.spec) + overhead for c in load_sweep(f).expand()]
+        costs = [estimate_seconds(c.spec) + overhead for c in expand(load_sweep(f))]
         every += costs
         row = {"sweep": f.name, "cells": len(costs), "core_hours": sum(costs) / 3600,
                "longest_cell_h": max(costs) / 3600}

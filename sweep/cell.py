@@ -21,6 +21,7 @@ from kernels.train import TrainConfig, TrainState
 
 from .names import STATISTICS_VARIABLES
 from .names import TRAJECTORY_VARIABLES as VARIABLES
+from .grid import expand
 from .spec import split_sizes, sweep_from_dict
 VARIABLE_ATTRS = {  # CF attributes of every variable, in a cell's Dataset and in the store
     "weights": {"long_name": "RBM weights w_{i mu}(v_i)"},
@@ -52,7 +53,7 @@ def resolve_cell(spec: dict) -> tuple[dict, int, int]:
     raw = {k: v for k, v in spec.items() if k in ("data", "rbm", "train", "seed", "name")}
     if "grid" in spec:
         raise ValueError("run_cell takes one cell: remove `grid` (use sweep.expand for grids)")
-    cell = sweep_from_dict(raw, source="<cell>").expand().cell(())
+    cell = expand(sweep_from_dict(raw, source="<cell>")).cell(())
     return cell.spec, cell.data_seed, cell.train_seed
 
 

@@ -8,7 +8,7 @@ from typing import Optional
 
 import numpy as np
 
-from .grid import Grid
+from .grid import Grid, expand
 from .spec import Sweep
 from .reconcile import compare_sweeps, sweep_diff
 from .store import DONE, ResultsStore, StoreError
@@ -111,7 +111,7 @@ def estimate_total(grid: Grid, flat) -> float:
 def plan_sweep(sweep: Sweep, store_url: str, storage_options: Optional[dict] = None,
                create: bool = True) -> Plan:
     """Reconcile a sweep with its store (creating or growing it when `create`)."""
-    grid = sweep.expand()
+    grid = expand(sweep)
     store = ResultsStore(store_url, storage_options)
     store.check_usable()
     everything = CellList(grid, np.arange(grid.size))
@@ -132,7 +132,7 @@ def plan_sweep(sweep: Sweep, store_url: str, storage_options: Optional[dict] = N
     if verdict == "extends":
         action = "extend"
         if create:
-            store.grow(sweep, grid, old.expand())
+            store.grow(sweep, grid, expand(old))
     elif create:
         store.heal_metadata()
     status = store.group("r")["status"][...]

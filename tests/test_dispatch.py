@@ -1,6 +1,7 @@
 """Packing cells into tasks (batch sizes from the measured cell time, bounded, balanced at the end) and the
 plan's work estimate."""
 
+from sweep.grid import expand
 from sweep.runner import MAX_BATCH, TASK_SECONDS, Batcher
 
 
@@ -48,7 +49,7 @@ grid:
   zip:
     - {data.n_samples: [100, 400], train.epochs: [8, 3]}
 """, "est.yaml")
-    grid = sweep.expand()
+    grid = expand(sweep)
     cells = list(grid)
     flat = np.array([0, 1, 5, 7, 12, 30, 31, 47])
     brute = sum(estimate_seconds(cells[i].spec) for i in flat)

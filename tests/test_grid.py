@@ -43,7 +43,7 @@ def cells_by_params(g: Grid) -> dict:
 
 
 def test_example_dims_coords_shape():
-    g = parse_sweep(EXAMPLE).expand()
+    g = expand(parse_sweep(EXAMPLE))
     assert g.dims == ("beta", "seed", "n_samples")
     assert g.shape == (5, 3, 3) and g.size == len(g) == 45
     assert g.coords == {"beta": [0.1, 0.3, 0.5, 0.7, 1.0], "seed": [0, 1, 2],
@@ -55,7 +55,7 @@ def test_example_dims_coords_shape():
 
 
 def test_example_cells():
-    g = parse_sweep(EXAMPLE).expand()
+    g = expand(parse_sweep(EXAMPLE))
     cells = list(g)
     assert len(cells) == 45 and all(isinstance(c, Cell) for c in cells)
     assert [c.index for c in cells[:4]] == [(0, 0, 0), (0, 0, 1), (0, 0, 2), (0, 1, 0)]
@@ -294,7 +294,7 @@ def test_no_coordinate_takes_a_store_name():
 
 
 def test_a_coordinate_name_the_store_uses_is_refused(monkeypatch):
-    import sweep.grid as grid_module
+    import sweep.gridsyntax as grid_module
 
     monkeypatch.setattr(grid_module, "RESERVED", grid_module.RESERVED | {"beta", "data_beta"})
     msg = only("data.beta: [0.5, 1.0]")
@@ -318,7 +318,7 @@ def _expected(master, stream, params):
 
 
 def test_seed_rule_exactly():
-    cell = parse_sweep(EXAMPLE).expand().cell((1, 2, 0))
+    cell = expand(parse_sweep(EXAMPLE)).cell((1, 2, 0))
     data = {k: v for k, v in cell.spec["data"].items() if k != "seed"}
     assert data["beta"] == 0.3
     assert cell.data_seed == _expected(1234, "data", data)
@@ -332,7 +332,7 @@ def test_seed_rule_exactly():
 
 
 def test_seeds_are_distinct_across_cells():
-    g = parse_sweep(EXAMPLE).expand()
+    g = expand(parse_sweep(EXAMPLE))
     assert len({c.train_seed for c in g}) == 45
     assert len({c.data_seed for c in g}) == 15  # beta x n_samples; train.seed is not data
 
@@ -345,9 +345,9 @@ def test_seeds_independent_of_grid_order():
 
 
 def test_seeds_survive_grid_extension():
-    small = parse_sweep(EXAMPLE).expand()
-    big = parse_sweep(EXAMPLE.replace("[0.1, 0.3, 0.5, 0.7, 1.0]", "[0.05, 0.1, 0.3, 0.5, 0.7, "
-                                      "1.0, 2.0]").replace("[0, 1, 2]", "[0, 1, 2, 3]")).expand()
+    small = expand(parse_sweep(EXAMPLE))
+    big = expand(parse_sweep(EXAMPLE.replace("[0.1, 0.3, 0.5, 0.7, 1.0]", "[0.05, 0.1, 0.3, 0.5, 0.7, "
+                                             "1.0, 2.0]").replace("[0, 1, 2]", "[0, 1, 2, 3]")))
     old, new = cells_by_params(small), cells_by_params(big)
     assert len(new) == 7 * 4 * 3
     assert {k: new[k] for k in old} == old

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from sweep.grid import expand
 from sweep import open_results, parse_sweep, run_cell, run_sweep
 from sweep.cell import VARIABLES
 from sweep.tasks import FAIL_ENV, FAULT_ENV
@@ -78,7 +79,7 @@ def test_end_to_end_local_ray(tmp_path, ray_local):
     assert np.isnan(w[..., 3, :, :]).all() and not np.isnan(w[..., :3, :, :]).any()
     # the store holds exactly what run_cell computes for the same cell
     sweep = parse_sweep(f.read_text())
-    cell = sweep.expand().cell((1, 0, 0))
+    cell = expand(sweep).cell((1, 0, 0))
     one = run_cell({**cell.spec, "seed": sweep.seed})
     stored = ds.isel(beta=1, seed=0, n_samples=0)
     np.testing.assert_array_equal(stored["weights"].values, one["weights"].values)
@@ -450,7 +451,7 @@ grid:
     seeds = ds["cell_data_seed"].values
     assert (seeds == seeds[:, :1]).all() and seeds[:, 0].tolist() == [1, 2, 3]  # data.seed is the data seed
     assert len(set(ds["cell_train_seed"].values.ravel().tolist())) == 6
-    cell = parse_sweep(text).expand().cell((0, 0))
+    cell = expand(parse_sweep(text)).cell((0, 0))
     one, two = (sample_data(cell.spec["data"], s) for s in (1, 2))
     assert not np.array_equal(one, two)
     w = ds["weights"].isel(epoch=-1).values

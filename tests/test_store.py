@@ -7,6 +7,7 @@ import pytest
 import xarray as xr
 import zarr
 
+from sweep.grid import expand
 from sweep import parse_sweep, run_cell
 from sweep.cell import cell_arrays
 from sweep.cell import VARIABLES
@@ -28,7 +29,7 @@ grid:
 
 def make(tmp_path, betas="[0.5, 1.0]", seeds=600, name="s.zarr"):
     sweep = parse_sweep(SWEEP.format(betas=betas, seeds=seeds), "store-test.yaml")
-    grid = sweep.expand()
+    grid = expand(sweep)
     st = ResultsStore(str(tmp_path / name))
     st.create(sweep, grid)
     return sweep, grid, st

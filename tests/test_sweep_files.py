@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from sweep.grid import expand
 from sweep.plan import estimate_seconds
 from sweep.spec import load_sweep
 
@@ -19,7 +20,7 @@ def test_there_are_paper_sweeps():
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
 def test_sweep_file_validates_and_expands(path):
     sweep = load_sweep(path)
-    grid = sweep.expand()
+    grid = expand(sweep)
     assert grid.size >= 1
     cells = list(grid)
     assert len({(c.data_seed, c.train_seed) for c in cells}) == len(cells)  # every cell its own streams
