@@ -382,11 +382,12 @@ def plot(kind: str = typer.Argument(..., help=f"One of: {', '.join(PLOT_KINDS)}.
         elif kind == "samples":
             import xarray as xr
 
+            from .grid import expand
             from .spec import parse_sweep
 
             sweep = _load(Path(store)) if store.endswith((".yaml", ".yml")) else \
                 parse_sweep(_dataset(store).attrs["sweep_yaml"], source=store)
-            coords = xr.Dataset(coords={k: (d, list(v)) for k, (d, v) in sweep.expand().xarray_coords().items()})
+            coords = xr.Dataset(coords={k: (d, list(v)) for k, (d, v) in expand(sweep).xarray_coords().items()})
             fig = plots.samples_of(sweep, _parse_sel(sel, coords), n=n)
         else:
             ds = _dataset(store)

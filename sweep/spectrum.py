@@ -162,8 +162,9 @@ def cell_samples(sweep, sel: Optional[dict] = None, n: int = 100):
     training cell of `sweep` saw): returns (data int[n, N], the cell's data spec, the cell's coordinates).
     `sel` gives grid coordinate values; dimensions it leaves out take their first value."""
     from .cell import sample_data
+    from .grid import expand
 
-    grid = sweep.expand()
+    grid = expand(sweep)
     sel = dict(sel or {})
     unknown = [k for k in sel if k not in grid.coords]
     if unknown:

@@ -345,7 +345,9 @@ def test_cell_samples_are_the_cells_data():
 
     sw = load_sweep(__import__("pathlib").Path(__file__).parent.parent / "sweeps" / "paper" / "fig8-small.yaml")
     data, spec, coords = spectrum.cell_samples(sw, {"beta": 2.0, "seed": 1}, n=30)
-    cell = sw.expand().cell(sw.expand().index(beta=2.0, seed=1))
+    from sweep.grid import expand
+
+    cell = expand(sw).cell(expand(sw).index(beta=2.0, seed=1))
     assert coords == {"beta": 2.0, "seed": 1} and spec["q"] == 10
     np.testing.assert_array_equal(data, sample_data(cell.spec["data"], cell.data_seed)[:30])
     other, _, _ = spectrum.cell_samples(sw, {"beta": 2.0, "seed": 0}, n=30)

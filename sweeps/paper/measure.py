@@ -23,6 +23,7 @@ import pandas as pd
 import sweep
 from sweep import analysis as an
 from sweep import spectrum, theory
+from sweep.grid import expand
 
 pd.set_option("display.width", 200)
 pd.set_option("display.max_columns", 30)
@@ -59,7 +60,7 @@ def fig2(ds, args):
     """Exact samples: the pair correlation of each cell's configurations (regenerated from its data seed)
     against the exact ring correlation, d = 1..5; the deviation in standard errors."""
     sw = sweep.parse_sweep(ds.attrs["sweep_yaml"])
-    grid = sw.expand()
+    grid = expand(sw)
     rows = []
     for cell in grid:
         d = cell.spec["data"]
