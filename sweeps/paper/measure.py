@@ -407,6 +407,11 @@ def fig11(ds, args):
     claim("the angular threshold is bracketed and lies near n_c (within 3x)",
           np.isfinite(la).all() and abs(np.nanmean(la) - np.log10(nc)) < np.log10(3),
           f"n_ang {10 ** np.nanmean(la):.0f} vs n_c {nc:.0f}")
+    sm = an.replica_mean(spa)
+    rise = float(sm.max() - sm.min())
+    claim("the spatial order rises well above its noise level (by > 0.2, peaking above n_ang)",
+          rise > 0.2 and float(sm.idxmax()) > 10 ** np.nanmean(la),
+          f"replica-mean spatial order from {float(sm.min()):.2f} to {float(sm.max()):.2f} (at n = {float(sm.idxmax()):.0f})")
     both = np.isfinite(la) & np.isfinite(ls)
     claim("the spatial threshold comes at more samples in every replica", bool(both.all() and np.all(ls > la)),
           f"log10 n_spa - log10 n_ang per replica {np.round(ls - la, 2)}")
