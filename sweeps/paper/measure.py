@@ -478,6 +478,7 @@ def fig12(ds, args):
         betas = ds["beta"].values[:: max(1, len(ds["beta"]) // 5)]
         counts = ds["n_samples"].values
         got = _modes(ds, betas, counts)
+        ratios = {0: [], 1: []}
         for b in betas:
             nc = theory.xy_crossover_samples(b, q, N) if xy else theory.beta_c_samples(b, N)
             line = f"beta {b:g} (first data seed): r_c = {N / nc:.3g}"
@@ -485,7 +486,13 @@ def fig12(ds, args):
                 v = xr.DataArray([got[(b, m)][j] for m in counts], dims="n_samples", coords={"n_samples": counts})
                 c = float(an.crossing(v, "n_samples", 0.5, log=True))
                 line += f"; {name} weight {np.round(v.values, 2)}, reaches 0.5 at r = {N / c:.3g}"
+                if np.isfinite(c):
+                    ratios[j].append(nc / c)
             print(line)
+        for j, name in ((0, "uniform (k = 0)"), (1, "|k| <= 3")):
+            rr = np.log10(ratios[j])
+            claim(f"the {name} weight crosses 0.5 at r_c (within a factor 3)", len(rr) > 0 and np.abs(rr).max() < np.log10(3),
+                  f"r(0.5)/r_c {np.round(ratios[j], 2)}")
 
 
 fig13 = fig12
