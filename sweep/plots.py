@@ -84,7 +84,7 @@ def parameters(ds: xr.Dataset) -> dict:
          "n_samples": data.get("n_samples"), "M": rbm.get("n_hidden"), "hidden": rbm.get("hidden"),
          "method": train.get("method")}
     names = {"n_visible": "N", "n_hidden": "M", "q": "q", "beta": "beta", "n_samples": "n_samples",
-             "rbm_hidden": "hidden", "hidden_kind": "hidden"}
+             "rbm_hidden": "hidden"}
     for coord, key in names.items():
         if coord in ds.coords:
             v = ds[coord].values
