@@ -896,3 +896,119 @@ def profile_scaling(w, beta=None, visible: str = "visible") -> xr.Dataset:
                       "peak_over_sqrt_beta": peak / np.sqrt(beta)})
     out["fwhm"].attrs = {"long_name": "FWHM", "units": "sites"}
     return out
+
+
+# ==================================================================================================
+# Finite-size observables (issue 12, item 4): bumps of a weight profile, overlaps of vectors.
+# A separate section, kept at the end of the module; these names join __all__ below.
+# ==================================================================================================
+def _bumps_one(p: np.ndarray, w2: np.ndarray):
+    """(n_bumps, n_maxima, largest_share) of one ring profile p >= 0 (finite, N >= 1), site masses w2."""
+    N = len(p)
+    top = p.max() if N else 0.0
+    tot = w2.sum()
+    if N == 0 or not top > 0 or not tot > 0:
+        return np.nan, np.nan, np.nan
+    half = top / 2
+    above = p >= half
+    # local maxima on the ring, plateau-safe: the signs of p_{i+1} - p_i with zeros replaced by the last
+    # non-zero sign before them (cyclically); a maximum is a + -> - change, at the site where it happens
+    d = np.sign(np.roll(p, -1) - p)
+    nz = np.flatnonzero(d)
+    if len(nz) == 0:
+        n_max = 1  # a flat profile: one maximum (the whole ring)
+    else:
+        idx = np.arange(N)
+        last = np.searchsorted(nz, idx, side="right") - 1  # index into nz of the last non-zero at or before i
+        filled = d[nz[last % len(nz)]]  # last == -1 wraps to the last non-zero of the ring
+        prev = np.roll(filled, 1)
+        n_max = int(np.sum((prev > 0) & (d < 0) & above))
+    # runs of sites above half height (cyclic); each is one bump
+    starts = np.flatnonzero(above & ~np.roll(above, 1))
+    if len(starts) == 0:  # every site above half height: one bump holding everything
+        return 1.0, float(n_max), 1.0
+    ends = np.flatnonzero(above & ~np.roll(above, -1))  # last site of each run
+    ends = np.roll(ends, -np.searchsorted(ends, starts[0]))  # ends[j] closes the run opened by starts[j]
+    # each gap between run j and run j+1 (sites ends[j]+1 .. starts[j+1]-1, cyclic) is split at its minimum
+    k = len(starts)
+    cut = np.empty(k, dtype=np.int64)  # first site of basin j+1
+    for j in range(k):
+        a, b = ends[j] + 1, starts[(j + 1) % k]
+        gap = np.arange(a, b + (N if b < a else 0)) % N
+        cut[j] = gap[np.argmin(p[gap])] if len(gap) else b  # the minimum goes to the next basin
+    c2 = np.concatenate([[0.0], np.cumsum(np.concatenate([w2, w2]))])  # prefix sums over two turns
+    lo = np.roll(cut, 1)  # basin j covers cut[j-1] .. cut[j]-1 (cyclic)
+    hi = np.where(cut > lo, cut, cut + N)
+    if k == 1:
+        hi = lo + N
+    mass = c2[hi] - c2[lo]
+    return float(k), float(n_max), float(min(mass.max() / tot, 1.0))
+
+
+def _bumps_core(a):
+    _, site_ok, n, s = _prep(a)
+    shape = s.shape[:-1]
+    s2 = s.reshape(-1, s.shape[-1])
+    n2 = n.reshape(-1)
+    out = np.full((3, s2.shape[0]), np.nan)
+    for r in range(s2.shape[0]):
+        m = int(n2[r])
+        out[:, r] = _bumps_one(np.sqrt(s2[r, :m]), s2[r, :m])
+    return tuple(o.reshape(shape) for o in out)
+
+
+def bumps(w, visible: str = "visible", state: str = "state") -> xr.Dataset:
+    """Bumps of a weight profile on the ring: how many separate maxima one hidden unit's weights have.
+
+    With the profile p_i = |w_i| (XY: sqrt(sum_a w_{i,a}^2)) on the N valid sites, ring-periodic, and
+    half height h = max_i p_i / 2:
+
+    * ``n_bumps``: the number of maximal runs of consecutive sites with p_i >= h (cyclically; 1 when
+      every site is above h). A peak whose top carries small ripples is one bump.
+    * ``n_maxima``: the number of local maxima with p >= h (a site, or a plateau of equal values, higher
+      than its neighbours on both sides; a flat ring has one). Counts ripples on a bump separately:
+      n_maxima >= n_bumps.
+    * ``largest_share``: the largest bump's share of sum_i w_i^2. The ring is cut into one basin per
+      bump at the minimum of p in each gap between consecutive runs, and share = max over basins of
+      sum_{i in basin} w_i^2 / sum_i w_i^2 (1 for one bump, 1/k for k equal bumps).
+
+    Noise (Q ~ 0) gives many bumps of one or two sites; read n_bumps together with smoothness.
+    visible and state are reduced; NaN for an empty or all-zero vector."""
+    nb, nm, share = _apply_sites(_bumps_core, w, visible, state, n_out=3)
+    ds = xr.Dataset({"n_bumps": nb, "n_maxima": nm, "largest_share": share})
+    ds["n_bumps"].attrs = {"long_name": "runs of the weight profile above half height"}
+    ds["n_maxima"].attrs = {"long_name": "local maxima of the weight profile above half height"}
+    ds["largest_share"].attrs = {"long_name": "share of sum w^2 in the largest bump's basin"}
+    return ds
+
+
+def overlap(a, b, dims: Iterable[str] = ("visible", "state")) -> xr.DataArray:
+    """Squared cosine between two vectors, (sum_i a_i b_i)^2 / (sum_i a_i^2 sum_i b_i^2) in [0, 1],
+    summed over the `dims` present in either (sites finite in both; NaN padding is ignored). Sign-free:
+    the overlap of an eigenvector is the same for u and -u. a and b broadcast over their other dims (the
+    weights of every replica against the data's top eigenvector, say). NaN where either is zero."""
+    a, b = _weights(a), _weights(b)
+    dims = [d for d in dims if d in a.dims or d in b.dims]
+    if not dims:
+        raise ValueError(f"none of the dims {tuple(dims)} in {tuple(a.dims)} or {tuple(b.dims)}")
+    ok = a.notnull() & b.notnull()
+    a0, b0 = a.where(ok, 0.0).astype(np.float64), b.where(ok, 0.0).astype(np.float64)
+    num = (a0 * b0).sum(dims) ** 2
+    den = (a0 * a0).sum(dims) * (b0 * b0).sum(dims)
+    out = (num / den.where(den > 0)).clip(max=1.0)
+    out.attrs = {"long_name": "squared cosine overlap"}
+    return out
+
+
+def uniform_overlap(u, visible: str = "visible") -> xr.DataArray:
+    """Squared overlap of a vector with the uniform unit vector 1/sqrt(N):
+    (sum_i u_i)^2 / (N sum_i u_i^2) in [0, 1], N the number of finite sites (1 for a uniform vector, 0
+    for a vector orthogonal to it, about 1/N for a random one). The uniform vector is the population's
+    top eigenvector of the Ising ring (PHYSICS 5). Only `visible` is reduced (Ising vectors)."""
+    u = _weights(u)
+    if visible not in u.dims:
+        raise ValueError(f"no {visible!r} dimension in {tuple(u.dims)}")
+    return overlap(u, xr.ones_like(u).where(u.notnull()), dims=(visible,))
+
+
+__all__ += ["bumps", "overlap", "uniform_overlap"]

@@ -106,15 +106,34 @@ def compute_cell(spec: dict, data_seed: int, train_seed: int, state: Optional[Tr
     return state
 
 
+class Diverged(ValueError):
+    """Training produced weights that are not finite (or overflow float32): the cell fails with this reason."""
+
+
+PARAMETERS = ("weights", "visible_fields", "hidden_theta", "hidden_gamma")
+"""The trained parameters: finite in every record of a cell that is done."""
+
+
+def check_finite(arrays: dict, learning_rate: float) -> None:
+    """Raise Diverged when a recorded parameter is not finite (inf, NaN, or beyond float32's range)."""
+    epochs = arrays["epoch"]
+    for name in PARAMETERS:
+        bad = ~np.isfinite(arrays[name].reshape(len(epochs), -1)).all(axis=1)
+        if bad.any():
+            raise Diverged(f"training diverged: {name} not finite (inf or NaN, or beyond float32) from epoch "
+                           f"{int(epochs[np.argmax(bad)])} on; lower train.learning_rate (now {learning_rate!r})")
+
+
 def trajectory_arrays(state: TrainState) -> dict:
     """The recorded history as plain arrays: epoch [E]; weights [E, M, N(, q)], visible_fields [E, N(, q)],
     hidden_theta and hidden_gamma [E, M] (float32); loglik_train, loglik_test [E] (float64)."""
     tr = state.trajectory()
     f32 = np.float32
-    return {"epoch": tr["epoch"].astype(np.int64), "weights": tr["weights"].astype(f32),
-            "visible_fields": tr["visible_fields"].astype(f32), "hidden_theta": tr["theta"].astype(f32),
-            "hidden_gamma": tr["gamma"].astype(f32), "loglik_train": tr["loglik_train"].astype(np.float64),
-            "loglik_test": tr["loglik_test"].astype(np.float64)}
+    with np.errstate(over="ignore", invalid="ignore"):
+        return {"epoch": tr["epoch"].astype(np.int64), "weights": tr["weights"].astype(f32),
+                "visible_fields": tr["visible_fields"].astype(f32), "hidden_theta": tr["theta"].astype(f32),
+                "hidden_gamma": tr["gamma"].astype(f32), "loglik_train": tr["loglik_train"].astype(np.float64),
+                "loglik_test": tr["loglik_test"].astype(np.float64)}
 
 
 def statistics_arrays(spec: dict, data_seed: int) -> dict:
@@ -134,7 +153,9 @@ def cell_arrays(spec: dict, data_seed: int, train_seed: int, state: Optional[Tra
     (resuming `state`; with its `epoch` positions)."""
     if is_statistics(spec):
         return statistics_arrays(spec, data_seed)
-    return trajectory_arrays(compute_cell(spec, data_seed, train_seed, state, on_checkpoint))
+    arrays = trajectory_arrays(compute_cell(spec, data_seed, train_seed, state, on_checkpoint))
+    check_finite(arrays, spec["train"]["learning_rate"])
+    return arrays
 
 
 def as_dataset(spec: dict, arrays: dict) -> xr.Dataset:

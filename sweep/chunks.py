@@ -1,12 +1,11 @@
 """Chunks of the results store: their codecs and key layout, the cell table's chunk shape, and whole-chunk
-writes that skip zarr's per-chunk machinery (stored bytes identical in format to zarr's own)."""
+encoding and decoding that skip zarr's per-chunk machinery (stored bytes identical in format to zarr's own;
+sweep.location writes them)."""
 
 from __future__ import annotations
 
 import functools
 import itertools
-import os
-import uuid
 from typing import Optional
 
 import numpy as np
@@ -45,10 +44,6 @@ def chunk_regions(chunks: tuple, shape: tuple, within: Optional[tuple] = None):
     for key in itertools.product(*ranges):
         yield tuple(slice(max(r.start, w.start), min(r.stop, w.stop))
                     for r, w in zip(chunk_region(key, chunks, shape), within))
-
-
-def _is_local(fs) -> bool:
-    return "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
 
 
 _FAST_CODECS = [BytesCodec(endian="little").to_dict()] + [c.to_dict() for c in CHECKED]
@@ -93,23 +88,3 @@ def _zstd():
     from numcodecs import Zstd
 
     return Zstd(level=CHECKED[0].level, checksum=CHECKED[0].checksum)
-
-
-def put_files(fs, files: dict) -> None:
-    """Write whole objects {path: bytes}: a local file is written aside (`*.partial`) and renamed into place,
-    so it is never seen half written; an object store gets one PUT per object, concurrently."""
-    if not files:
-        return
-    if _is_local(fs):
-        made = set()
-        for path, raw in files.items():
-            folder = path.rsplit("/", 1)[0]
-            if folder not in made:
-                os.makedirs(folder, exist_ok=True)
-                made.add(folder)
-            tmp = f"{path}.{uuid.uuid4().hex[:12]}.partial"
-            with open(tmp, "wb") as f:
-                f.write(raw)
-            os.replace(tmp, path)
-    else:
-        fs.pipe(files)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -17,7 +18,7 @@ import typer
 from . import __version__
 
 app = typer.Typer(help="Sweeps of RBM trainings on invariant data: YAML grid -> Ray tasks -> one Zarr store.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                  no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False)
 
 
 def _fail(msg: str, code: int = 2):
@@ -37,61 +38,41 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
     """Run, inspect and query RBM training sweeps."""
 
 
-STORAGE_ENV = "SWEEP_STORAGE_OPTIONS"
-SECRET_OPTIONS = {"key", "secret", "token", "password", "access_key", "secret_key", "session_token",
-                  "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "account_key", "sas_token"}
-
-
 def _storage_options(url: str) -> Optional[dict]:
-    """fsspec storage options of a store URL, from the environment only: SWEEP_STORAGE_OPTIONS (a JSON object of
-    non-secret options, e.g. {"client_kwargs": {"region_name": "eu-west-1"}}) and, for s3:// URLs, the endpoint
-    in AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL (made explicit so that every node of a cluster writes to the
-    driver's endpoint). Credentials are never options (options travel with every task): s3fs reads them on
-    each node from its environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an instance role)."""
-    if "://" not in url:
-        return None
-    raw = os.environ.get(STORAGE_ENV, "").strip()
+    """sweep.storage.storage_options, with its refusals as messages."""
+    from .storage import StorageOptionsError, storage_options
+
     try:
-        opts = json.loads(raw) if raw else {}
-    except ValueError as exc:
-        _fail(f"{STORAGE_ENV}: not valid JSON: {exc}")
-    if not isinstance(opts, dict):
-        _fail(f"{STORAGE_ENV}: expected a JSON object of storage options, got {type(opts).__name__}")
-
-    def secrets(d, path=""):
-        for k, v in d.items():
-            if str(k).lower() in SECRET_OPTIONS:
-                yield path + str(k)
-            if isinstance(v, dict):
-                yield from secrets(v, f"{path}{k}.")
-
-    bad = list(secrets(opts))
-    if bad:
-        _fail(f"{STORAGE_ENV}: {', '.join(bad)}: credentials are not storage options here (they would travel "
-              "with every task); set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) in the environment "
-              "of the driver and of every node instead")
-    if url.startswith(("s3://", "s3a://")) and "endpoint_url" not in opts:
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-        if endpoint:
-            opts["endpoint_url"] = endpoint
-    return opts or None
+        return storage_options(url)
+    except StorageOptionsError as exc:
+        _fail(str(exc))
 
 
-def _access_refused(url: str, exc: Exception):
-    """Exit with a clear message for a store that refuses access (wrong or missing credentials); other errors
-    are re-raised."""
-    if not (isinstance(exc, PermissionError) or type(exc).__name__ in ("NoCredentialsError", "PartialCredentialsError")):
+def _store_trouble(url: str, exc: BaseException):
+    """Exit 2 with one line for a store the environment fails (full disk, read-only, no access, unreachable);
+    re-raise anything else."""
+    from .location import environment_failure
+    from .storage import CREDENTIALS_HINT
+
+    cause = environment_failure(exc)
+    if cause is None:
         raise exc
-    hint = ("; credentials come from the environment: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, "
-            "or the machine's role), the endpoint from AWS_ENDPOINT_URL") if "://" in url else ""
-    _fail(f"{url}: access refused ({type(exc).__name__}: {exc}){hint}")
+    hint = f"; {CREDENTIALS_HINT}" if cause.startswith("access refused") and "://" in url else ""
+    _fail(f"{url}: {cause}{hint}")
 
 
-def _load(file: Path):
+STORE_HELP = "Store path or URL, or the sweep file whose default store (results/<name>.zarr) to use."
+SET_HELP = ("Override a key of the sweep file, KEY=VALUE (VALUE in YAML; repeatable): --set train.epochs=50, "
+            "--set grid.data.beta=[0.5,1.0], --set name=trial2.")
+
+
+def _load(file: Path, sets: Optional[List[str]] = None):
+    from .overrides import parse_assignment
     from .spec import SpecError, load_sweep
 
     try:
-        return load_sweep(file)
+        overrides = dict(parse_assignment(a) for a in sets or [])
+        return load_sweep(file, overrides)
     except SpecError as exc:
         _fail(str(exc))
     except OSError as exc:
@@ -100,9 +81,13 @@ def _load(file: Path):
 
 @app.command()
 def run(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
-        store: Optional[str] = typer.Option(None, help="Store path or URL [default: results/<name>.zarr]."),
-        address: Optional[str] = typer.Option(None, help="Ray cluster address [default: start local Ray]."),
+        store: Optional[str] = typer.Option(None, help="Store path or URL (default: results/<name>.zarr)."),
+        address: Optional[str] = typer.Option(None, help="Ray cluster address (default: start a local Ray)."),
         max_parallel: Optional[int] = typer.Option(None, min=1, help="Most Ray tasks in flight at once (each runs a batch of cells; default 2 per CPU)."),
+        allow_env_change: bool = typer.Option(False, "--allow-env-change", help="Continue a store computed in another environment (package commit, numpy/numba/llvmlite, CPU); the run record notes it."),
+        sets: List[str] = typer.Option([], "--set", metavar="KEY=VALUE", help=SET_HELP),
+        verbose: bool = typer.Option(False, "--verbose", "-v", help="A line for every finished cell."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display: only the summary and errors."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the cells and the work; run nothing.")):
     """Run a sweep, or resume it: done cells are skipped, the others (re)run.
 
@@ -110,64 +95,131 @@ def run(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
 
     s3:// stores: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, SWEEP_STORAGE_OPTIONS (environment only).
 
+    Ctrl-C stops scheduling, keeps every finished cell and exits 130; rerunning resumes.
+
     Example: sweep run sweeps/quickstart.yaml --store results/quick.zarr
     """
+    from .errors import StoreError
     from .runner import default_store, plan_sweep, run_sweep
-    from .store import StoreError
 
-    sweep = _load(file)
+    sweep = _load(file, sets)
     url = store or default_store(sweep)
+    options = _storage_options(url)
+    if dry_run:
+        return _print_plan(sweep, url, options, file, sets)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        if dry_run:
-            typer.echo(plan_sweep(sweep, url, _storage_options(url), create=False).describe())
-            return
         summary = run_sweep(sweep, store=url, address=address, max_parallel=max_parallel,
-                            storage_options=_storage_options(url))
+                            storage_options=options, allow_env_change=allow_env_change,
+                            progress="off" if quiet else "auto", verbose=verbose and not quiet)
     except StoreError as exc:
-        _fail(f"{url}: {exc}")
+        _fail((str(exc) if str(exc).startswith(url) else f"{url}: {exc}") + _new_store_hint(str(exc), url, file, sets))
     except ConnectionError as exc:  # sweep.runner says which cluster and how token authentication is set up
         _fail(str(exc))
-    except Exception as exc:  # noqa: BLE001 - re-raised unless the store refused access
-        _access_refused(url, exc)
+    except KeyboardInterrupt:
+        _interrupted(url, options, _command(file, sets, store, *(["--address", address] if address else [])))
+    except Exception as exc:  # noqa: BLE001 - re-raised unless the storage environment failed
+        _store_trouble(url, exc)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     typer.echo(summary.text())
     raise typer.Exit(0 if summary.ok else 1)
 
 
+def _interrupt(signum, frame):
+    """SIGTERM stops a run as Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
+def _interrupted(url: str, options: Optional[dict], command: str):
+    """Exit 130 after an interrupted run, saying how far it got and how to resume."""
+    from .results import DONE
+    from .store import ResultsStore
+
+    try:
+        st = ResultsStore(url, options).group("r")["status"][...]
+        where = f"{int((st == DONE).sum())} of {st.size} cells done"
+    except Exception:  # noqa: BLE001 - a store that was never created
+        where = "no cell done"
+    _fail(f"interrupted: {where}; rerun \"{command}\" to resume", code=130)
+
+
+def _command(file: Path, sets: List[str], store: Optional[str], *extra: str) -> str:
+    """The `sweep run` command line of these arguments, quoted for a shell."""
+    import shlex
+
+    args = ["sweep", "run", str(file)] + [x for s in sets for x in ("--set", s)]
+    args += (["--store", store] if store else []) + list(extra)
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def _new_store_hint(message: str, url: str, file: Path, sets: List[str]) -> str:
+    """For a store that holds another sweep: a ready-to-paste command that runs this one in a new store."""
+    if "holds a different sweep" not in message:
+        return ""
+    stem = url[:-len(".zarr")] if url.endswith(".zarr") else url
+    n = 2
+    while "://" not in url and os.path.exists(f"{stem}-{n}.zarr"):
+        n += 1
+    return "\nto run it in a new store:\n  " + _command(file, sets, f"{stem}-{n}.zarr")
+
+
+def _print_plan(sweep, url: str, options: Optional[dict], file: Path, sets: List[str]):
+    from .errors import StoreError
+    from .plan import plan_sweep
+
+    try:
+        text = plan_sweep(sweep, url, options).describe()
+        typer.echo(text + _new_store_hint(text, url, file, sets))
+    except StoreError as exc:
+        _fail(f"{url}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - re-raised unless the storage environment failed
+        _store_trouble(url, exc)
+
+
 @app.command()
 def plan(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
-         store: Optional[str] = typer.Option(None, help="Store path or URL [default: results/<name>.zarr].")):
+         store: Optional[str] = typer.Option(None, help="Store path or URL (default: results/<name>.zarr)."),
+         sets: List[str] = typer.Option([], "--set", metavar="KEY=VALUE", help=SET_HELP)):
     """What `sweep run` would do: the cells, a work estimate and, against an existing store, the diff
-    (values added or removed, constants changed) and the cells to run or skip. Changes nothing.
+    (values added or removed, constants changed, environment) and the cells to run or skip. Changes nothing.
 
     Example: sweep plan sweeps/quickstart.yaml
     """
-    from .runner import default_store, plan_sweep
-    from .store import StoreError
+    from .runner import default_store
 
-    sweep = _load(file)
+    sweep = _load(file, sets)
     url = store or default_store(sweep)
-    try:
-        typer.echo(plan_sweep(sweep, url, _storage_options(url), create=False).describe())
-    except StoreError as exc:
-        _fail(f"{url}: {exc}")
+    if sets:
+        typer.echo("effective sweep (the file with its --set overrides; what the store keeps):\n" + sweep.text)
+    _print_plan(sweep, url, _storage_options(url), file, sets)
+
+
+def resolve_store(arg: str) -> str:
+    """A store argument: a sweep file (.yaml / .yml, existing) names its default store; anything else is the
+    store's path or URL."""
+    if arg.lower().endswith((".yaml", ".yml")) and "://" not in arg and Path(arg).is_file():
+        from .runner import default_store
+
+        return default_store(_load(Path(arg)))
+    return arg
 
 
 def _open(store: str):
+    """The ResultsStore at `store`, after refusing (exit 2) a location that holds no usable sweep store."""
+    from .errors import StoreError
     from .store import ResultsStore
 
     st = ResultsStore(store, _storage_options(store))
     try:
-        found = st.exists()
-    except Exception as exc:  # noqa: BLE001 - re-raised unless the store refused access
-        _access_refused(store, exc)
-    if not found:
-        _fail(f"{store}: no sweep store there (expected a Zarr group written by `sweep run`)")
-    from .store import StoreError
-
-    try:
-        st.check_usable()
+        state = st.check_usable()
     except StoreError as exc:
         _fail(f"{store}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - re-raised unless the storage environment failed
+        _store_trouble(store, exc)
+    if state != "store":
+        _fail(f"{store}: no sweep store there (expected a Zarr group written by `sweep run`)"
+              + ("; its creation did not finish: `sweep run` creates it again" if state == "incomplete" else ""))
     return st
 
 
@@ -180,9 +232,9 @@ def _dataset(store: str):
 
 
 @app.command()
-def status(store: str = typer.Argument(..., help="Store path or URL."),
+def status(store: str = typer.Argument(..., help=STORE_HELP),
            map_: Optional[str] = typer.Option(None, "--map", help="Completion map over X[,Y] grid dimensions "
-                                              "[default: the first two]."),
+                                              "(default: the first two grid dimensions that are not replicas)."),
            tracebacks: bool = typer.Option(False, "--tracebacks", help="Print failed cells' full tracebacks."),
            watch: float = typer.Option(0.0, "--watch", help="Refresh every SECONDS until every cell is done or "
                                        "failed (Ctrl-C stops).")):
@@ -190,19 +242,24 @@ def status(store: str = typer.Argument(..., help="Store path or URL."),
 
     Example: sweep status results/quickstart.zarr --map beta,n_samples --watch 2
     """
+    store = resolve_store(store)
     import time
 
     from . import status as report
     from .store import DONE, FAILED
 
+    from .lease import live_holder
+
     while True:
+        st = _open(store)
         ds = _dataset(store)
+        holder = live_holder(st.location)
         dims = list(ds["status"].dims)
-        axes = map_.split(",") if map_ else dims[:2]
+        axes = map_.split(",") if map_ else report.default_axes(dims)
         if len(axes) > 2 or not axes:
             _fail(f"--map {map_!r}: give one or two grid dimensions, e.g. --map beta,n_samples")
         try:
-            text = report.summary(ds) + "\n" + report.status_map(ds, axes[0], axes[1] if len(axes) > 1 else None)
+            text = report.summary(ds, holder.describe() if holder else None) + "\n" + report.status_map(ds, axes[0], axes[1] if len(axes) > 1 else None)
         except ValueError as exc:
             _fail(f"--map: {exc}")
         fails = report.failures(ds, full=tracebacks)
@@ -220,11 +277,12 @@ def status(store: str = typer.Argument(..., help="Store path or URL."),
 
 
 @app.command()
-def show(store: str = typer.Argument(..., help="Store path or URL.")):
+def show(store: str = typer.Argument(..., help=STORE_HELP)):
     """Dimensions, coordinates, variables and the sweep file of a store.
 
     Example: sweep show results/quickstart.zarr
     """
+    store = resolve_store(store)
     ds = _dataset(store)
     typer.echo(repr(ds))
     typer.echo("\nsweep file:\n" + ds.attrs.get("sweep_yaml", ""))
@@ -252,14 +310,15 @@ def _parse_sel(items: List[str], ds) -> dict:
 
 
 @app.command()
-def query(store: str = typer.Argument(..., help="Store path or URL."),
+def query(store: str = typer.Argument(..., help=STORE_HELP),
           sel: List[str] = typer.Option([], "--sel", help="NAME=VALUE selection (repeatable)."),
-          var: List[str] = typer.Option([], "--var", help="Variable to keep (repeatable) [default: all]."),
+          var: List[str] = typer.Option([], "--var", help="Variable to keep (repeatable; default: all)."),
           out: Optional[Path] = typer.Option(None, help="Write to FILE.nc, .csv or .json instead of printing.")):
     """Select cells by coordinate values and print or export variables.
 
     Example: sweep query results/quickstart.zarr --sel beta=0.6 --sel seed=0 --var weights --out w.nc
     """
+    store = resolve_store(store)
     ds = _dataset(store)
     for v in var:
         if v not in ds.data_vars:
@@ -271,73 +330,160 @@ def query(store: str = typer.Argument(..., help="Store path or URL."),
     if out is None:
         typer.echo(repr(sub))
         return
-    suffix = out.suffix.lower()
-    if suffix not in (".nc", ".csv", ".json"):
-        _fail(f"--out {out}: unknown format {suffix!r}; use .nc, .csv or .json")
+    from .export import export
+
     try:
-        if suffix == ".nc":
-            _netcdf_ready(sub).to_netcdf(out)
-        elif suffix == ".csv":
-            sub.to_dataframe().to_csv(out)
-        else:
-            out.write_text(json.dumps(sub.to_dict(data="list"), default=str))
-    except (OSError, ValueError, TypeError) as exc:
+        export(sub, out)
+    except ValueError as exc:
+        _fail(f"--out {out}: {exc}")
+    except (OSError, TypeError) as exc:
         _fail(f"--out {out}: cannot write: {exc}")
     typer.echo(f"wrote {out}")
 
 
-def _netcdf_ready(ds):
-    """NetCDF-3 (scipy) takes scalar or string attributes, byte strings and no 64-bit unsigned ints."""
-    import numpy as np
-
-    def attrs(a):
-        return {k: (v if isinstance(v, (str, int, float)) else json.dumps(v, default=str)) for k, v in a.items()}
-
-    ds = ds.copy()
-    ds.attrs = attrs(ds.attrs)
-    for name in list(ds.variables):
-        ds[name].encoding = {}  # the Zarr encodings (uint64 fill values, codecs) do not apply to NetCDF
-        var = ds[name]
-        if var.dtype.kind in "UTO" or var.dtype == np.uint64:  # netCDF-3 has no uint64: seeds as text
-            raw = np.array([str(x).encode() for x in np.ravel(var.values)] or [b""]).reshape(var.shape)
-            ds[name] = var.copy(data=raw)
-        ds[name].attrs = attrs(var.attrs)
-    return ds
-
-
 @app.command()
-def verify(store: str = typer.Argument(..., help="Store path or URL."),
-           repair: bool = typer.Option(False, "--repair", help="Mark corrupt or torn cells for recomputation "
-                                       "and remove stray partial files.")):
-    """Read every cell; report corrupt chunks (checksums), torn cells and stray partial files.
+def verify(store: str = typer.Argument(..., help=STORE_HELP),
+           repair: bool = typer.Option(False, "--repair", help="Restore damaged metadata from the sweep, mark corrupt "
+                                       "or torn cells for recomputation and remove stray partial files."),
+           sweep_file: Optional[Path] = typer.Option(None, "--sweep", help="With --repair, for a store that lost its "
+                                                     "root metadata: the sweep file it was made with.")):
+    """Check metadata and every cell: every array's zarr.json and the root's listing against the sweep,
+    corrupt chunks (checksums), torn cells and stray partial files.
 
     Exit 0 when the store is clean (or was repaired), 1 otherwise. After --repair, `sweep run` on the same
     sweep file recomputes exactly the marked cells, to identical bits.
     Example: sweep verify results/quickstart.zarr --repair
     """
-    from .store import StoreError
+    store = resolve_store(store)
+    from .errors import StoreError
+    from .lease import Lease
+    from .store import ResultsStore
+    from .verify import verify as check
 
-    st = _open(store)
+    lease = None
     try:
-        rep = st.verify(repair=repair)
+        if repair:
+            st = ResultsStore(store, _storage_options(store))
+            state = st.state()
+            if state == "damaged":
+                if sweep_file is None:
+                    _fail(f"{store}: the root metadata (zarr.json) is missing; give the sweep file it was made with: "
+                          f"sweep verify {store} --repair --sweep FILE")
+                lease = Lease.acquire(st.location, "sweep verify --repair")
+                from .layout import restore_root
+                from .provenance import contract
+
+                restore_root(st, _load(sweep_file), contract(), lease)
+                typer.echo(f"restored the root metadata from {sweep_file} (earlier run records are lost)")
+            st = _open(store)
+            lease = lease or Lease.acquire(st.location, "sweep verify --repair")
+        else:
+            st = _open(store)
+        rep = check(st, repair=repair, lease=lease)
     except StoreError as exc:
-        _fail(f"{store}: {exc}")
+        _fail(str(exc) if str(exc).startswith(store) else f"{store}: {exc}")
+    except typer.Exit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - re-raised unless the storage environment failed
+        _store_trouble(store, exc)
+    finally:
+        if lease is not None:
+            lease.release()
     dims = st.dims()
 
     def label(idx):
         return ", ".join(f"{d}[{i}]" for d, i in zip(dims, idx))
 
-    for idx, problems in rep["corrupt"].items():
+    for p in rep.metadata:
+        typer.echo(f"metadata: {p.detail}")
+    for idx, problems in rep.corrupt.items():
         typer.echo(f"corrupt {label(idx)}: " + "; ".join(problems))
-    for idx in rep["torn"]:
+    for idx in rep.torn:
         typer.echo(f"torn {label(idx)}: status done but no data")
-    for p in rep["partial_files"]:
+    for p in rep.partial_files:
         typer.echo(f"stray partial file: {p}")
-    bad = len(rep["corrupt"]) + len(rep["torn"]) + len(rep["partial_files"])
-    typer.echo(f"{rep['cells']} cells checked: {len(rep['corrupt'])} corrupt, {len(rep['torn'])} torn, "
-               f"{len(rep['partial_files'])} partial files"
-               + ("; repaired: rerun `sweep run` to recompute them" if rep["repaired"] else ""))
-    raise typer.Exit(0 if bad == 0 or rep["repaired"] else 1)
+    typer.echo(f"{rep.cells} cells checked: {len(rep.metadata)} metadata problems, {len(rep.corrupt)} corrupt, "
+               f"{len(rep.torn)} torn, {len(rep.partial_files)} partial files"
+               + ("; repaired: rerun `sweep run` to recompute them" if rep.repaired else ""))
+    raise typer.Exit(0 if rep.clean or rep.repaired else 1)
+
+
+@app.command()
+def unlock(store: str = typer.Argument(..., help=STORE_HELP)):
+    """Free a store whose driver is gone (killed, or its machine lost) without waiting for its lease to expire;
+    a store held by a live run is refused.
+
+    Example: sweep unlock results/quickstart.zarr
+    """
+    store = resolve_store(store)
+    from .errors import StoreError
+    from .lease import break_lease
+    from .store import ResultsStore
+
+    st = ResultsStore(store, _storage_options(store))
+    try:
+        holder = break_lease(st.location)
+    except StoreError as exc:
+        _fail(str(exc))
+    except Exception as exc:  # noqa: BLE001 - re-raised unless the storage environment failed
+        _store_trouble(store, exc)
+    typer.echo(f"{store}: removed the lease of {holder.describe()} (no longer running)" if holder
+               else f"{store}: no run holds this store")
+
+
+@app.command()
+def table(store: str = typer.Argument(..., help=STORE_HELP),
+          sel: List[str] = typer.Option([], "--sel", help="NAME=VALUE selection (repeatable)."),
+          observable: List[str] = typer.Option([], "--observable", help="Observable column (repeatable): R, IPR, "
+                                               "Q, FWHM, angular_order, spatial_order (XY); the mean over hidden "
+                                               "units at each cell's final epoch [default: R, Q, FWHM]."),
+          out: Optional[Path] = typer.Option(None, help="Write to FILE.csv, .parquet or .json instead of printing.")):
+    """One row per cell: grid coordinates, status, attempts, wall time, host, final log-likelihoods and
+    observables (statistics stores: top eigenvalue and mode weight).
+
+    Example: sweep table results/quickstart.zarr --sel beta=1.0 --observable R --observable FWHM --out cells.csv
+    """
+    store = resolve_store(store)
+    from .cells import cells_table, write_cells_table
+
+    ds = _dataset(store)
+    sub = ds.sel(_parse_sel(sel, ds))
+    try:
+        df = cells_table(sub, observables=list(observable) or None)
+    except ValueError as exc:
+        _fail(f"{store}: {exc}")
+    if out is None:
+        typer.echo(df.to_string(index=False))
+        return
+    try:
+        write_cells_table(df, out)
+    except ValueError as exc:
+        _fail(f"--out {out}: {exc}")
+    except OSError as exc:
+        _fail(f"--out {out}: cannot write: {exc.strerror or exc}")
+    typer.echo(f"wrote {out} ({len(df)} cells)")
+
+
+@app.command()
+def report(store: str = typer.Argument(..., help=STORE_HELP),
+           out: Path = typer.Option(..., "--out", help="Output file, .html.")):
+    """One self-contained HTML file to share: the sweep file, status map, failures with their tracebacks,
+    the plots that apply to the store, the sortable cell table, provenance and run records. No image or
+    script is fetched from anywhere: everything is inside the file.
+
+    Example: sweep report results/quickstart.zarr --out report.html
+    """
+    store = resolve_store(store)
+    from .report import write_report
+
+    if out.suffix.lower() not in (".html", ".htm"):
+        _fail(f"--out {out}: the report is written as .html")
+    _open(store)
+    try:
+        write_report(store, out, _storage_options(store))
+    except OSError as exc:
+        _fail(f"--out {out}: cannot write: {exc.strerror or exc}")
+    typer.echo(f"wrote {out}")
 
 
 PLOT_KINDS = ("phase-diagram", "width-vs-xi", "width-vs-m", "trajectories", "msd", "weights", "profiles",

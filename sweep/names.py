@@ -20,3 +20,7 @@ TABLE_VARIABLES = ("status", "attempts", "wall_time", "host", "error", "provenan
 
 STORE_NAMES = frozenset(PER_CELL_DIMS + TRAJECTORY_VARIABLES + STATISTICS_VARIABLES + TABLE_VARIABLES)
 """Every name the store uses for itself; no grid coordinate may take one."""
+
+REPLICA_DIMS = ("seed", "train_seed", "data_seed")
+"""Grid dimensions of replicas (train.seed alone, or train.seed and data.seed together): observables average over
+them, maps and tables aggregate them."""

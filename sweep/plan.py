@@ -1,5 +1,10 @@
-"""Planning a run: reconcile a sweep with its store (create, resume, extend or refuse), list the cells to run
-and estimate their work."""
+"""Planning a run: reconcile a sweep with its store, list the cells to run and estimate their work. Read-only:
+the changes a plan calls for (create, grow, heal) are made by the run holding the store's lease.
+
+Actions: `create` (no store yet, or a creation that did not finish, which is removed first), `resume` (the
+same sweep), `extend` (values appended along grid dimensions: the store grows), `refuse` (another sweep, or
+damaged metadata that only `sweep verify --repair` mends; `reasons` says what).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,12 @@ from typing import Optional
 import numpy as np
 
 from .grid import Grid, expand
-from .spec import Sweep
+from .layout import HEALABLE, metadata_problems
+from .provenance import contract, contract_diff
 from .reconcile import compare_sweeps, sweep_diff
-from .store import DONE, ResultsStore, StoreError
+from .results import DONE
+from .spec import Sweep
+from .store import ResultsStore
 
 
 class CellList:
@@ -41,9 +49,12 @@ class Plan:
     action: str  # "create" | "resume" | "extend" | "refuse"
     todo: CellList = None  # cells to run, in grid order
     done: int = 0
-    diff: Optional[dict] = None  # against the store's sweep (sweep.store.sweep_diff)
+    diff: Optional[dict] = None  # against the store's sweep (sweep.reconcile.sweep_diff)
     reasons: list = field(default_factory=list)  # why `run` would refuse
     new_cells: int = 0
+    reclaim: bool = False  # a creation that did not finish is removed first
+    heal: list = field(default_factory=list)  # metadata problems the run mends (a growth cut short)
+    environment: list = field(default_factory=list)  # differences from the store's bit-identity contract
 
     def describe(self) -> str:
         secs = estimate_total(self.grid, self.todo.flat)
@@ -51,6 +62,8 @@ class Plan:
                  + " x ".join(f"{d}({n})" for d, n in zip(self.grid.dims, self.grid.shape)),
                  f"store {self.store.url}: {self.action}; {self.done} done, {len(self.todo)} to run",
                  f"work estimate: about {secs:.3g} core-seconds of training (rates of benchmarks/bench_training.py)"]
+        if self.reclaim:
+            lines.append("  (a creation of this store that did not finish is removed first)")
         if self.diff is not None:
             d = self.diff
             lines.append("against the store's sweep:")
@@ -66,6 +79,13 @@ class Plan:
                 lines.append(f"  ~ grid dimensions: {d['dims'][0]} -> {d['dims'][1]}")
             if not (d["added"] or d["removed"] or d["constants"] or d["seed"] or d["dims"]):
                 lines.append("  (no change)")
+        if self.environment:
+            lines.append("environment differs from the store's (bit-identity depends on it; run refuses without "
+                         "--allow-env-change):")
+            lines += [f"  ~ {d}" for d in self.environment]
+        if self.heal:
+            lines.append("metadata the run mends first (a growth cut short): "
+                         + ", ".join(sorted({p.key.split('/')[0] for p in self.heal})))
         if self.action == "refuse":
             lines.append("run would refuse this store:")
             lines += [f"  - {r}" for r in self.reasons]
@@ -108,40 +128,35 @@ def estimate_total(grid: Grid, flat) -> float:
     return sum(n * estimate_seconds(cell.spec) for cell, n in grid.representatives(COST_KEYS, flat))
 
 
-def plan_sweep(sweep: Sweep, store_url: str, storage_options: Optional[dict] = None,
-               create: bool = True) -> Plan:
-    """Reconcile a sweep with its store (creating or growing it when `create`)."""
+def plan_sweep(sweep: Sweep, store_url: str, storage_options: Optional[dict] = None) -> Plan:
+    """Reconcile a sweep with its store (read-only; raises StoreError for a location `sweep run` never touches)."""
     grid = expand(sweep)
     store = ResultsStore(store_url, storage_options)
-    store.check_usable()
+    state = store.check_usable()
     everything = CellList(grid, np.arange(grid.size))
-    if not store.exists():
-        if create:
-            store.create(sweep, grid)
-        return Plan(sweep, grid, store, "create", everything, 0, None, [], grid.size)
+    if state in ("absent", "incomplete"):
+        return Plan(sweep, grid, store, "create", everything, 0, None, [], grid.size, reclaim=state == "incomplete")
     old = store.sweep()
     verdict, reasons = compare_sweeps(old, sweep)
     diff = sweep_diff(old, sweep)
+    env = contract_diff(store.environment(), contract())
     if verdict == "differs":
-        if not create:
-            return Plan(sweep, grid, store, "refuse", CellList(grid, []), 0, diff, reasons)
-        raise StoreError(f"{store_url} holds a different sweep ({old.source}); what differs:\n  - "
-                         + "\n  - ".join(reasons)
-                         + "\nuse another --store, or only append values to grid dimensions")
-    action = "resume"
-    if verdict == "extends":
-        action = "extend"
-        if create:
-            store.grow(sweep, grid, expand(old))
-    elif create:
-        store.heal_metadata()
-    status = store.group("r")["status"][...]
-    inside = np.zeros(grid.shape, dtype=bool)
-    inside[tuple(slice(0, n) for n in status.shape)] = True
+        return Plan(sweep, grid, store, "refuse", CellList(grid, []), 0, diff,
+                    [f"{store_url} holds a different sweep ({old.source}); what differs:"] + reasons
+                    + ["use another --store, or only append values to grid dimensions"], environment=env)
+    problems = metadata_problems(store)
+    damage = [p for p in problems if p.kind not in HEALABLE]
+    if damage:
+        return Plan(sweep, grid, store, "refuse", CellList(grid, []), 0, diff,
+                    [f"damaged metadata: {p.detail}" for p in damage]
+                    + [f"`sweep verify {store_url} --repair` restores it from the store's sweep"], environment=env)
+    old_shape = expand(old).shape
+    status = store.group("r")["status"][tuple(slice(0, n) for n in old_shape)]  # a growth cut short: clip
     done = np.zeros(grid.shape, dtype=bool)
     done[tuple(slice(0, n) for n in status.shape)] = status == DONE
+    inside = np.zeros(grid.shape, dtype=bool)
+    inside[tuple(slice(0, n) for n in old_shape)] = True
     todo = np.flatnonzero(~done)
-    return Plan(sweep, grid, store, action, CellList(grid, todo), int(done.sum()), diff, [],
-                int((~inside).sum()))
-
-
+    return Plan(sweep, grid, store, "extend" if verdict == "extends" else "resume", CellList(grid, todo),
+                int(done.sum()), diff, [], int((~inside).sum()), heal=[p for p in problems if p.kind in HEALABLE],
+                environment=env)

@@ -48,6 +48,39 @@ def environment() -> dict:
             "python": platform.python_version(), "machine": platform.machine(), "host": socket.gethostname()}
 
 
+def cpu_model() -> str:
+    """The processor's model name (/proc/cpuinfo), else platform.processor() or the machine type."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith(("model name", "cpu model", "hardware")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+@functools.lru_cache(maxsize=1)
+def contract() -> dict:
+    """What bit-identity depends on (recorded in the store's root attribute `environment` and checked on every
+    run): the package version and source commit, numpy, numba and llvmlite, the processor model, the CPU
+    LLVM compiles the kernels for and its vector width (the kernels' SIMD reductions depend on it)."""
+    import llvmlite.binding as llvm
+
+    features = llvm.get_host_cpu_features()
+    width = 512 if features.get("avx512f") else 256 if features.get("avx2") or features.get("avx") else 128
+    return {"rbm-sweep": _version("rbm-sweep"), "commit": source_commit(), "numpy": _version("numpy"),
+            "numba": _version("numba"), "llvmlite": _version("llvmlite"), "cpu": cpu_model(),
+            "llvm_cpu": llvm.get_host_cpu_name(), "vector_width": width}
+
+
+def contract_diff(stored: dict | None, current: dict) -> list[str]:
+    """`key: stored -> current` for each entry of the bit-identity contract that differs (a store without one
+    differs in every entry)."""
+    stored = stored or {}
+    return [f"{k}: {stored.get(k, 'not recorded')} -> {v}" for k, v in current.items() if stored.get(k) != v]
+
+
 def cell_record(data_seed: int, train_seed: int, attempts: int, wall_time: float, env: dict | None = None) -> str:
     """The JSON provenance of one finished cell; `env`: the environment() of the process that computed it."""
     return json.dumps({**(env or environment()), "data_seed": str(data_seed), "train_seed": str(train_seed),

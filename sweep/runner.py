@@ -1,45 +1,61 @@
-"""Running a sweep: cells packed into Ray tasks that write their data; the driver writes the cell table.
+"""Running a sweep: cells packed into Ray tasks that write their data; the driver holds the store's lease and
+writes everything else.
 
 Contract of `run_sweep`:
-- the store is created from the grid (or reopened: the same sweep resumes, a sweep that only appends
-  grid values grows the store, anything else is refused, saying what differs);
-- one driver at a time: a live `_run.lock` refuses a second run; a dead driver's lock is taken over;
-- on a multi-node cluster every node that can run cells first proves it sees the store (it reads the run
-  lock's token); a store some node cannot reach is refused before any cell runs;
+- one driver at a time: the driver takes the store's lease first (sweep.lease; a live holder refuses the run,
+  naming it) and only then plans (read-only, sweep.plan) and changes the store: creates it (atomically),
+  grows it (values appended to grid dimensions), mends metadata a growth cut short, or refuses (another
+  sweep, damaged metadata, another environment), saying what differs;
+- the environment bit-identity depends on (sweep.provenance.contract) must be the store's: a difference is
+  refused, naming each, unless `allow_env_change` (the run record then notes it, and the store takes the new
+  environment);
+- on a multi-node cluster every node that can run cells first proves it sees the store (it reads the lease's
+  token) and reports its environment; a store some node cannot reach is refused before any cell runs;
 - done cells are skipped; pending, running (an interrupted run) and failed cells run again;
 - cells go to Ray tasks in batches sized from the measured cell time (about TASK_SECONDS of work per task),
-  with at most `max_parallel` tasks in flight (backpressure: the driver holds a bounded number of
-  futures and builds cells lazily). A task trains its cells one after the other (checkpointing every
-  `train.checkpoint_every` epochs into the store, resuming from the last checkpoint) and writes each
-  cell's data chunks; it returns the cells' bookkeeping to the driver, which alone writes the cell table
-  (status, attempts, times, host, error, provenance, seeds), batched: `running` when a batch is sent,
-  `done` or `failed` when it returns. A cell whose data landed but whose row did not is recomputed;
+  with at most `max_parallel` tasks in flight. A task trains its cells one after the other (checkpointing
+  every `train.checkpoint_every` epochs, resuming from the last checkpoint) and writes each cell's data
+  chunks; it returns the cells' outcomes to the driver, which alone writes the cell table, batched:
+  `running` when a batch is sent, `done` or `failed` when it returns, checking the lease before each write
+  (a driver that lost its lease stops, LeaseLost);
 - an exception in a cell is recorded as `failed` with its traceback (not retried: it is deterministic); a
-  lost worker or node is retried by Ray (`max_retries`, the retry resumes from the checkpoints); a batch
-  lost beyond its retries, or whose data could not be written, is split and its cells run one per task, so
-  only a cell that itself kills its worker or cannot be stored is recorded failed;
+  lost worker or node is retried by Ray (`max_retries`); a batch lost beyond its retries, or whose data could
+  not be written, is split and its cells run one per task; a failure of the storage environment (full disk,
+  read-only, unreachable object store) stops the run with StorageFailure and records nothing as failed;
+- interrupted (KeyboardInterrupt: Ctrl-C, or SIGTERM through the CLI) the driver stops scheduling, keeps
+  what came back, records the run with what it did and releases the lease: the rerun resumes;
 - results are bit-identical to an uninterrupted run, whatever was interrupted.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
-import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from . import tasks
-from .plan import Plan, estimate_total, plan_sweep
-from .provenance import cell_record, run_record
+from . import layout, tasks
+from .errors import StorageFailure, StoreError
+from .grid import expand
+from .lease import Lease
+from .location import environment_failure
+from .plan import Plan, estimate_seconds, estimate_total, plan_sweep
+from .progress import Eta, RunProgress, progress_mode
+from .provenance import cell_record, contract, run_record
+from .raycompat import GCS_PROBE, supported
+from .runlog import RunLog, log_path
+from .results import DONE, FAILED, RUNNING, BatchOutcome, CellOutcome
 from .spec import Sweep, load_sweep
-from .store import DONE, FAILED, RUNNING, ResultsStore, StoreError
-from .tasks import FAIL_ENV, FAULT_ENV, SHARED_STORAGE_HINT
+from .store import ResultsStore
+from .table import CellTable
+from .tasks import SHARED_STORAGE_HINT
+from .verify import is_partial
 
 THREAD_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
               "MKL_NUM_THREADS": "1"}
@@ -52,54 +68,12 @@ def default_store(sweep: Sweep) -> str:
     return str(Path("results") / f"{sweep.name}.zarr")
 
 
-# ------------------------------------------------------------------------------------- progress
-class Progress:
-    """A one-line live progress report (done / running / failed, rate, ETA) on stderr."""
+class EnvironmentChanged(StoreError):
+    """The environment differs from the one the store's results were computed in."""
 
-    def __init__(self, total: int, already: int, stream=None, enabled: bool = True):
-        self.total, self.already = total, already
-        self.done = self.failed = self.running = 0
-        self.t0 = time.time()
-        self.stream = stream or sys.stderr
-        self.enabled = enabled
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.last = 0.0
 
-    def line(self) -> str:
-        el = time.time() - self.t0
-        rate = self.done / el if el > 0 else 0.0
-        left = self.total - self.already - self.done - self.failed
-        eta = f"{left / rate:.0f}s" if rate > 0 else "?"
-        n = self.already + self.done
-        width = 24
-        fill = int(width * n / max(self.total, 1))
-        return (f"[{'#' * fill}{'.' * (width - fill)}] {n}/{self.total} done, {self.running} running, "
-                f"{self.failed} failed | {rate:.2f} cells/s | ETA {eta}")
-
-    def show(self, force: bool = False) -> None:
-        if not self.enabled:
-            return
-        now = time.time()
-        if self.tty:
-            if force or now - self.last > 0.2:
-                self.stream.write("\r" + self.line() + "\033[K")
-                self.stream.flush()
-                self.last = now
-        elif force or now - self.last > 10:
-            self.stream.write(self.line() + "\n")
-            self.stream.flush()
-            self.last = now
-
-    def note(self, text: str) -> None:
-        if self.enabled:
-            self.stream.write(("\r\033[K" if self.tty else "") + text + "\n")
-            self.show(force=True)
-
-    def close(self) -> None:
-        if self.enabled and self.last > 0:  # only a bar that was shown (not when nothing ran or Ray failed)
-            self.show(force=True)
-            if self.tty:
-                self.stream.write("\n")
+class ClusterUnreachable(ConnectionError):
+    """A Ray cluster that cannot be joined (nothing at its address, a refused token): the message says how."""
 
 
 # ------------------------------------------------------------------------------------- running
@@ -112,6 +86,8 @@ class RunSummary:
     ran: int
     wall_time: float
     failures: list
+    environment_change: list = field(default_factory=list)
+    log: Optional[str] = None
 
     @property
     def ok(self) -> bool:
@@ -122,7 +98,20 @@ class RunSummary:
              f"{self.wall_time:.1f}s; store {self.store}")
         for idx, label, err in self.failures[:10]:
             s += f"\n  failed: {label}: {err.strip().splitlines()[-1] if err.strip() else 'unknown error'}"
+        if len(self.failures) > 10:
+            s += f"\n  ... and {len(self.failures) - 10} more failed cells (`sweep status STORE` lists them)"
+        if self.log:
+            s += f"\nlog: {self.log}"
         return s
+
+
+@dataclass
+class Tally:
+    """What this run did so far (kept current, so an interrupted run records it)."""
+
+    ran: int = 0
+    done: int = 0
+    failed: int = 0
 
 
 class Batcher:
@@ -147,8 +136,8 @@ class TableWriter:
     """The driver's batched writes of the cell table: rows accumulate and go to the store at most every
     FLUSH_SECONDS (or when many), and at the end."""
 
-    def __init__(self, store: ResultsStore):
-        self.store, self.rows, self.last = store, {}, time.time()
+    def __init__(self, table: CellTable):
+        self.table, self.rows, self.last = table, {}, time.time()
 
     def add(self, index, **fields) -> None:
         self.rows.setdefault(tuple(index), {}).update({k: v for k, v in fields.items() if v is not None})
@@ -160,7 +149,7 @@ class TableWriter:
     def flush(self) -> None:
         if self.rows:
             rows, self.rows = self.rows, {}
-            self.store.write_table(rows)
+            self.table.write(rows)
         self.last = time.time()
 
 
@@ -198,38 +187,26 @@ def _preflight(address: str, timeout: float = 5.0) -> None:
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
     except OSError as exc:
-        raise ConnectionError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}; is its head node "
+        raise ClusterUnreachable(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}; is its head node "
                               "running (`ray start --head`), and is the address its GCS address (port 6379 by "
                               "default)?") from None
+    if not supported():
+        return
     # in a child process: Ray's client aborts its process when token mode is on and no token is found
     import subprocess
 
     try:
-        r = subprocess.run([sys.executable, "-c", _GCS_PROBE, address, str(timeout)], capture_output=True, text=True,
+        r = subprocess.run([sys.executable, "-c", GCS_PROBE, address, str(timeout)], capture_output=True, text=True,
                            timeout=4 * timeout + 30)
     except (OSError, subprocess.TimeoutExpired):
         return
     lines = r.stdout.strip().splitlines()
     if lines and lines[-1].startswith("auth:"):
         reason = lines[-1][len("auth:"):].strip().split(". Ensure that")[0]
-        raise ConnectionError(f"cannot join the Ray cluster at {address}: {reason}. {AUTH_HINT}")
+        raise ClusterUnreachable(f"cannot join the Ray cluster at {address}: {reason}. {AUTH_HINT}")
     if r.returncode != 0 and "Token authentication is enabled but Ray couldn't find an authentication token" in r.stderr:
-        raise ConnectionError(f"cannot join the Ray cluster at {address}: token authentication is on and no token "
+        raise ClusterUnreachable(f"cannot join the Ray cluster at {address}: token authentication is on and no token "
                               f"was found. {AUTH_HINT}")
-
-
-_GCS_PROBE = """
-import sys
-from ray._raylet import GcsClient
-import ray.exceptions
-try:
-    GcsClient(address=sys.argv[1]).get_all_node_info(timeout=float(sys.argv[2]))
-    print("ok")
-except ray.exceptions.AuthenticationError as exc:
-    print("auth: " + " ".join(str(exc).split()))
-except Exception as exc:
-    print("other: " + type(exc).__name__)
-"""
 
 
 def _init_ray(address: Optional[str], num_cpus: Optional[int]):
@@ -238,18 +215,14 @@ def _init_ray(address: Optional[str], num_cpus: Optional[int]):
     if ray.is_initialized():  # a notebook or test that already joined Ray
         return ray
     address = address or os.environ.get("RAY_ADDRESS") or None  # RAY_ADDRESS joins a cluster like --address
-    env = dict(THREAD_ENV)
-    for var in (FAULT_ENV, FAIL_ENV):
-        if var in os.environ:
-            env[var] = os.environ[var]
-    runtime_env = {"env_vars": env}
+    runtime_env = {"env_vars": dict(THREAD_ENV)}
     if address:
         _preflight(address)
         try:
             ray.init(address=address, runtime_env=runtime_env, logging_level="ERROR", log_to_driver=False)
         except (ConnectionError, ray.exceptions.AuthenticationError) as exc:  # what _preflight did not catch
             reason = str(exc).split(". Ensure that")[0]  # Ray's own long hint replaced by ours
-            raise ConnectionError(f"cannot join the Ray cluster at {address}: {reason}. {AUTH_HINT}") from None
+            raise ClusterUnreachable(f"cannot join the Ray cluster at {address}: {reason}. {AUTH_HINT}") from None
     else:
         # "local": a new local instance, never a cluster that `ray start` left on this machine (Ray's default)
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, runtime_env=runtime_env,
@@ -257,26 +230,29 @@ def _init_ray(address: Optional[str], num_cpus: Optional[int]):
     return ray
 
 
-def check_storage(ray, probe, url: str, storage_options: Optional[dict], token: str, timeout: float = 120) -> None:
+def check_storage(ray, probe, url: str, storage_options: Optional[dict], token: str,
+                  timeout: float = 120) -> dict:
     """Refuse, before any cell runs, a store that a node able to run cells cannot reach: a probe task pinned to
-    each such node reads the run lock's token. Skipped when the only such node is the driver's own."""
+    each such node reads the lease's token. Returns {node description: its bit-identity contract}; skipped
+    (empty) when the only such node is the driver's own."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     nodes = [n for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) > 0]
     own = ray.get_runtime_context().get_node_id()
     if not nodes or [n["NodeID"] for n in nodes] == [own]:
-        return
+        return {}
     refs = {probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(
         url, storage_options, token): n for n in nodes}
     ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=timeout)
-    bad = []
+    bad, contracts = [], {}
     for ref, node in refs.items():
         where = f"node {node.get('NodeManagerAddress', '?')} ({node['NodeID'][:8]}, host {node.get('NodeManagerHostname', '?')})"
         if ref not in ready:
             bad.append(f"{where}: no answer to the storage probe in {timeout:.0f} s")
             continue
         try:
-            why = ray.get(ref)
+            answer = ray.get(ref)
+            why, contracts[where] = answer["problem"], answer["contract"]
         except Exception as exc:  # noqa: BLE001 - a node that cannot even run the probe
             why = f"{type(exc).__name__}: {exc}"
         if why:
@@ -285,78 +261,208 @@ def check_storage(ray, probe, url: str, storage_options: Optional[dict], token: 
         kind = "a local path" if "://" not in url or url.startswith("file://") else "this store"
         raise StoreError(f"{url}: {kind} that {len(bad)} of the cluster's {len(nodes)} nodes cannot reach; no cell "
                          "was run.\n  - " + "\n  - ".join(bad) + "\n" + SHARED_STORAGE_HINT)
+    return contracts
+
+
+def environment_refusal(url: str, differences: list, where: str = "") -> EnvironmentChanged:
+    return EnvironmentChanged(
+        f"{url}: the environment{where} differs from the one the store's results were computed in, so new cells "
+        "would not be bit-identical to a run in that environment:\n  - " + "\n  - ".join(differences)
+        + "\nrun in the store's environment, or pass --allow-env-change to continue here (the run record notes it)")
+
+
+def _refuse(plan: Plan, allow_env_change: bool) -> None:
+    """Raise what the plan refuses: another sweep, damaged metadata, another environment (unless allowed)."""
+    if plan.action == "refuse":
+        raise StoreError("\n".join(plan.reasons))
+    if plan.environment and not allow_env_change:
+        raise environment_refusal(plan.store.url, plan.environment)
+
+
+def _prepare(plan: Plan, lease: Lease) -> list:
+    """Make the store what the plan says, as the lease holder: create, grow or mend it. Returns the environment
+    differences accepted (allow_env_change), [] when none."""
+    st = plan.store
+    if plan.action == "create":
+        layout.create(st, plan.sweep, plan.grid, contract(), lease)
+        return []
+    if plan.heal:
+        layout.restore_metadata(st, plan.heal, lease)
+    if plan.action == "extend":
+        layout.grow(st, plan.sweep, expand(st.sweep()), lease)
+    if plan.environment:
+        lease.check()
+        st.update_root_attrs(environment=json.dumps(contract(), sort_keys=True))
+    _remove_stray_partials(st, lease)
+    return list(plan.environment)
+
+
+def _remove_stray_partials(st: ResultsStore, lease: Lease) -> None:
+    """After a run that did not end cleanly (its record has no end), remove the `*.partial` files a killed
+    writer left (local stores only: object stores have none). No writer runs now: this driver holds the lease
+    and has started no task."""
+    runs = st.runs()
+    if not st.location.local or not runs or runs[-1].get("end"):
+        return
+    lease.check()
+    st.location.delete_many([k for k in st.location.files() if is_partial(k)])
 
 
 def run_sweep(sweep_or_path, store: Optional[str] = None, address: Optional[str] = None,
               max_parallel: Optional[int] = None, storage_options: Optional[dict] = None,
-              progress: bool = True, num_cpus: Optional[int] = None, max_retries: int = 3) -> RunSummary:
+              progress=True, num_cpus: Optional[int] = None, max_retries: int = 3,
+              allow_env_change: bool = False, overrides: Optional[dict] = None, verbose: bool = False,
+              log: bool = True) -> RunSummary:
     """Run (or resume) every cell not yet done; returns a RunSummary (``.ok`` when all are done).
 
     `max_parallel`: tasks in flight (default 2 per CPU of the cluster). `storage_options` (fsspec) travel with
     every task: leave credentials out of them, each node reads its own from its environment
-    (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a profile, an instance role)."""
-    sweep = load_sweep(sweep_or_path) if isinstance(sweep_or_path, (str, Path)) else sweep_or_path
+    (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a profile, an instance role). `overrides`: dotted key -> value
+    applied to the sweep file before validation (sweep.overrides), e.g. {"train.epochs": 50}. `progress`: True
+    (a live bar, or plain lines without a terminal), False, or "auto" / "plain" / "off"; `verbose`: a line per
+    finished cell; `log`: write the run's log beside the store (sweep.runlog). Raises StoreError (a store that
+    cannot be used as asked: LeaseHeld, EnvironmentChanged, ...), StorageFailure (the storage environment
+    failed), ConnectionError (a cluster that cannot be joined), KeyboardInterrupt (the store is left
+    consistent and released)."""
+    if isinstance(sweep_or_path, (str, Path)):
+        sweep = load_sweep(sweep_or_path, overrides)
+    elif overrides:
+        raise ValueError("overrides apply to a sweep file: give its path, or a Sweep already overridden "
+                         "(sweep.load_sweep(path, overrides))")
+    else:
+        sweep = sweep_or_path
     url = store or default_store(sweep)
     # tasks get an absolute path: Ray workers do not run in the driver's folder (on a cluster, not on its machine)
-    task_url = url if "://" in url else os.path.abspath(url)
     t0 = time.time()
-    probe = ResultsStore(url, storage_options)
-    if probe.exists():  # refuse a concurrent run before touching anything
-        lock = probe.read_lock()
-        if lock and probe.lock_is_live(lock):
-            probe.acquire_lock()  # raises with the holder's identity
-    plan = plan_sweep(sweep, url, storage_options)
-    st = plan.store
-    token = st.acquire_lock()
-    stop = threading.Event()
-    run_pos = None
-
-    def beat():
-        while not stop.wait(5.0):
-            try:
-                st.heartbeat(token)
-            except Exception:  # noqa: BLE001 - a missed heartbeat must not kill the run
-                pass
-
-    hb = threading.Thread(target=beat, daemon=True)
-    hb.start()
-    bar = Progress(plan.grid.size, plan.done, enabled=progress)
-    failures, ran = [], 0
+    st = ResultsStore(url, storage_options)
+    task_url = st.location.root if st.location.local else url
     try:
-        if len(plan.todo):
-            ray = _init_ray(address, num_cpus)
-            task, probe_fn = _remote_functions(ray, max_retries)
-            check_storage(ray, probe_fn, task_url, storage_options, token)  # a refused run records no run
-        run_pos = st.record_run(run_record())
-        if len(plan.todo):
-            ran = _dispatch(ray, task, plan, st, task_url, storage_options, max_parallel, bar, failures)
-    finally:
-        bar.close()
-        stop.set()
+        st.check_usable()  # refuse a location `sweep run` never touches before making anything there
+        made_folder = st.location.makedirs()
+        lease = Lease.acquire(st.location, command=run_record()["command"])
+    except OSError as exc:
+        raise _storage_failure(url, exc) from None
+    lease.start_heartbeat()
+    run = _Run(st, lease, made_folder)
+    try:
         try:
-            if run_pos is not None:
-                st.finish_run(run_pos, end=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), cells_run=ran)
-        finally:
-            st.release_lock(token)
+            plan = plan_sweep(sweep, url, storage_options)
+            _refuse(plan, allow_env_change)
+            if len(plan.todo):  # join Ray before changing the store: an unreachable cluster leaves it as it was
+                ray = _init_ray(address, num_cpus)
+            run.accepted = _prepare(plan, lease)
+            if len(plan.todo):
+                run.log = RunLog(log_path(url, st.location.root if st.location.local else None, sweep.name)
+                                 if log else None)
+                run.log.write(f"{run_record()['command']}\n" + "\n".join(plan.describe().splitlines()[:3]))
+                task, probe_fn = _remote_functions(ray, max_retries)
+                nodes = check_storage(ray, probe_fn, task_url, storage_options, lease.holder.token)
+                run.accepted += _check_nodes(url, st, nodes, allow_env_change)
+                for line in run.accepted:
+                    run.log.write(f"environment change accepted: {line}")
+            record = run_record()
+            if run.accepted:
+                record["environment_change"] = run.accepted
+            lease.check()
+            run.position = st.record_run(record)
+            if len(plan.todo):
+                cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+                eta = Eta(estimate_total(plan.grid, plan.todo.flat), len(plan.todo), cpus)
+                run.bar = RunProgress(plan.grid.size, plan.done, eta, progress_mode(progress))
+                _dispatch(ray, task, plan, CellTable(st, lease), task_url, storage_options, max_parallel, run,
+                          cpus, verbose)
+        except OSError as exc:
+            cause = environment_failure(exc)
+            if cause is None or isinstance(exc, ClusterUnreachable):
+                raise
+            raise _storage_failure(url, exc) from None
+    except BaseException as exc:
+        run.finish(interrupted=isinstance(exc, KeyboardInterrupt), error=exc)
+        raise
+    run.finish(interrupted=False)
     status = st.group("r")["status"][...]
-    done = int((status == DONE).sum())
-    return RunSummary(url, plan.grid.size, done, int((status == FAILED).sum()), ran, time.time() - t0, failures)
+    summary = RunSummary(url, plan.grid.size, int((status == DONE).sum()), int((status == FAILED).sum()), run.tally.ran,
+                         time.time() - t0, run.failures, run.accepted,
+                         str(run.log.path) if run.log is not None and run.log.path else None)
+    return summary
 
 
-def _dispatch(ray, task, plan: Plan, st: ResultsStore, url: str, storage_options: Optional[dict],
-              max_parallel: Optional[int], bar: "Progress", failures: list) -> int:
+def _storage_failure(url: str, exc: BaseException) -> StorageFailure:
+    cause = environment_failure(exc) or f"{type(exc).__name__}: {exc}"
+    where = getattr(exc, "filename", None)
+    return StorageFailure(f"{url}: {cause}" + (f" ({where})" if where else "")
+                          + "; the run stopped and the store keeps every cell finished so far: remove the cause "
+                          "and rerun the same command to resume")
+
+
+def _check_nodes(url: str, st: ResultsStore, nodes: dict, allow: bool) -> list:
+    """Compare each cluster node's bit-identity contract with the store's."""
+    from .provenance import contract_diff
+
+    stored = st.environment()
+    accepted = []
+    for where, theirs in nodes.items():
+        diff = contract_diff(stored, theirs)
+        if diff and not allow:
+            raise environment_refusal(url, diff, f" of {where}")
+        accepted += [f"{where}: {d}" for d in diff]
+    return accepted
+
+
+class _Run:
+    """What one run holds and did: the store and its lease, the progress display, the log, the tally."""
+
+    def __init__(self, st: ResultsStore, lease: Lease, made_folder: bool):
+        self.st, self.lease, self.made_folder = st, lease, made_folder
+        self.position = None  # of its record in the store's `runs`
+        self.tally, self.failures, self.accepted = Tally(), [], []
+        self.bar: Optional[RunProgress] = None
+        self.log = RunLog(None)
+
+    def note(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.note(text)
+        self.log.write(text)
+
+    def finish(self, interrupted: bool, error: Optional[BaseException] = None) -> None:
+        """End the run: the run record counts what it did (also when interrupted), the lease is released, and a
+        store that could not even be created leaves no folder behind."""
+        if self.bar is not None:
+            self.bar.close()
+        t = self.tally
+        self.log.write(("interrupted" if interrupted else f"stopped: {error}" if error else "finished")
+                       + f": {t.ran} cells run ({t.done} done, {t.failed} failed)")
+        self.log.close()
+        try:
+            if self.position is not None and self.lease.lost is None:
+                self.lease.check()
+                self.st.finish_run(self.position, end=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                   cells_run=t.ran, cells_done=t.done, cells_failed=t.failed, interrupted=interrupted)
+        except Exception:  # noqa: BLE001 - the store may be what failed; the lease is released regardless
+            pass
+        finally:
+            try:
+                self.lease.release()
+            except Exception:  # noqa: BLE001 - a lease nobody renews expires by itself
+                self.lease.stop_heartbeat()
+            if self.made_folder and self.st.state() == "absent":
+                self.st.location.remove_empty_folders()
+
+
+def _dispatch(ray, task, plan: Plan, table: CellTable, url: str, storage_options: Optional[dict],
+              max_parallel: Optional[int], run: _Run, cpus: int, verbose: bool) -> None:
     """Send the plan's cells to Ray in batches, at most `max_parallel` tasks in flight, and write the cell table
-    from what comes back; returns the number of cells that came back (done or failed)."""
-    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    from what comes back (counted in `run.tally` as it comes, shown on `run.bar`, noted in `run.log`)."""
+    st, bar, tally = plan.store, run.bar, run.tally
     limit = max_parallel or 2 * cpus
     attempts = st.group("r")["attempts"][...]  # of earlier runs (the store already has the grid's shape)
-    table = TableWriter(st)
+    writer = TableWriter(table)
     batcher = Batcher(_estimate(plan), cpus)
     sent = 0  # cells of plan.todo sent so far (in grid order)
     alone: deque = deque()  # cells of a batch lost beyond its retries: one per task
     inflight: dict = {}  # future -> list of cells
-    ran = 0
     bar.show(force=True)
+    completed = False
     try:
         while sent < len(plan.todo) or alone or inflight:
             while (sent < len(plan.todo) or alone) and len(inflight) < limit:
@@ -367,7 +473,7 @@ def _dispatch(ray, task, plan: Plan, st: ResultsStore, url: str, storage_options
                     cells = list(plan.todo[sent:sent + n])
                     sent += len(cells)
                 for c in cells:
-                    table.add(c.index, status=RUNNING, attempts=int(attempts[c.index]) + 1)
+                    writer.add(c.index, status=RUNNING, attempts=int(attempts[c.index]) + 1)
                 inflight[task.remote(url, storage_options, cells)] = cells
             bar.running = min(sum(len(c) for c in inflight.values()), cpus)
             ready, rest = ray.wait(list(inflight), num_returns=1, timeout=0.5)
@@ -379,38 +485,49 @@ def _dispatch(ray, task, plan: Plan, st: ResultsStore, url: str, storage_options
                 try:
                     res = ray.get(ref)
                 except Exception as exc:  # noqa: BLE001 - worker or node lost beyond the retries, or no store
+                    if environment_failure(exc):
+                        raise _storage_failure(st.url, exc) from None
                     err = f"{type(exc).__name__}: {exc}"
                     if len(cells) > 1:
                         alone.extend(cells)  # find the cell that kills its worker or its write, if one does
-                        bar.note(f"a task of {len(cells)} cells was lost ({err.splitlines()[0][:120]}); "
+                        run.note(f"a task of {len(cells)} cells was lost ({err.splitlines()[0][:120]}); "
                                  "running its cells one per task")
                         continue
-                    res = {"host": "", "environment": None, "attempt": 1, "seconds": 0.0,
-                           "cells": [{"status": FAILED, "error": err} for c in cells]}
-                batcher.record(res["seconds"], len(cells))
-                for c, r in zip(cells, res["cells"]):
-                    ran += 1
-                    tries = int(attempts[c.index]) + res["attempt"]
-                    if r["status"] == DONE:
+                    res = BatchOutcome("", None, 1, 0.0, [CellOutcome(FAILED, error=err) for _ in cells])
+                batcher.record(res.seconds, len(cells))
+                for c, r in zip(cells, res.cells):
+                    tally.ran += 1
+                    bar.eta.finished(estimate_seconds(c.spec), r.wall_time)
+                    tries = int(attempts[c.index]) + res.attempt
+                    if r.status == DONE:
                         bar.done += 1
-                        table.add(c.index, status=DONE, attempts=tries, host=res["host"], wall_time=r["wall_time"],
-                                  error="" if tries > 1 else None, cell_data_seed=np.uint64(c.data_seed),
-                                  cell_train_seed=np.uint64(c.train_seed),
-                                  provenance=cell_record(c.data_seed, c.train_seed, tries, r["wall_time"],
-                                                         res["environment"]))
+                        tally.done += 1
+                        writer.add(c.index, status=DONE, attempts=tries, host=res.host, wall_time=r.wall_time,
+                                   error="" if tries > 1 else None, cell_data_seed=np.uint64(c.data_seed),
+                                   cell_train_seed=np.uint64(c.train_seed),
+                                   provenance=cell_record(c.data_seed, c.train_seed, tries, r.wall_time,
+                                                          res.environment))
+                        if verbose:
+                            run.note(f"done: {c.label()} ({r.wall_time:.2f} s on {res.host}, attempt {tries})")
                     else:
                         bar.failed += 1
-                        failures.append((c.index, c.label(), r.get("error", "")))
-                        table.add(c.index, status=FAILED, attempts=tries, host=res["host"], error=r.get("error", ""),
-                                  wall_time=r.get("wall_time"))
-                        bar.note(f"failed: {c.label()}: "
-                                 f"{(r.get('error') or '').strip().splitlines()[-1:] or ['?']}")
-            table.maybe_flush()
+                        tally.failed += 1
+                        run.failures.append((c.index, c.label(), r.error))
+                        writer.add(c.index, status=FAILED, attempts=tries, host=res.host, error=r.error,
+                                   wall_time=r.wall_time)
+                        last = (r.error or "").strip().splitlines()[-1:] or ["?"]
+                        bar.note(f"failed: {c.label()}: {last[0]}")
+                        run.log.write(f"failed: {c.label()} (attempt {tries}, host {res.host}):\n{r.error}")
+            writer.maybe_flush()
             bar.show()
+        completed = True
     finally:
-        table.flush()  # what came back is kept, even when the driver is interrupted
         bar.running = 0
-    return ran
+        try:
+            writer.flush()  # what came back is kept, even when the driver is interrupted
+        except Exception:  # noqa: BLE001 - a full disk or a lost lease: the rerun recomputes those cells
+            if completed:
+                raise
 
 
 def _estimate(plan: Plan) -> float:

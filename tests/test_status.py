@@ -42,3 +42,15 @@ def test_summary_and_failures():
     assert "time spent in done cells: 14.0 core-s; estimated left: 10.0 core-s" in s
     assert failures(ds) == "failed beta=0.5, n_samples=1000, seed=0: ValueError: boom"
     assert "Traceback (most recent call last)" in failures(ds, full=True)
+
+
+def test_default_map_axes_skip_replicas_and_stale_cells_are_told():
+    from sweep.status import default_axes
+
+    assert default_axes(["seed", "beta", "n_samples"]) == ["beta", "n_samples"]
+    assert default_axes(["data_seed", "train_seed", "beta"]) == ["beta", "data_seed"]
+    assert default_axes(["seed"]) == ["seed"]
+    ds = fake([[[RUNNING, DONE], [DONE, DONE], [DONE, DONE]], [[DONE, DONE], [DONE, DONE], [DONE, DONE]]])
+    assert "1 running: stale, no driver holds the store" in summary(ds)
+    s = summary(ds, driver="host h, pid 7")
+    assert "being run by host h, pid 7" in s and "stale" not in s

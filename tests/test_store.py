@@ -13,7 +13,12 @@ from sweep.cell import cell_arrays
 from sweep.cell import VARIABLES
 from sweep.chunks import (CHECKED, TABLE_CHUNK_CELLS, chunk_region, chunk_regions, fast_chunk_bytes,
                           fast_chunk_values, fast_codecs, table_chunks)
+from sweep import layout
+from sweep.lease import Lease
+from sweep.provenance import contract
 from sweep.store import DONE, FAILED, PENDING, RUNNING, ResultsStore
+from sweep.table import CellTable, read_table
+from sweep.verify import verify
 
 SWEEP = """
 name: store-test
@@ -31,8 +36,14 @@ def make(tmp_path, betas="[0.5, 1.0]", seeds=600, name="s.zarr"):
     sweep = parse_sweep(SWEEP.format(betas=betas, seeds=seeds), "store-test.yaml")
     grid = expand(sweep)
     st = ResultsStore(str(tmp_path / name))
-    st.create(sweep, grid)
+    lease = Lease.acquire(st.location)
+    layout.create(st, sweep, grid, contract(), lease)
+    st.lease = lease  # held for the test's writes
     return sweep, grid, st
+
+
+def write_table(st, rows):
+    CellTable(st, st.lease).write(rows)
 
 
 def test_table_chunks_fill_trailing_dimensions_up_to_the_budget():
@@ -88,7 +99,7 @@ def test_cells_write_one_object_per_variable_and_the_table_few(tmp_path):
     sweep, grid, st = make(tmp_path)
     cells = [grid.cell((1, i)) for i in range(0, 40)]
     st.write_cells([(c, cell_arrays(c.spec, c.data_seed, c.train_seed)) for c in cells])
-    st.write_table({c.index: {"status": DONE, "attempts": 1, "host": "h", "cell_data_seed": np.uint64(c.data_seed),
+    write_table(st, {c.index: {"status": DONE, "attempts": 1, "host": "h", "cell_data_seed": np.uint64(c.data_seed),
                               "cell_train_seed": np.uint64(c.train_seed)} for c in cells})
     root = tmp_path / "s.zarr"
     for var in VARIABLES:  # one object per cell and variable, side by side in the variable's folder
@@ -110,10 +121,10 @@ def test_cells_write_one_object_per_variable_and_the_table_few(tmp_path):
 def test_table_rows_merge_across_chunks_and_keep_other_cells(tmp_path):
     _, grid, st = make(tmp_path, betas="[0.5, 1.0, 1.5]", seeds=700)
     assert st.group("r")["status"].chunks == (1, 700)
-    st.write_table({(0, 3): {"status": RUNNING, "attempts": 1}, (2, 699): {"status": FAILED, "error": "boom"}})
-    st.write_table({(0, 3): {"status": DONE, "wall_time": 0.5, "provenance": json.dumps({"a": 1})},
+    write_table(st, {(0, 3): {"status": RUNNING, "attempts": 1}, (2, 699): {"status": FAILED, "error": "boom"}})
+    write_table(st, {(0, 3): {"status": DONE, "wall_time": 0.5, "provenance": json.dumps({"a": 1})},
                     (1, 0): {"attempts": 4}})
-    t = st.read_cell_table()
+    t = read_table(st)
     assert t["status"][0, 3] == DONE and t["attempts"][0, 3] == 1 and t["wall_time"][0, 3] == 0.5
     assert t["status"][2, 699] == FAILED and t["error"][2, 699] == "boom"
     assert t["attempts"][1, 0] == 4 and t["status"][1, 0] == PENDING
@@ -128,36 +139,39 @@ def test_run_records_keep_the_consolidated_listing(tmp_path):
     st.finish_run(pos, end="now", cells_run=3)
     meta = json.loads((tmp_path / "s.zarr" / "zarr.json").read_text())
     assert meta.get("consolidated_metadata") and json.loads(meta["attributes"]["runs"])[pos]["cells_run"] == 3
-    assert not st.heal_metadata()  # nothing to heal
+    assert layout.metadata_problems(st) == []  # nothing to heal
 
 
 def test_a_grow_cut_short_is_healed(tmp_path):
-    """A driver killed after resizing the arrays but before re-consolidating: the next run heals the listing."""
+    """A driver killed after resizing some arrays, before the root took the new sweep: the arrays' shapes are
+    problems a run mends (back to the root's sweep), and then nothing is left to mend."""
     _, _, st = make(tmp_path, seeds=4)
-    g = st.group()
+    g = st.group("r+")
     for name in ("status", "attempts", "wall_time", "host", "error", "provenance", "cell_data_seed", "cell_train_seed"):
         g[name].resize((3, 4))
+    problems = layout.metadata_problems(st)
+    assert {p.kind for p in problems} == {"shape"} and len(problems) == 8
+    assert all(p.kind in layout.HEALABLE for p in problems)
+    layout.restore_metadata(st, problems, st.lease)
+    assert layout.metadata_problems(st) == []
     listed = zarr.open_group(str(tmp_path / "s.zarr"), mode="r", use_consolidated=True)
-    assert listed["status"].shape == (2, 4)
-    assert st.heal_metadata()
-    listed = zarr.open_group(str(tmp_path / "s.zarr"), mode="r", use_consolidated=True)
-    assert listed["status"].shape == (3, 4)
+    assert listed["status"].shape == (2, 4) and st.group("r")["status"].shape == (2, 4)
 
 
 def test_verify_repairs_a_corrupt_table_chunk_by_recomputing_its_cells(tmp_path):
     _, grid, st = make(tmp_path, seeds=4)
     cells = list(grid)
     st.write_cells([(c, cell_arrays(c.spec, c.data_seed, c.train_seed)) for c in cells])
-    st.write_table({c.index: {"status": DONE} for c in cells})
-    assert st.verify()["corrupt"] == {}
+    write_table(st, {c.index: {"status": DONE} for c in cells})
+    assert verify(st).corrupt == {}
     chunk = next(p for p in (tmp_path / "s.zarr" / "status").iterdir() if p.name.startswith("c"))
     chunk.write_bytes(chunk.read_bytes()[:-3])
-    rep = st.verify()
-    assert set(rep["corrupt"]) == {c.index for c in cells}  # the chunk held every cell
-    assert "status" in rep["corrupt"][(0, 0)][0]
-    st.verify(repair=True)
-    assert st.verify()["corrupt"] == {}
-    assert (st.read_cell_table()["status"] == PENDING).all()
+    rep = verify(st)
+    assert set(rep.corrupt) == {c.index for c in cells}  # the chunk held every cell
+    assert "status" in rep.corrupt[(0, 0)][0]
+    verify(st, repair=True, lease=st.lease)
+    assert verify(st).corrupt == {}
+    assert (read_table(st)["status"] == PENDING).all()
 
 
 def test_a_cell_recording_epochs_the_store_lacks_is_refused(tmp_path):

@@ -1,0 +1,151 @@
+"""Checking a store, and repairing it: metadata, every chunk of every cell, stray partial files.
+
+:func:`verify` reports
+- metadata problems: every array's `zarr.json` present and as the store's sweep lays it out, the coordinates,
+  and the root's consolidated listing consistent with the arrays (sweep.layout.metadata_problems);
+- corrupt chunks (checksum or decoding errors), as the cells they hold; torn cells (status done, data
+  missing); stray `*.partial` files (a writer killed mid-write).
+With `repair` (holding the lease: refused while a run holds the store): metadata restored from the sweep,
+corrupt or torn cells marked pending (`sweep run` recomputes exactly them, to identical bits), a corrupt table
+chunk rewritten (its cells recomputed), partial files removed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+import zarr
+
+from .chunks import chunk_regions, fast_chunk_values, fast_codecs, table_chunks
+from .layout import TABLE_ARRAYS, Problem, expected_files, metadata_problems, restore_metadata
+from .lease import Lease
+from .results import DONE, PENDING
+from .store import ResultsStore
+from .table import CellTable
+
+
+@dataclass
+class Report:
+    cells: int = 0
+    metadata: list = field(default_factory=list)  # [Problem]
+    corrupt: dict = field(default_factory=dict)  # cell index -> ["variable: error", ...]
+    torn: list = field(default_factory=list)  # cell indices
+    partial_files: list = field(default_factory=list)  # keys
+    repaired: bool = False
+
+    @property
+    def clean(self) -> bool:
+        return not (self.metadata or self.corrupt or self.torn or self.partial_files)
+
+
+def is_partial(key: str) -> bool:
+    name = key.rsplit("/", 1)[-1]
+    return name.endswith(".partial") or ".partial." in name
+
+
+def verify(store: ResultsStore, repair: bool = False, lease: Optional[Lease] = None) -> Report:
+    """Check the store (see the module docstring); with `repair`, mend what was found (`lease` held)."""
+    if repair and lease is None:
+        raise ValueError("repair needs the store's lease")
+    rep = Report()
+    expected = expected_files(store)
+    rep.metadata = metadata_problems(store, expected)
+    broken = {p.key.rsplit("/", 1)[0] for p in rep.metadata if p.kind in ("missing", "unreadable", "differs")}
+    if repair and rep.metadata:
+        restore_metadata(store, rep.metadata, lease, expected)
+        broken = set()  # restored: its chunks are checked below
+    dims = store.dims()
+    arrays = {}  # the arrays with readable metadata, opened one by one (a broken one must not hide the others)
+    for key in expected:
+        name = key[:-len("/zarr.json")] if key.endswith("/zarr.json") else None
+        if name is None or name in broken:
+            continue
+        try:
+            arrays[name] = zarr.open_array(store.location.zarr_store(), path=name, mode="r")
+        except Exception as exc:  # noqa: BLE001 - unreadable metadata is a metadata problem
+            rep.metadata.append(Problem(key, "unreadable", f"{name}: {type(exc).__name__}: {str(exc)[:120]}"))
+    shape = tuple(json.loads(expected["status/zarr.json"].decode())["shape"])
+    rep.cells = int(np.prod(shape))
+    per_cell = [name for name, a in arrays.items() if tuple(a.metadata.dimension_names or ())[:len(dims)] == dims]
+    broken_table = []  # (variable, selection) of corrupt chunks of the cell table: rewritten by repair
+    status = np.full(shape, -1, dtype=np.int8)
+    probe = "weights" if "weights/zarr.json" in expected else "top_eigenvalue"
+    has_data = np.zeros(shape, dtype=bool)
+    region = table_chunks(shape)  # read up to 1024 cells at once; chunk by chunk only where that fails
+    for name in per_cell:
+        a = arrays[name]
+        if name not in TABLE_ARRAYS and fast_codecs(a) and a.chunks[:len(dims)] == (1,) * len(dims):
+            for idx, values, err in _read_cell_chunks(store, a, shape):  # one object per cell: read directly
+                if err is not None:
+                    rep.corrupt.setdefault(idx, []).append(f"{name}: {err}")
+                elif name == probe and values is not None:
+                    has_data[idx] = bool(np.isfinite(values).any())
+            continue
+        for outer in chunk_regions(region, shape):
+            try:
+                parts = [(outer, a[outer])]
+            except Exception:  # noqa: BLE001 - find the corrupt chunks inside
+                parts = _read_chunks(a, outer, name, rep.corrupt, broken_table)
+            for sel, block in parts:
+                if name == "status":
+                    status[sel] = block
+                elif name == probe:
+                    has_data[sel] = np.isfinite(block).reshape(block.shape[:len(dims)] + (-1,)).any(-1)
+    if probe in arrays:
+        rep.torn = [tuple(int(i) for i in idx) for idx in zip(*np.nonzero((status == DONE) & ~has_data))
+                    if tuple(int(i) for i in idx) not in rep.corrupt]
+    rep.corrupt = {tuple(int(i) for i in k): v for k, v in rep.corrupt.items()}
+    rep.partial_files = [k for k in store.location.files() if is_partial(k)]
+    if repair and (rep.corrupt or rep.torn or rep.partial_files or rep.metadata):
+        table = CellTable(store, lease)
+        for name, sel in broken_table:  # a fresh chunk: every cell it holds is recomputed
+            table.reset(name, sel, TABLE_ARRAYS[name][1])
+        table.write({idx: {"status": PENDING, "error": "marked for recomputation by `sweep verify --repair`"}
+                     for idx in list(rep.corrupt) + rep.torn})
+        lease.check()
+        store.location.delete_many(rep.partial_files)
+        rep.repaired = True
+    return rep
+
+
+def _read_cell_chunks(store: ResultsStore, a, shape: tuple, at_once: int = 4096):
+    """Yield (cell index, values or None when the chunk was never written, error text or None) for every
+    per-cell chunk of `a`, read as whole objects (concurrently on an object store) and decoded with
+    fast_chunk_values, which checks the CRC32C and the size."""
+    name = a.path.rsplit("/", 1)[-1]
+    cells = list(np.ndindex(*shape))
+    own = (0,) * (len(a.shape) - len(shape))
+    for start in range(0, len(cells), at_once):
+        part = cells[start:start + at_once]
+        keys = {f"{name}/{a.metadata.encode_chunk_key(idx + own)}": idx for idx in part}
+        raw = store.location.read_many(keys)
+        for key, idx in keys.items():
+            if key not in raw:
+                yield idx, None, None
+                continue
+            try:
+                yield idx, fast_chunk_values(a, raw[key]), None
+            except Exception as exc:  # noqa: BLE001 - any decoding failure is corruption
+                yield idx, None, f"{type(exc).__name__}: {str(exc)[:120]}"
+
+
+def _read_chunks(a, outer, name, corrupt, broken_table) -> list:
+    """The readable chunks of `a` inside the region `outer` as [(selection, block)]; the cells of the others
+    go to `corrupt` (and, for the cell table, their chunk to `broken_table`)."""
+    out = []
+    for sel in chunk_regions(a.chunks[:len(outer)], a.shape[:len(outer)], within=outer):
+        try:
+            out.append((sel, a[sel]))
+        except Exception as exc:  # noqa: BLE001 - any decoding failure is corruption
+            for idx in np.ndindex(*(s_.stop - s_.start for s_ in sel)):
+                cell = tuple(int(i + s_.start) for i, s_ in zip(idx, sel))
+                corrupt.setdefault(cell, []).append(f"{name}: {type(exc).__name__}: {str(exc)[:120]}")
+            if name in TABLE_ARRAYS:
+                broken_table.append((name, sel))
+    return out
+
+
+__all__ = ["Problem", "Report", "is_partial", "verify"]

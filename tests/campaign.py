@@ -1,0 +1,225 @@
+"""A fault campaign: a seeded random schedule of faults, each followed by reruns of the same command, checking
+every time that no cell is lost or corrupt and that the data are bit-identical to an uninterrupted run.
+
+Faults (each trial draws one, with its instant, from `random.Random(seed)`):
+- kill-driver: SIGKILL of the driver's process group at a random moment of the run;
+- kill-worker: a worker SIGKILLed while computing a random cell (Ray retries it);
+- kill-checkpoint: every cell's worker SIGKILLed after its first checkpoint (resumed from it);
+- kill-create: the driver SIGKILLed at a random file write of the store's creation;
+- kill-grow: the driver SIGKILLed at a random file write while the store grows along beta;
+- sigint: Ctrl-C (SIGINT) at a random moment: exit 130, the rerun resumes;
+- enospc: the store on a tmpfs too small for it (random size): exit 2 with a message; reruns after the tmpfs
+  is made larger (root only; otherwise drawn again);
+- two-drivers: two drivers started at one instant on a new store: one runs, the other is refused.
+
+Used by tests/test_integrity.py (a few trials) and benchmarks/bench_faults.py (a longer campaign).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+FAULTS = str(HERE / "faults.py")
+KINDS = ("kill-driver", "kill-worker", "kill-checkpoint", "kill-create", "kill-grow", "sigint", "enospc",
+         "two-drivers")
+SWEEP = """
+name: campaign
+seed: 21
+data: {{model: ising, n_visible: 16, n_samples: 1000}}
+rbm: {{hidden: spin, n_hidden: 2}}
+train: {{method: pcd, pcd_steps: 5, learning_rate: 0.05, batch_size: 50, epochs: 40, record_every: 5,
+        checkpoint_every: 10, test_fraction: 0.2}}
+grid:
+  data.beta: {betas}
+  train.seed: [0, 1, 2]
+"""
+BASE, GROWN = "[0.3, 0.9]", "[0.3, 0.9, 0.6]"
+VARIABLES = ("weights", "visible_fields", "hidden_theta", "hidden_gamma", "loglik_train", "loglik_test",
+             "cell_data_seed", "cell_train_seed", "status")
+
+
+@dataclass
+class Outcome:
+    trial: int
+    kind: str
+    detail: str
+    ok: bool
+    problems: list = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _cmd(faults: bool) -> list:
+    return [sys.executable, FAULTS] if faults else [sys.executable, "-m", "sweep.cli"]
+
+
+def run(*args, env=None, faults=False, timeout=600) -> tuple[int, str]:
+    r = subprocess.run(_cmd(faults) + [str(a) for a in args], capture_output=True, text=True, timeout=timeout,
+                       env=dict(os.environ, **(env or {})), start_new_session=True)
+    return r.returncode, r.stdout + r.stderr
+
+
+def start(*args, env=None, faults=False) -> subprocess.Popen:
+    return subprocess.Popen(_cmd(faults) + [str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=dict(os.environ, **(env or {})), start_new_session=True)
+
+
+def data(url) -> dict:
+    import xarray as xr
+
+    from sweep.location import Location
+
+    ds = xr.open_zarr(Location(str(url)).zarr_store()).load()
+    return {v: ds[v].values for v in VARIABLES}
+
+
+def differences(ref: dict, got: dict) -> list:
+    return [k for k in ref if not (ref[k].shape == got[k].shape and np.array_equal(ref[k], got[k], equal_nan=True))]
+
+
+def done_cells(url) -> int:
+    from sweep.store import DONE, ResultsStore
+
+    try:
+        return int((ResultsStore(str(url)).group("r")["status"][...] == DONE).sum())
+    except Exception:  # noqa: BLE001 - not created yet
+        return -1
+
+
+def _tmpfs(path: Path, size: str) -> bool:
+    if os.geteuid() != 0:
+        return False
+    path.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                          capture_output=True).returncode == 0
+
+
+class Campaign:
+    """Trials in `folder`; `reference()` first computes the uninterrupted stores."""
+
+    def __init__(self, folder: Path, seed: int = 0):
+        self.folder, self.rng = Path(folder), random.Random(seed)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.base = self.folder / "base.yaml"
+        self.grown = self.folder / "grown.yaml"
+        self.base.write_text(SWEEP.format(betas=BASE))
+        self.grown.write_text(SWEEP.format(betas=GROWN))
+        self.ref: dict = {}
+        self.mounts: list = []
+
+    def reference(self) -> None:
+        for key, f in (("base", self.base), ("grown", self.grown)):
+            url = self.folder / f"ref-{key}.zarr"
+            code, out = run("run", f, "--store", url)
+            assert code == 0, out
+            self.ref[key] = data(url)
+
+    def _finish(self, f: Path, url: Path, key: str, problems: list, reruns: int = 3) -> None:
+        """Rerun until the sweep is done (a refused rival may need its lease to expire), then check it."""
+        for _ in range(reruns):
+            code, out = run("run", f, "--store", url)
+            if code == 0:
+                break
+            if "Traceback" in out:
+                problems.append(f"rerun printed a traceback: {out[-600:]}")
+            time.sleep(2)
+        else:
+            problems.append(f"the sweep did not finish after {reruns} reruns: {out[-600:]}")
+            return
+        code, out = run("verify", url)
+        if code != 0:
+            problems.append(f"verify after the reruns: {out[-600:]}")
+        diff = differences(self.ref[key], data(url))
+        if diff:
+            problems.append(f"data differ from the uninterrupted run: {diff}")
+
+    def _kill_when(self, p: subprocess.Popen, url: Path, wait: float, sig=signal.SIGKILL) -> tuple[str, str]:
+        """Send `sig` to the run's process group after `wait` seconds (if it still runs): (detail, output)."""
+        t0 = time.time()
+        while time.time() - t0 < wait and p.poll() is None:
+            time.sleep(0.05)
+        done = done_cells(url)
+        if p.poll() is None:
+            os.killpg(p.pid, sig)
+        out, _ = p.communicate(timeout=120)
+        return f"after {wait:.1f} s ({done} cells done); exit {p.returncode}", out
+
+    def trial(self, n: int, kind: str) -> Outcome:
+        t0 = time.time()
+        url = self.folder / f"t{n}-{kind}.zarr"
+        problems: list = []
+        key, f = "base", self.base
+        if kind == "kill-driver":
+            detail, _ = self._kill_when(start("run", f, "--store", url, "--max-parallel", "1"), url,
+                                        self.rng.uniform(0.5, 15))
+        elif kind == "sigint":
+            detail, out = self._kill_when(start("run", f, "--store", url, "--max-parallel", "1"), url,
+                                          self.rng.uniform(0.5, 15), signal.SIGINT)
+            if "Traceback" in out or ("exit 130" in detail and "interrupted:" not in out):
+                problems.append(f"the interrupted run's output: {out[-600:]}")
+        elif kind == "kill-worker":
+            label = f"beta={self.rng.choice([0.3, 0.9])}, seed={self.rng.randrange(3)}"
+            code, out = run("run", f, "--store", url, env={"FAULT_KILL_WORKER_AT_CELL": label}, faults=True)
+            detail = f"worker of {label} killed; exit {code}"
+        elif kind == "kill-checkpoint":
+            k = self.rng.randrange(1, 4)
+            code, out = run("run", f, "--store", url, env={"FAULT_KILL_AFTER_CHECKPOINT": str(k)}, faults=True)
+            detail = f"after checkpoint {k}; exit {code}"
+        elif kind == "kill-create":
+            at = self.rng.randrange(1, 28)
+            code, out = run("run", f, "--store", url, env={"FAULT_KILL_DRIVER_AT_WRITE": str(at)}, faults=True)
+            detail = f"at write {at}; exit {code}"
+        elif kind == "kill-grow":
+            code, out = run("run", f, "--store", url)
+            if code != 0:
+                problems.append(f"the first run failed: {out[-600:]}")
+            at = self.rng.randrange(1, 27)
+            key, f = "grown", self.grown
+            code, out = run("run", f, "--store", url, env={"FAULT_KILL_DRIVER_AT_WRITE": str(at)}, faults=True)
+            detail = f"at write {at} of the growth; exit {code}"
+        elif kind == "enospc":
+            disk = self.folder / f"disk{n}"
+            size = self.rng.choice(["24k", "120k", "300k", "600k"])
+            if not _tmpfs(disk, size):
+                return self.trial(n, "kill-driver")
+            self.mounts.append(disk)
+            url = disk / "s.zarr"
+            code, out = run("run", f, "--store", url, "--max-parallel", "1")
+            detail = f"tmpfs of {size}; exit {code}"
+            if code not in (0, 2) or "Traceback" in out or (code == 2 and "no space left on device" not in out):
+                problems.append(f"the full-disk run's output: {out[-600:]}")
+            if [p for p in url.rglob("*") if ".partial" in p.name]:
+                problems.append("partial files left behind")
+            subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
+        elif kind == "two-drivers":
+            procs = [start("run", f, "--store", url) for _ in range(2)]
+            outs = [p.communicate(timeout=600)[0] for p in procs]
+            codes = sorted(p.returncode for p in procs)
+            detail = f"exits {codes}"
+            if codes != [0, 2] or any("Traceback" in o for o in outs):
+                problems.append(f"two drivers: {codes}: {outs[0][-300:]} | {outs[1][-300:]}")
+        else:
+            raise ValueError(kind)
+        self._finish(f, url, key, problems)
+        return Outcome(n, kind, detail, not problems, problems, time.time() - t0)
+
+    def schedule(self, trials: int, kinds=KINDS) -> list:
+        """`trials` kinds drawn from the campaign's generator, every kind at least once when trials allow."""
+        first = list(kinds)[:trials]
+        self.rng.shuffle(first)
+        return first + [self.rng.choice(kinds) for _ in range(trials - len(first))]
+
+    def cleanup(self) -> None:
+        for disk in self.mounts:
+            subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+        shutil.rmtree(self.folder, ignore_errors=True)
