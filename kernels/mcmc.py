@@ -1,6 +1,6 @@
 """Heat-bath (Gibbs) MCMC for the range-R Potts/XY ring, with burn-in and thinning from measured tau.
 
-Model (PHYSICS.md 2.3): P(x) ∝ exp(beta sum_i sum_{r=1..R} J_r K(x_i - x_(i+r))), x_i in {0..q-1}, ring of
+Model (docs/physics.md 2.3): P(x) ∝ exp(beta sum_i sum_{r=1..R} J_r K(x_i - x_(i+r))), x_i in {0..q-1}, ring of
 N sites. The Ising ring is q = 2, K(d) = cos(pi d), v = 1 - 2x (mcmc_sample_ising).
 
 A sweep updates sites 0..N-1 in order, each from its exact conditional

@@ -1,4 +1,4 @@
-"""Hidden-unit potentials of the RBM (PHYSICS.md section 3), as Numba kernels.
+"""Hidden-unit potentials of the RBM (docs/physics.md section 3), as Numba kernels.
 
 A hidden unit h with potential U(h) and input I has the conditional density
 P(h | I) = exp(-U(h) + h I - Gamma(I)), with the cumulant generating function

@@ -1,4 +1,4 @@
-"""RBM conditionals and Gibbs steps (PHYSICS.md section 3), one chain at a time.
+"""RBM conditionals and Gibbs steps (docs/physics.md section 3), one chain at a time.
 
 Parameters are plain arrays:
     spin visible   v_i in {-1,+1} (int8):  W (M, N), g (N,)

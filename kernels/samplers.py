@@ -1,4 +1,4 @@
-"""Exact samplers of the ring data models (PHYSICS.md 2.1-2.3) by transfer matrices.
+"""Exact samplers of the ring data models (docs/physics.md 2.1-2.3) by transfer matrices.
 
 Every configuration is an independent exact draw (no burn-in): the first site (or first block of R
 sites) is drawn from diag(T^N) / Tr T^N, then each next site x_(i+R) given the block B_i and B_1 with

@@ -1,4 +1,4 @@
-"""Training an RBM by stochastic gradient ascent on the log-likelihood (PHYSICS.md section 3.1).
+"""Training an RBM by stochastic gradient ascent on the log-likelihood (docs/physics.md section 4).
 
 Each epoch reshuffles the training set (a permutation drawn from the training stream) and walks it in
 minibatches of `batch_size` (the last batch holds the remainder). Per minibatch, with a fixed

@@ -1,4 +1,4 @@
-"""Angular kernels, transfer matrices and exact ring correlations (PHYSICS.md 2.1-2.3).
+"""Angular kernels, transfer matrices and exact ring correlations (docs/physics.md 2.1-2.3).
 
 Conventions. States x in {0..q-1}; an angular kernel is a float64[q] array K with K[d] the coupling of
 two states whose difference is d mod q, so every model here is invariant under a global shift of all x

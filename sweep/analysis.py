@@ -1,4 +1,4 @@
-"""Observables of recorded RBM weights (PHYSICS.md section 4): pure functions from xarray to xarray.
+"""Observables of recorded RBM weights (docs/physics.md section 5): pure functions from xarray to xarray.
 
 Every function keeps all dimensions and coordinates it does not reduce; dimension names are keyword
 arguments (``visible="visible"``, ``state="state"``, ``epoch="epoch"``, ``hidden="hidden"``). No I/O.

@@ -6,10 +6,16 @@ store, arguments), always with a message naming the file, the key and the reason
 
 from __future__ import annotations
 
-import json
+if __name__ == "__main__":  # `python -m sweep.cli`: a Ctrl-C while it starts is a message (sweep.entry)
+    from sweep.entry import quiet_interrupts
+
+    quiet_interrupts()
+
+import json  # noqa: E402
 import os
 import signal
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import List, Optional
 
@@ -107,11 +113,19 @@ def run(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
     options = _storage_options(url)
     if dry_run:
         return _print_plan(sweep, url, options, file, sets)
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    import threading
+
+    stop = threading.Event()
+
+    def interrupt(signum, frame):  # SIGINT and SIGTERM: stop the run (also where Ray swallows the interrupt)
+        stop.set()
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         summary = run_sweep(sweep, store=url, address=address, max_parallel=max_parallel,
                             storage_options=options, allow_env_change=allow_env_change,
-                            progress="off" if quiet else "auto", verbose=verbose and not quiet)
+                            progress="off" if quiet else "auto", verbose=verbose and not quiet, stop=stop)
     except StoreError as exc:
         _fail((str(exc) if str(exc).startswith(url) else f"{url}: {exc}") + _new_store_hint(str(exc), url, file, sets))
     except ConnectionError as exc:  # sweep.runner says which cluster and how token authentication is set up
@@ -121,14 +135,10 @@ def run(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
     except Exception as exc:  # noqa: BLE001 - re-raised unless the storage environment failed
         _store_trouble(url, exc)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     typer.echo(summary.text())
     raise typer.Exit(0 if summary.ok else 1)
-
-
-def _interrupt(signum, frame):
-    """SIGTERM stops a run as Ctrl-C does."""
-    raise KeyboardInterrupt
 
 
 def _interrupted(url: str, options: Optional[dict], command: str):
@@ -195,10 +205,15 @@ def plan(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
     _print_plan(sweep, url, _storage_options(url), file, sets)
 
 
+def _is_sweep_file(arg: str) -> bool:
+    """Whether a store argument names a sweep file (.yaml / .yml, existing, local) rather than a store."""
+    return arg.lower().endswith((".yaml", ".yml")) and "://" not in arg and Path(arg).is_file()
+
+
 def resolve_store(arg: str) -> str:
     """A store argument: a sweep file (.yaml / .yml, existing) names its default store; anything else is the
     store's path or URL."""
-    if arg.lower().endswith((".yaml", ".yml")) and "://" not in arg and Path(arg).is_file():
+    if _is_sweep_file(arg):
         from .runner import default_store
 
         return default_store(_load(Path(arg)))
@@ -488,12 +503,14 @@ def report(store: str = typer.Argument(..., help=STORE_HELP),
 
 PLOT_KINDS = ("phase-diagram", "width-vs-xi", "width-vs-m", "trajectories", "msd", "weights", "profiles",
               "modulation", "eigen", "eigenvector", "small-beta", "samples", "theory")
+# the kinds as a choice list: --help shows them, completion offers them, a wrong one is a usage error (exit 2)
+PlotKind = Enum("PlotKind", {k.replace("-", "_"): k for k in PLOT_KINDS}, type=str)
 
 
 @app.command()
-def plot(kind: str = typer.Argument(..., help=f"One of: {', '.join(PLOT_KINDS)}."),
-         store: Optional[str] = typer.Argument(None, help="Store path or URL (`samples`: or a sweep file; "
-                                               "`theory`: none)."),
+def plot(kind: PlotKind = typer.Argument(..., help="What to draw.", show_choices=True),
+         store: Optional[str] = typer.Argument(None, help=STORE_HELP + " `samples` given a sweep file draws from "
+                                               "the file itself (no store needed); `theory` takes none."),
          out: Path = typer.Option(..., "--out", help="Output file, .png or .svg."),
          sel: List[str] = typer.Option([], "--sel", help="NAME=VALUE selection (repeatable)."),
          x: str = typer.Option("beta", help="phase-diagram: horizontal axis (a grid dimension)."),
@@ -506,16 +523,16 @@ def plot(kind: str = typer.Argument(..., help=f"One of: {', '.join(PLOT_KINDS)}.
     """Draw a figure from a store, with the theory of the store's model on the same axes.
 
     Examples: sweep plot phase-diagram results/quickstart.zarr --out phase.png;
+    sweep plot phase-diagram sweeps/quickstart.yaml --out phase.png (the file's default store);
     sweep plot weights results/quickstart.zarr --sel beta=1.0 --sel seed=0 --sel n_samples=10000 --out w.svg;
     sweep plot samples sweeps/paper/fig8.yaml --sel beta=2.0 --out fig8.png; sweep plot theory --out fig14.png
     """
+    kind = PlotKind(kind).value
     import matplotlib
 
     matplotlib.use("Agg")  # files only; sweep.plots itself leaves the backend alone
     from . import plots
 
-    if kind not in PLOT_KINDS:
-        _fail(f"plot {kind!r}: choose one of {', '.join(PLOT_KINDS)}")
     if out.suffix.lower() not in (".png", ".svg"):
         _fail(f"--out {out}: plots are written as .png or .svg")
     options = {"phase-diagram": dict(x=x, y=y, observable=observable), "weights": dict(hidden=hidden),
@@ -531,12 +548,12 @@ def plot(kind: str = typer.Argument(..., help=f"One of: {', '.join(PLOT_KINDS)}.
             from .grid import expand
             from .spec import parse_sweep
 
-            sweep = _load(Path(store)) if store.endswith((".yaml", ".yml")) else \
-                parse_sweep(_dataset(store).attrs["sweep_yaml"], source=store)
+            # a sweep file: draw from the file itself (the data are its seeds'), no store needed
+            sweep = _load(Path(store)) if _is_sweep_file(store) else parse_sweep(_dataset(store).attrs["sweep_yaml"], source=store)
             coords = xr.Dataset(coords={k: (d, list(v)) for k, (d, v) in expand(sweep).xarray_coords().items()})
             fig = plots.samples_of(sweep, _parse_sel(sel, coords), n=n)
         else:
-            ds = _dataset(store)
+            ds = _dataset(resolve_store(store))
             fig = plots.PLOTS[kind](ds, sel=_parse_sel(sel, ds), **options.get(kind, {}))
     except (ValueError, KeyError, IndexError) as exc:
         _fail(f"plot {kind}: {exc}")

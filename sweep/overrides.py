@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from .fields import SECTIONS, SpecError, copy_value, short_repr
+from .fields import SECTIONS, SpecError, copy_value, short_repr, suggest
 from .yamlio import load_text
 
 _ZIP = re.compile(r"^grid\.zip\[(\d+)\]\.(.+)$")
@@ -93,7 +93,9 @@ def _check_field(field: str) -> None:
     if section not in SECTIONS or not name or "." in name:
         raise ValueError(f"{field!r} is not SECTION.FIELD with SECTION one of {', '.join(SECTIONS)}")
     if name not in SECTIONS[section].model_fields:
-        raise ValueError(f"{section} has no field {name!r}; its fields: {', '.join(SECTIONS[section].model_fields)}")
+        fields = list(SECTIONS[section].model_fields)
+        hint = suggest(name, fields) or f"; its fields: {', '.join(fields)}"
+        raise ValueError(f"{section} has no field {name!r}{hint}")
 
 
 def _apply_one(out: dict, key: str, value: Any) -> None:

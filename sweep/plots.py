@@ -1,4 +1,4 @@
-"""Figures from a results store, with the theory of PHYSICS.md section 5 drawn for the store's model.
+"""Figures from a results store, with the theory of docs/physics.md section 6 drawn for the store's model.
 
 Every plot function takes a Dataset (``sweep.open_results(path)``) and ``ax=`` (a matplotlib Axes; a
 sequence of Axes for the multi-panel figures) and returns the Figure it drew on; without ``ax`` it makes
@@ -591,7 +591,7 @@ def theory_figure(n_visible: int = 100, ax=None):
     b.set_ylabel("rescaled weight w'")
     b.set_title("(b) two hidden units")
     b.legend(fontsize=8)
-    fig.suptitle(f"small-beta equation, N = {n_visible} (PHYSICS 5)", fontsize=10)
+    fig.suptitle(f"small-beta equation, N = {n_visible} (docs/physics.md 6.2)", fontsize=10)
     return fig
 
 

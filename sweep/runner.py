@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -312,7 +313,7 @@ def run_sweep(sweep_or_path, store: Optional[str] = None, address: Optional[str]
               max_parallel: Optional[int] = None, storage_options: Optional[dict] = None,
               progress=True, num_cpus: Optional[int] = None, max_retries: int = 3,
               allow_env_change: bool = False, overrides: Optional[dict] = None, verbose: bool = False,
-              log: bool = True) -> RunSummary:
+              log: bool = True, stop: Optional[threading.Event] = None) -> RunSummary:
     """Run (or resume) every cell not yet done; returns a RunSummary (``.ok`` when all are done).
 
     `max_parallel`: tasks in flight (default 2 per CPU of the cluster). `storage_options` (fsspec) travel with
@@ -320,7 +321,9 @@ def run_sweep(sweep_or_path, store: Optional[str] = None, address: Optional[str]
     (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a profile, an instance role). `overrides`: dotted key -> value
     applied to the sweep file before validation (sweep.overrides), e.g. {"train.epochs": 50}. `progress`: True
     (a live bar, or plain lines without a terminal), False, or "auto" / "plain" / "off"; `verbose`: a line per
-    finished cell; `log`: write the run's log beside the store (sweep.runlog). Raises StoreError (a store that
+    finished cell; `log`: write the run's log beside the store (sweep.runlog); `stop`: an event that, once set
+    (a signal handler's), stops the run as KeyboardInterrupt does, even where Ray swallowed the interrupt (Ray
+    does while it starts). Raises StoreError (a store that
     cannot be used as asked: LeaseHeld, EnvironmentChanged, ...), StorageFailure (the storage environment
     failed), ConnectionError (a cluster that cannot be joined), KeyboardInterrupt (the store is left
     consistent and released)."""
@@ -350,6 +353,7 @@ def run_sweep(sweep_or_path, store: Optional[str] = None, address: Optional[str]
             _refuse(plan, allow_env_change)
             if len(plan.todo):  # join Ray before changing the store: an unreachable cluster leaves it as it was
                 ray = _init_ray(address, num_cpus)
+                _stop_requested(stop)
             run.accepted = _prepare(plan, lease)
             if len(plan.todo):
                 run.log = RunLog(log_path(url, st.location.root if st.location.local else None, sweep.name)
@@ -370,7 +374,7 @@ def run_sweep(sweep_or_path, store: Optional[str] = None, address: Optional[str]
                 eta = Eta(estimate_total(plan.grid, plan.todo.flat), len(plan.todo), cpus)
                 run.bar = RunProgress(plan.grid.size, plan.done, eta, progress_mode(progress))
                 _dispatch(ray, task, plan, CellTable(st, lease), task_url, storage_options, max_parallel, run,
-                          cpus, verbose)
+                          cpus, verbose, stop)
         except OSError as exc:
             cause = environment_failure(exc)
             if cause is None or isinstance(exc, ClusterUnreachable):
@@ -450,7 +454,8 @@ class _Run:
 
 
 def _dispatch(ray, task, plan: Plan, table: CellTable, url: str, storage_options: Optional[dict],
-              max_parallel: Optional[int], run: _Run, cpus: int, verbose: bool) -> None:
+              max_parallel: Optional[int], run: _Run, cpus: int, verbose: bool,
+              stop: Optional[threading.Event] = None) -> None:
     """Send the plan's cells to Ray in batches, at most `max_parallel` tasks in flight, and write the cell table
     from what comes back (counted in `run.tally` as it comes, shown on `run.bar`, noted in `run.log`)."""
     st, bar, tally = plan.store, run.bar, run.tally
@@ -465,6 +470,7 @@ def _dispatch(ray, task, plan: Plan, table: CellTable, url: str, storage_options
     completed = False
     try:
         while sent < len(plan.todo) or alone or inflight:
+            _stop_requested(stop)
             while (sent < len(plan.todo) or alone) and len(inflight) < limit:
                 if alone:
                     cells = [alone.popleft()]
@@ -528,6 +534,11 @@ def _dispatch(ray, task, plan: Plan, table: CellTable, url: str, storage_options
         except Exception:  # noqa: BLE001 - a full disk or a lost lease: the rerun recomputes those cells
             if completed:
                 raise
+
+
+def _stop_requested(stop: Optional[threading.Event]) -> None:
+    if stop is not None and stop.is_set():
+        raise KeyboardInterrupt
 
 
 def _estimate(plan: Plan) -> float:

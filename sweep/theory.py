@@ -1,4 +1,4 @@
-"""Theory of PHYSICS.md section 5, drawn over the data: spectra, thresholds, small-beta dynamics.
+"""Theory of docs/physics.md section 6, drawn over the data: spectra, thresholds, small-beta dynamics.
 
 Pure functions (numpy in, numpy out; scalars give floats, arrays broadcast), no I/O; numpy and scipy
 only (no kernels, no Numba: a notebook can use it anywhere). The empirical side (top eigenvalue of sampled

@@ -59,19 +59,25 @@ class Outcome:
     seconds: float = 0.0
 
 
+def _default_sigint() -> None:
+    """In the child: Ctrl-C as in a terminal (a parent started in the background may ignore SIGINT)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _cmd(faults: bool) -> list:
     return [sys.executable, FAULTS] if faults else [sys.executable, "-m", "sweep.cli"]
 
 
 def run(*args, env=None, faults=False, timeout=600) -> tuple[int, str]:
     r = subprocess.run(_cmd(faults) + [str(a) for a in args], capture_output=True, text=True, timeout=timeout,
-                       env=dict(os.environ, **(env or {})), start_new_session=True)
+                       env=dict(os.environ, **(env or {})), start_new_session=True, preexec_fn=_default_sigint)
     return r.returncode, r.stdout + r.stderr
 
 
 def start(*args, env=None, faults=False) -> subprocess.Popen:
     return subprocess.Popen(_cmd(faults) + [str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env=dict(os.environ, **(env or {})), start_new_session=True)
+                            text=True, env=dict(os.environ, **(env or {})), start_new_session=True,
+                            preexec_fn=_default_sigint)
 
 
 def data(url) -> dict:
@@ -144,7 +150,11 @@ class Campaign:
             problems.append(f"data differ from the uninterrupted run: {diff}")
 
     def _kill_when(self, p: subprocess.Popen, url: Path, wait: float, sig=signal.SIGKILL) -> tuple[str, str]:
-        """Send `sig` to the run's process group after `wait` seconds (if it still runs): (detail, output)."""
+        """Send `sig` to the run's process group `wait` seconds after its store exists (if it still runs): a
+        moment of the run, not of Python's start: (detail, output)."""
+        deadline = time.time() + 300
+        while done_cells(url) < 0 and p.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
         t0 = time.time()
         while time.time() - t0 < wait and p.poll() is None:
             time.sleep(0.05)
@@ -152,7 +162,7 @@ class Campaign:
         if p.poll() is None:
             os.killpg(p.pid, sig)
         out, _ = p.communicate(timeout=120)
-        return f"after {wait:.1f} s ({done} cells done); exit {p.returncode}", out
+        return f"{wait:.1f} s after creation ({done} cells done); exit {p.returncode}", out
 
     def trial(self, n: int, kind: str) -> Outcome:
         t0 = time.time()
@@ -161,11 +171,12 @@ class Campaign:
         key, f = "base", self.base
         if kind == "kill-driver":
             detail, _ = self._kill_when(start("run", f, "--store", url, "--max-parallel", "1"), url,
-                                        self.rng.uniform(0.5, 15))
+                                        self.rng.uniform(0.0, 12))
         elif kind == "sigint":
             detail, out = self._kill_when(start("run", f, "--store", url, "--max-parallel", "1"), url,
-                                          self.rng.uniform(0.5, 15), signal.SIGINT)
-            if "Traceback" in out or ("exit 130" in detail and "interrupted:" not in out):
+                                          self.rng.uniform(0.0, 12), signal.SIGINT)
+            if "Traceback" in out or ("exit 130" not in detail and "exit 0" not in detail) or \
+                    ("exit 130" in detail and "interrupted:" not in out):
                 problems.append(f"the interrupted run's output: {out[-600:]}")
         elif kind == "kill-worker":
             label = f"beta={self.rng.choice([0.3, 0.9])}, seed={self.rng.randrange(3)}"

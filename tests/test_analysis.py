@@ -1,4 +1,4 @@
-"""sweep.analysis on constructed inputs with known answers (PHYSICS.md section 4)."""
+"""sweep.analysis on constructed inputs with known answers (docs/physics.md section 5)."""
 
 import warnings
 

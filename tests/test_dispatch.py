@@ -35,7 +35,7 @@ def test_work_estimate_and_layout_from_the_dimensions_that_matter(tmp_path):
 
     from sweep import parse_sweep
     from sweep.plan import estimate_seconds, estimate_total
-    from sweep.store import Layout
+    from sweep.layout import Layout
 
     sweep = parse_sweep("""
 name: est

@@ -71,6 +71,7 @@ def test_errors_name_the_override():
         sweep(**{"train.batch_size": 500})  # a cross-field check, in every cell it fails in
     assert [m.endswith("(from --set train.batch_size=500)") for m in info.value.messages] == [True, True]
     assert "(from --set grid.data.n_samples=[100, 200, 300])" in only(**{"grid.data.n_samples": [100, 200, 300]})
-    assert only(**{"data.bta": 1}).startswith("f.yaml: --set data.bta=1: data has no field 'bta'; its fields: model,")
+    assert only(**{"data.bta": 1}) == "f.yaml: --set data.bta=1: data has no field 'bta'; did you mean 'beta'?"
+    assert only(**{"data.xyz": 1}).startswith("f.yaml: --set data.xyz=1: data has no field 'xyz'; its fields: model,")
     assert only(**{"gird.data.beta": [1]}).startswith("f.yaml: --set gird.data.beta=[1]: unknown key 'gird.data.beta'")
     assert only(**{"grid.zip[3].data.beta": [1]}) == "f.yaml: --set grid.zip[3].data.beta=[1]: the grid has 1 zip group(s)"

@@ -154,7 +154,7 @@ def test_plot_cli_errors_are_clean(tmp_path):
     from sweep.cli import app
 
     r = CliRunner().invoke(app, ["plot", "nonsense", str(tmp_path), "--out", str(tmp_path / "a.png")])
-    assert r.exit_code == 2 and "choose one of" in r.output
+    assert r.exit_code == 2 and "'nonsense' is not one of" in " ".join(r.output.split()) and "'phase-diagram'" in r.output
     r = CliRunner().invoke(app, ["plot", "theory", "--out", str(tmp_path / "a.pdf")])
     assert r.exit_code == 2 and ".png or .svg" in r.output
 
@@ -369,3 +369,28 @@ def test_plot_cli_new_kinds(tmp_path):
     assert r.exit_code == 2 and "not on the grid" in r.output
     r = CliRunner().invoke(app, ["plot", "theory", "--out", str(tmp_path / "t.png")])
     assert r.exit_code == 0 and (tmp_path / "t.png").stat().st_size > 20_000
+
+
+def test_plot_kinds_are_a_choice_list_and_a_sweep_file_names_its_default_store(ising_grid, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from sweep import cli
+
+    assert tuple(k.value for k in cli.PlotKind) == cli.PLOT_KINDS  # the argument's type: an Enum of the kinds
+    r = CliRunner().invoke(cli.app, ["plot", "--help"], env={"COLUMNS": "400"})
+    assert r.exit_code == 0 and "|".join(cli.PLOT_KINDS) in r.output  # --help lists the choices
+    opened = []
+
+    def dataset(store):
+        opened.append(store)
+        return ising_grid.sel(beta=0.5, n_samples=300).assign_attrs(sweep_normalized='{"data": {"n_visible": 40}}')
+
+    monkeypatch.setattr(cli, "_dataset", dataset)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text("name: mine\ndata: {model: ising, n_visible: 40, n_samples: 300, beta: 0.5}\n"
+                                     "rbm: {hidden: spin, n_hidden: 1}\ntrain: {method: exact, epochs: 2}\n")
+    r = CliRunner().invoke(cli.app, ["plot", "weights", "s.yaml", "--sel", "seed=0", "--out", "w.png"])
+    assert r.exit_code == 0, r.output
+    assert opened == ["results/mine.zarr"] and (tmp_path / "w.png").stat().st_size > 5_000
+    r = CliRunner().invoke(cli.app, ["plot", "weights", "elsewhere.zarr", "--sel", "seed=0", "--out", "w.png"])
+    assert r.exit_code == 0 and opened[-1] == "elsewhere.zarr"  # a store path is used as it is

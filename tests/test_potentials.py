@@ -1,4 +1,4 @@
-"""Tests for kernels/special.py and kernels/potentials.py against scipy (PHYSICS.md section 3).
+"""Tests for kernels/special.py and kernels/potentials.py against scipy (docs/physics.md section 3).
 
 References are computed independently: quadrature (or the 2-state sum) of exp(-U(h) + h I), the
 scipy special functions, scipy.stats.truncnorm, and CDFs obtained by integrating the density.
@@ -335,7 +335,7 @@ def test_closed_forms():
             for g in [0.5, 2.0]:
                 ref = (I - th) ** 2 / (2 * g) + math.log(math.sqrt(2 * math.pi / g))
                 assert cgf(GAUSSIAN, I, g, th) == pytest.approx(ref, rel=1e-14, abs=1e-15)
-                # the PHYSICS.md erfcx formula, with scipy's erfcx
+                # the docs/physics.md erfcx formula, with scipy's erfcx
                 r = math.sqrt(2 * g)
                 ref = math.log(math.sqrt(math.pi / (2 * g)) * (special.erfcx((th - I) / r) + special.erfcx((th + I) / r)))
                 assert cgf(DOUBLE_WELL, I, g, th) == pytest.approx(ref, rel=1e-13, abs=1e-14)

@@ -1,4 +1,4 @@
-"""Exact ring samplers, transfer-matrix formulas and the heat-bath MCMC (PHYSICS.md 2.1-2.3).
+"""Exact ring samplers, transfer-matrix formulas and the heat-bath MCMC (docs/physics.md 2.1-2.3).
 
 Statistical tests compare with exact values at 5 standard errors (estimated from the samples themselves)
 or with a chi-square test at p > 1e-4; each comparison is sized so that the wrong answer it guards

@@ -1,4 +1,4 @@
-"""sweep.theory against exact matrices, enumeration, sampled data and PHYSICS.md section 6 values."""
+"""sweep.theory against exact matrices, enumeration, sampled data and docs/physics.md section 7 values."""
 
 import itertools
 

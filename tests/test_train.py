@@ -8,7 +8,7 @@ from kernels.train import TrainConfig, TrainState, exact_loglik, fit
 
 
 def localization(w):
-    """R = |sum_i w_i^2 exp(i phi_i)| / sum_i w_i^2 (PHYSICS.md section 4), for one weight vector."""
+    """R = |sum_i w_i^2 exp(i phi_i)| / sum_i w_i^2 (docs/physics.md section 5), for one weight vector."""
     phi = 2 * np.pi * np.arange(w.shape[-1]) / w.shape[-1]
     w2 = w ** 2
     return np.abs((w2 * np.exp(1j * phi)).sum(-1)) / w2.sum(-1)

@@ -1,0 +1,5 @@
+"""`python -m sweep`: the `sweep` command."""
+
+from .entry import main
+
+main()
