@@ -1,4 +1,4 @@
-"""Empirical spectrum of sampled ring data (PHYSICS.md sections 4-5): what a `train.method: statistics` cell
+"""Empirical spectrum of sampled ring data (docs/physics.md sections 5-6): what a `train.method: statistics` cell
 records, and the same numbers for any array of configurations.
 
     Ising (data +-1, shape (n, N)):  C = V^T V / n (known mean 0)

@@ -9,7 +9,7 @@ side is recomputed here, once per data set (the train_seed replicas share it):
 
 * spectra(ds): per data set, the top eigenvalue of C = V^T V / n and its unit eigenvector u
   (sweep.spectrum.top_eigen); u's squared overlap with the uniform vector (the population's top mode,
-  PHYSICS 5), its weight on the Fourier modes |k| <= 3, its Fourier participation number, its own Q and
+  docs/physics.md 6.1), its weight on the Fourier modes |k| <= 3, its Fourier participation number, its own Q and
   bump count; with lambda_signal(beta, N), the MP edge (1 + sqrt(r))^2 and the RMT prediction for the
   top eigenvalue and the overlap from the ring's exact population spectrum (ring_theory: spike_outlier,
   silverstein_edge). Cost: sampling plus one N x N Gram matrix per data set (about 3 minutes for the

@@ -87,7 +87,7 @@ fig8 = fig2
 # ------------------------------------------------------------------------------------ Fig. 3
 def fig3(ds, args):
     """FWHM of the final place field (localized units, R > 0.5) against xi, mean and std over replicas,
-    with a linear fit; PHYSICS 6 reference widths where the betas match."""
+    with a linear fit; docs/physics.md 7 reference widths where the betas match."""
     w = an.final_weights(ds)
     prof = an.angular_modulation(w) if "state" in w.dims else w
     R = an.localization(prof)
@@ -99,18 +99,18 @@ def fig3(ds, args):
     ref = {0.2: 4.1, 0.4: 5.3, 0.6: 6.9, 0.8: 10.0, 1.0: 14.1}
     df = pd.DataFrame({"beta": beta, "xi": xi, "R mean": rm.values, "R min": rmin.values, "FWHM mean": m.values,
                        "FWHM std": s.values, "localized": width.notnull().sum([d for d in width.dims if d != "beta"]).values,
-                       "PHYSICS 6 FWHM": [ref.get(round(float(b), 3), np.nan) for b in beta]})
+                       "reference FWHM": [ref.get(round(float(b), 3), np.nan) for b in beta]})
     print(df.round(3).to_string(index=False))
     ok = np.isfinite(m.values)
     slope, icpt = np.polyfit(xi[ok], m.values[ok], 1)
     small = ok & (xi <= 4)
     r = np.corrcoef(xi[small], m.values[small])[0, 1]
     print(f"linear fit FWHM = {icpt:.2f} + {slope:.2f} xi (all betas); Pearson r = {r:.3f} for xi <= 4")
-    dev = [abs(a - b) / b for a, b in zip(df["FWHM mean"], df["PHYSICS 6 FWHM"]) if np.isfinite(b)]
+    dev = [abs(a - b) / b for a, b in zip(df["FWHM mean"], df["reference FWHM"]) if np.isfinite(b)]
     claim("one unit localizes at every beta", float(rmin.min()) > 0.5, f"smallest R {float(rmin.min()):.2f} > 0.5")
     claim("the width grows linearly with xi", slope > 0 and r > 0.95, f"slope {slope:.2f} > 0, r {r:.3f} > 0.95")
     if dev:
-        claim("the widths match PHYSICS 6 (within 20 %)", max(dev) < 0.2, f"largest deviation {100 * max(dev):.0f} %")
+        claim("the widths match the reference values of docs/physics.md 7 (within 20 %)", max(dev) < 0.2, f"largest deviation {100 * max(dev):.0f} %")
 
 
 # ------------------------------------------------------------------------------------ Fig. 4
