@@ -37,6 +37,7 @@ Discretized XY ring (q states, cosine kernel by default, PHYSICS 2.2)
     pair correlations), the edge against sampled null data (one-hot data is not Gaussian; the edge is
     still the MP edge, within finite-size fluctuations).
     Crossover n_c = N (q - 1) / (sqrt(q lambda_signal) - 1)^2.       xy_crossover_samples
+    xi_m = -1 / ln t_m: c_m(d) -> t_m^d = exp(-d / xi_m) on a large ring  xy_correlation_length
 
 Small-beta dynamics (PHYSICS 5): w = sqrt(beta) w', tau = beta t, spin hidden units, zero fields.
     one unit:  dw_i/dtau = w_(i+1) + w_(i-1) + w_i^3 - w_i sum_k w_k^2          ode_one_unit_rhs
@@ -65,7 +66,7 @@ import numpy as np
 
 __all__ = [
     "correlation_length", "ising_pair_correlation", "xy_pair_correlation", "ising_signal_eigenvalue", "mp_edge", "beta_c", "beta_c_samples",
-    "xy_ratios", "xy_signal_eigenvalue", "xy_null_edge", "xy_crossover_samples",
+    "xy_ratios", "xy_correlation_length", "xy_signal_eigenvalue", "xy_null_edge", "xy_crossover_samples",
     "angular_kernel", "ANGULAR_KERNELS",
     "ode_one_unit_rhs", "integrate_one_unit", "ode_two_units_rhs", "integrate_two_units",
     "unmix_two_units", "sech_profile", "SECH_K_STABLE", "SECH_K_NARROW",
@@ -211,6 +212,15 @@ def xy_ratios(beta, q, kernel="cosine", k=1):
     if np.all(out.imag == 0):
         out = out.real.copy()
     return _out(out)
+
+
+def xy_correlation_length(beta, q, kernel="cosine", harmonic=1):
+    """xi = -1 / ln t_m of the XY ring (m = harmonic): the decay length of <cos(2 pi m (x_i - x_(i+d)) / q)>
+    = t_m^d on a large ring (0 at beta = 0). At q = 2 it is the Ising xi(beta) (cosine kernel: +-1)."""
+    t = np.asarray(xy_ratios(beta, q, kernel=kernel, k=harmonic), dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        xi = -1.0 / np.log(np.abs(t))
+    return _out(xi)
 
 
 def xy_pair_correlation(beta, q, n_visible, d, kernel="cosine", harmonic=1):

@@ -98,6 +98,16 @@ def test_xy_ratios():
     assert th.xy_ratios(0.5, 5, kernel="potts", k=2) == pytest.approx((np.e**0.5 - 1) / (np.e**0.5 + 4))
 
 
+def test_xy_correlation_length_is_the_decay_length_of_the_pair_correlation():
+    assert th.xy_correlation_length(0.7, 2) == pytest.approx(th.correlation_length(0.7))  # q = 2: Ising
+    for q, b in ((6, 1.0), (6, 1.5), (10, 2.0)):
+        xi = th.xy_correlation_length(b, q)
+        d = np.arange(1, 8)
+        c = th.xy_pair_correlation(b, q, 2000, d)  # a large ring: c(d) = t_1^d = exp(-d / xi)
+        np.testing.assert_allclose(c, np.exp(-d / xi), rtol=1e-10)
+    np.testing.assert_allclose(th.xy_correlation_length([1.0, 1.5], 6), [1.2405, 1.9403], atol=1e-4)
+    assert th.xy_correlation_length(0.0, 6) == 0.0
+
 def _xy_enum_cov(n, q, beta, kernel="cosine"):
     """Exact centred one-hot covariance by enumeration of all q^n ring configurations."""
     k = tr.angular_kernel(kernel, q)
