@@ -306,13 +306,19 @@ def xr_circmean(ph, dim):
 
 def fig9(ds, args):
     """XY weights: angular and spatial order, and the receptive field's fitted period, phase spread and
-    width, per cell and averaged over replicas and units, per (beta, hidden unit kind)."""
+    width, per cell and averaged over replicas and units, per (beta, hidden unit kind); the width also in
+    units of the XY correlation length xi = -1 / ln t_1 (theory.xy_correlation_length)."""
     w = an.final_weights(ds)
     out = _rf_table(w)
     q = int(params(ds).get("q") or ds.sizes["state"])
     print(out.drop_vars(["centre", "phase"]).to_dataframe().dropna(how="all").round(3))
     print("mean over replicas and units:")
     mean = an.replica_mean(out.drop_vars(["centre", "phase"]), ("hidden",))
+    d = params(ds)
+    if "beta" in mean.coords and list(d.get("couplings", [1.0])) == [1.0]:  # nearest-neighbour ring: xi = -1/ln t_1
+        xi = theory.xy_correlation_length(mean["beta"].values, q, kernel=d.get("kernel", "cosine"))
+        mean["xi"] = ("beta", np.atleast_1d(xi))
+        mean["width / xi"] = mean["width"] / mean["xi"]
     print(mean.to_dataframe().round(3))
     dw = mean.sel(rbm_hidden="double_well") if "rbm_hidden" in mean.dims else mean
     claim("a place field in space (spatial order > 0.5)", float(dw["spatial_order"].min()) > 0.5,
