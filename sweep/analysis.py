@@ -33,7 +33,7 @@ import numpy as np
 import xarray as xr
 
 __all__ = [
-    "REPLICA_DIMS", "replica_dims", "replica_mean", "replica_std", "final_weights", "centre", "localization", "smoothness", "ipr", "fwhm", "OBSERVABLES",
+    "REPLICA_DIMS", "replica_dims", "replica_mean", "replica_std", "replica_variance", "final_weights", "centre", "localization", "smoothness", "ipr", "fwhm", "OBSERVABLES",
     "order_parameter", "unwrap_centres", "msd", "diffusion_coefficient", "pairwise_distances",
     "nearest_neighbour_spacing", "ring_gaps", "angular_modulation", "spatial_modulation", "cosine_fit",
     "angular_order", "spatial_order", "crossing", "receptive_field", "neighbour_gaps", "centre_of_mass",
@@ -72,6 +72,43 @@ def replica_std(x, extra: Iterable[str] = (), ddof: int = 1):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return x.std(dims, skipna=True, ddof=ddof)
+
+
+def replica_variance(x, group: str = "data_seed", within: str = "train_seed", pool: Iterable[str] = ()) -> xr.Dataset:
+    """One-way analysis of variance of x over replicas: `group` (data sets) as the factor, `within`
+    (initialisations on one data set) as the repetitions; other dims are kept, except `pool`, whose cells
+    are pooled (sums of squares and degrees of freedom added). NaN values are left out.
+
+    Returns ss_between, df_between, ss_within, df_within, F = (ss_b / df_b) / (ss_w / df_w), sd_within =
+    sqrt(ss_w / df_w) (the spread over initialisations) and sd_between = sqrt(max(0, (ms_b - ms_w) / n)),
+    the spread the data sets add (n: repetitions per group; 0 when F <= 1). Under no data-set effect F
+    follows Fisher's F(df_b, df_w) (scipy.stats.f.sf(F, df_b, df_w) is the p-value)."""
+    for d in (group, within):
+        if d not in x.dims:
+            raise ValueError(f"replica_variance: no {d!r} dimension (dims: {', '.join(map(str, x.dims))})")
+    ok = x.notnull()
+    n = ok.sum(within)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        gm = x.mean(within, skipna=True)
+        ss_w = ((x - gm) ** 2).sum((within, group), skipna=True)
+        grand = (gm * n).sum(group) / n.sum(group)
+        ss_b = (n * (gm - grand) ** 2).where(n > 0).sum(group, skipna=True)
+    groups = (n > 0).sum(group)
+    df_b = (groups - 1).astype(np.float64)
+    df_w = (n - 1).clip(min=0).sum(group).astype(np.float64)
+    pool = [d for d in pool if d in ss_b.dims]
+    if pool:
+        ss_b, ss_w, df_b, df_w = (v.sum(pool) for v in (ss_b, ss_w, df_b, df_w))
+        reps = (n.sum(group).sum(pool) / groups.sum(pool)).astype(np.float64)
+    else:
+        reps = (n.sum(group) / groups).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ms_b, ms_w = ss_b / df_b, ss_w / df_w
+        F = ms_b / ms_w
+        sd_between = np.sqrt(((ms_b - ms_w) / reps).clip(min=0))
+    return xr.Dataset({"ss_between": ss_b, "df_between": df_b, "ss_within": ss_w, "df_within": df_w, "F": F,
+                       "sd_within": np.sqrt(ms_w), "sd_between": sd_between})
 
 
 # ------------------------------------------------------------------------------------ helpers

@@ -472,6 +472,36 @@ def test_every_replica_dim_is_averaged():
     assert an.replica_dims(arr.rename(train_seed="seed")) == ("seed", "data_seed")
 
 
+
+def test_replica_variance_tells_the_data_sets_from_the_initialisations():
+    from scipy import stats
+
+    # by hand: groups [1, 3] and [5, 7]: ss_b = 2 (2 - 4)^2 + 2 (6 - 4)^2 = 16, ss_w = 4, F = 16 / (4 / 2) = 8
+    x = xr.DataArray([[1.0, 3.0], [5.0, 7.0]], dims=("data_seed", "train_seed"))
+    v = an.replica_variance(x)
+    assert (float(v.ss_between), float(v.df_between), float(v.ss_within), float(v.df_within)) == (16, 1, 4, 2)
+    assert float(v.F) == 8 and float(v.sd_within) == pytest.approx(np.sqrt(2))
+    assert float(v.sd_between) == pytest.approx(np.sqrt((16 - 2) / 2))
+    # 200 data sets with offsets of sd 0.1, 5 initialisations each with noise of sd 0.2, at two betas
+    rng = np.random.default_rng(3)
+    off = rng.normal(0, 0.1, (2, 200, 1))
+    y = xr.DataArray(0.5 + off + rng.normal(0, 0.2, (2, 200, 5)), dims=("beta", "data_seed", "train_seed"),
+                     coords={"beta": [0.3, 0.6]})
+    v = an.replica_variance(y)
+    assert v.F.dims == ("beta",)
+    np.testing.assert_allclose(v.sd_within, 0.2, rtol=0.05)
+    np.testing.assert_allclose(v.sd_between, 0.1, rtol=0.2)
+    pooled = an.replica_variance(y, pool=["beta"])
+    assert float(pooled.df_between) == 398 and float(pooled.df_within) == 1600
+    assert stats.f.sf(float(pooled.F), 398, 1600) < 1e-6
+    # no data-set effect: F near 1, not significant, and a NaN (a missing cell) is left out
+    z = y - xr.DataArray(off[..., 0], dims=("beta", "data_seed"))
+    z[0, 0, 0] = np.nan
+    nul = an.replica_variance(z, pool=["beta"])
+    assert float(nul.df_within) == 1599 and 0.8 < float(nul.F) < 1.25 and stats.f.sf(float(nul.F), 398, 1599) > 0.01
+    with pytest.raises(ValueError, match="no 'data_seed'"):
+        an.replica_variance(x.rename(data_seed="seed"))
+
 def test_crossing_on_a_log_axis():
     n = [100, 1000, 10000]
     y = xr.DataArray([0.2, 0.4, 0.8], dims="n_samples", coords={"n_samples": n})

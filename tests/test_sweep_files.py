@@ -165,3 +165,37 @@ def test_measure_fig14_on_the_lattice_solution(capsys):
     out = capsys.readouterr().out
     assert "fwhm: linear fit 3.795 + 0.000 beta" in out and "sum_sq_over_beta: linear fit 2.400" in out, out
     assert "peak_over_sqrt_beta: linear fit 0.920" in out
+
+
+def _with_r(R, N=100):
+    """Weight vectors w_i = sqrt(1 + 2 R cos(phi_i)), whose localization is exactly R (0 <= R <= 1/2)."""
+    import numpy as np
+
+    phi = 2 * np.pi * np.arange(N) / N
+    return np.sqrt(1 + 2 * np.asarray(R)[..., None] * np.cos(phi))
+
+
+@pytest.mark.parametrize("offsets", [0.1, 0.0])
+def test_measure_fig7_tells_the_data_sets_spread_from_the_initialisations(capsys, offsets):
+    """fig7 on constructed weights of known R: 12 data sets x 4 initialisations at two betas on the crossover;
+    data-set offsets of sd 0.1 (or none) over initialisation noise of sd 0.03."""
+    import argparse
+
+    import numpy as np
+    import xarray as xr
+
+    from sweep import analysis as an
+
+    rng = np.random.default_rng(5)
+    R = 0.25 + offsets * rng.standard_normal((2, 12, 1, 1)) + 0.03 * rng.standard_normal((2, 12, 4, 1))
+    R = np.clip(R, 0.21, 0.49)
+    w = np.stack([np.full(R.shape + (100,), 1.0), _with_r(R)], axis=-2)[..., None, :]  # epoch, hidden, visible
+    ds = xr.Dataset({"weights": (("beta", "data_seed", "train_seed", "n_samples", "epoch", "hidden", "visible"), w)},
+                    coords={"beta": [0.3, 0.6], "data_seed": np.arange(12), "train_seed": np.arange(4),
+                            "n_samples": [1000], "epoch": [0, 10]})
+    np.testing.assert_allclose(an.localization(an.final_weights(ds)).values[..., 0], R, atol=1e-12)
+    _measure().fig7(ds, argparse.Namespace(counts=None))
+    out = capsys.readouterr().out
+    line = next(ln for ln in out.splitlines() if ln.startswith("replicas n_samples = 1000"))
+    assert "pooled over the 2 crossover betas" in line and "F(22, 72)" in line
+    assert line.endswith("data sets matter yes (p < 0.01)" if offsets else "data sets matter no (p < 0.01)")

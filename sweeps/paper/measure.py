@@ -256,22 +256,38 @@ def fig7(ds, args):
     df = pd.DataFrame(rows).set_index("n_samples")
     print(df.round(3))
     if "data_seed" in R.dims and ("train_seed" in R.dims or "seed" in R.dims):
+        from scipy import stats
+
         init = "train_seed" if "train_seed" in R.dims else "seed"
         Rh = R.mean("hidden")
         # spread over data sets (of the initialisation-mean) vs over initialisations (within one data set)
         sd_data = Rh.mean(init).std("data_seed", ddof=1)
         sd_init = Rh.std(init, ddof=1).mean("data_seed")
-        for n in args.counts or ds["n_samples"].values[[1, -2]]:
+        anova = an.replica_variance(Rh, group="data_seed", within=init)
+        counts = args.counts or ds["n_samples"].values[[1, -2]] if ds.sizes["n_samples"] > 2 else ds["n_samples"].values
+        for n in counts:
             t = pd.DataFrame({"R mean": Rm.sel(n_samples=n).values, "sd over data sets": sd_data.sel(n_samples=n).values,
-                              "sd over initialisations": sd_init.sel(n_samples=n).values},
+                              "sd over initialisations": sd_init.sel(n_samples=n).values,
+                              "data-set component": anova["sd_between"].sel(n_samples=n).values,
+                              "F": anova["F"].sel(n_samples=n).values},
                              index=pd.Index(Rm["beta"].values, name="beta"))
             print(f"n_samples = {n}: spread of R over {R.sizes['data_seed']} data sets (of the mean over "
-                  f"{R.sizes[init]} initialisations) and over initialisations (within a data set, averaged)")
+                  f"{R.sizes[init]} initialisations) and over initialisations (within a data set, averaged); "
+                  "one-way analysis of variance: the data sets' own component and F")
             print(t.round(3))
             near = (t["R mean"] > 0.2) & (t["R mean"] < 0.8)
             if near.any():
                 print(f"  over the crossover (0.2 < R < 0.8): sd over data sets {t['sd over data sets'][near].mean():.3f}, "
                       f"over initialisations {t['sd over initialisations'][near].mean():.3f}")
+                betas = t.index[near].values
+                v = an.replica_variance(Rh.sel(n_samples=n, beta=betas), group="data_seed", within=init, pool=["beta"])
+                F, db, dw = float(v["F"]), float(v["df_between"]), float(v["df_within"])
+                sb, sw = float(v["sd_between"]), float(v["sd_within"])
+                pval = float(stats.f.sf(F, db, dw))
+                print(f"replicas n_samples = {n}: pooled over the {len(betas)} crossover betas, initialisations sd {sw:.3f}, "
+                      f"data sets add sd {sb:.3f}; one replica's spread is {np.hypot(sb, sw):.3f}, which a sweep over "
+                      f"{init} alone under-states {np.hypot(sb, sw) / sw:.2f}x; F({db:.0f}, {dw:.0f}) = {F:.2f}, "
+                      f"p = {pval:.2g}: data sets matter {'yes' if pval < 0.01 else 'no'} (p < 0.01)")
     bc = Rm["n_samples"].copy(data=theory.beta_c(N / Rm["n_samples"].values))
     low = Rm.where(Rm["beta"] <= 0.5 * bc)
     high = Rm.where(Rm["beta"] >= 4 * bc)
