@@ -569,4 +569,6 @@ def schema():
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
+    from sweep.entry import run
+
+    run(app)

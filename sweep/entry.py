@@ -17,10 +17,8 @@ def quiet_interrupts() -> None:
         signal.signal(sig, _interrupted)
 
 
-def main() -> None:
-    quiet_interrupts()
-    from .cli import app
-
+def run(app) -> None:
+    """Run the Typer `app`; once it has finished, signals are ignored while the interpreter exits."""
     try:
         app()
     finally:
@@ -28,3 +26,10 @@ def main() -> None:
         # nothing and must not interrupt them with a traceback (their waits are bounded).
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_IGN)
+
+
+def main() -> None:
+    quiet_interrupts()
+    from .cli import app
+
+    run(app)

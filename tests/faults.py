@@ -85,8 +85,11 @@ def install() -> None:
 
 
 if __name__ == "__main__":
+    from sweep.entry import quiet_interrupts, run
+
+    quiet_interrupts()
     install()
     from sweep.cli import app
 
     sys.argv[0] = "sweep"
-    app()
+    run(app)

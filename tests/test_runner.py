@@ -520,3 +520,31 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_is_bit_identical(tmp_path):
     assert runs[-1]["interrupted"] and runs[-1]["cells_run"] >= 2
     assert _cli(["run", str(f), "--store", url]).wait(timeout=300) == 0
     assert_same_data(data_vars(ref), data_vars(url))
+
+
+def test_a_signal_while_the_interpreter_exits_is_no_traceback(tmp_path):
+    """A Ctrl-C or SIGTERM after the command finished (while Ray's exit handlers stop its processes) changes
+    nothing: the exit code stays the command's, and nothing but the command's output is printed."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "cmd.py"
+    script.write_text(
+        "import atexit, sys, time\n"
+        "from sweep.entry import quiet_interrupts, run\n"
+        "quiet_interrupts()\n"
+        "atexit.register(lambda: time.sleep(3))  # as Ray's shutdown waits for its processes\n"
+        "def app():\n"
+        "    print('done', flush=True)\n"
+        "    sys.exit(0)\n"
+        "run(app)\n")
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        p = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True)
+        assert p.stdout.readline() == "done\n"
+        time.sleep(0.5)
+        p.send_signal(sig)
+        out, _ = p.communicate(timeout=30)
+        assert (p.returncode, out) == (0, ""), (sig, out)
