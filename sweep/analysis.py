@@ -16,6 +16,10 @@ Conventions
   fewer Potts states) are ignored; q is counted per site.
 * Results are float64, NaN where undefined (empty vector, zero weights); no warnings are emitted for
   those.
+* Replicas: the dimensions in REPLICA_DIMS (``seed`` for a grid over train.seed alone, ``train_seed`` and
+  ``data_seed`` for a grid over both) are independent repetitions (initialisations, data sets); every
+  average "over replicas" here (order_parameter, msd, replica_mean, replica_std) takes all of those
+  present, so one function serves every store.
 """
 
 from __future__ import annotations
@@ -29,13 +33,82 @@ import numpy as np
 import xarray as xr
 
 __all__ = [
-    "final_weights", "centre", "localization", "smoothness", "ipr", "fwhm", "OBSERVABLES",
+    "REPLICA_DIMS", "replica_dims", "replica_mean", "replica_std", "replica_variance", "final_weights", "centre", "localization", "smoothness", "ipr", "fwhm", "OBSERVABLES",
     "order_parameter", "unwrap_centres", "msd", "diffusion_coefficient", "pairwise_distances",
     "nearest_neighbour_spacing", "ring_gaps", "angular_modulation", "spatial_modulation", "cosine_fit",
-    "angular_order", "spatial_order", "crossing", "receptive_field",
+    "angular_order", "spatial_order", "crossing", "receptive_field", "neighbour_gaps", "centre_of_mass",
+    "co_diffusion", "centred_profile", "profile_scaling",
 ]
 
 TWO_PI = 2.0 * np.pi
+
+REPLICA_DIMS = ("seed", "train_seed", "data_seed")
+"""Dimensions that hold independent replicas: initialisations (``seed`` = train.seed alone, or
+``train_seed``) and data sets (``data_seed``)."""
+
+
+def replica_dims(obj, extra: Iterable[str] = ()) -> tuple:
+    """The dims of `obj` (DataArray or Dataset) that are replicas (REPLICA_DIMS) or in `extra`, in that order."""
+    dims = obj.dims
+    return tuple(d for d in tuple(REPLICA_DIMS) + tuple(extra) if d in dims)
+
+
+def replica_mean(x, extra: Iterable[str] = ()):
+    """Mean over every replica dim present (and `extra`, e.g. ("hidden",)), ignoring NaN."""
+    dims = replica_dims(x, extra)
+    if not dims:
+        return x
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return x.mean(dims, skipna=True)
+
+
+def replica_std(x, extra: Iterable[str] = (), ddof: int = 1):
+    """Standard deviation over every replica dim present (and `extra`), ignoring NaN (ddof 1: the
+    sample standard deviation; NaN with fewer than two values)."""
+    dims = replica_dims(x, extra)
+    if not dims:
+        return xr.full_like(x, np.nan, dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return x.std(dims, skipna=True, ddof=ddof)
+
+
+def replica_variance(x, group: str = "data_seed", within: str = "train_seed", pool: Iterable[str] = ()) -> xr.Dataset:
+    """One-way analysis of variance of x over replicas: `group` (data sets) as the factor, `within`
+    (initialisations on one data set) as the repetitions; other dims are kept, except `pool`, whose cells
+    are pooled (sums of squares and degrees of freedom added). NaN values are left out.
+
+    Returns ss_between, df_between, ss_within, df_within, F = (ss_b / df_b) / (ss_w / df_w), sd_within =
+    sqrt(ss_w / df_w) (the spread over initialisations) and sd_between = sqrt(max(0, (ms_b - ms_w) / n)),
+    the spread the data sets add (n: repetitions per group; 0 when F <= 1). Under no data-set effect F
+    follows Fisher's F(df_b, df_w) (scipy.stats.f.sf(F, df_b, df_w) is the p-value)."""
+    for d in (group, within):
+        if d not in x.dims:
+            raise ValueError(f"replica_variance: no {d!r} dimension (dims: {', '.join(map(str, x.dims))})")
+    ok = x.notnull()
+    n = ok.sum(within)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        gm = x.mean(within, skipna=True)
+        ss_w = ((x - gm) ** 2).sum((within, group), skipna=True)
+        grand = (gm * n).sum(group) / n.sum(group)
+        ss_b = (n * (gm - grand) ** 2).where(n > 0).sum(group, skipna=True)
+    groups = (n > 0).sum(group)
+    df_b = (groups - 1).astype(np.float64)
+    df_w = (n - 1).clip(min=0).sum(group).astype(np.float64)
+    pool = [d for d in pool if d in ss_b.dims]
+    if pool:
+        ss_b, ss_w, df_b, df_w = (v.sum(pool) for v in (ss_b, ss_w, df_b, df_w))
+        reps = (n.sum(group).sum(pool) / groups.sum(pool)).astype(np.float64)
+    else:
+        reps = (n.sum(group) / groups).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ms_b, ms_w = ss_b / df_b, ss_w / df_w
+        F = ms_b / ms_w
+        sd_between = np.sqrt(((ms_b - ms_w) / reps).clip(min=0))
+    return xr.Dataset({"ss_between": ss_b, "df_between": df_b, "ss_within": ss_w, "df_within": df_w, "F": F,
+                       "sd_within": np.sqrt(ms_w), "sd_between": sd_between})
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -284,11 +357,11 @@ def _observable(name) -> Callable:
     return fn
 
 
-def order_parameter(w, observable: Union[str, Callable] = "R", over: Iterable[str] = ("seed", "hidden"),
+def order_parameter(w, observable: Union[str, Callable] = "R", over: Iterable[str] = REPLICA_DIMS + ("hidden",),
                     visible: str = "visible", state: str = "state") -> xr.DataArray:
     """The named observable (OBSERVABLES: R, IPR, Q, FWHM, angular_order, spatial_order, or a callable
-    w -> DataArray) averaged over the dims of `over` that are present, ignoring NaN (padded hidden units,
-    missing cells). Every other dim is kept. Apply it to final_weights(ds) for the end of training."""
+    w -> DataArray) averaged over the dims of `over` that are present (default: every replica dim and the
+    hidden units), ignoring NaN (padded hidden units, missing cells). Every other dim is kept. Apply it to final_weights(ds) for the end of training."""
     value = _observable(observable)(_weights(w), visible=visible, state=state)
     dims = [d for d in over if d in value.dims]
     if not dims:
@@ -318,21 +391,28 @@ def _crossing_core(y, x, level, last):
     return np.where(found, x0 + (level - y0) * (x1 - x0) / (y1 - y0), np.nan)
 
 
-def crossing(y: xr.DataArray, dim: str, level: float = 0.5, which: str = "first") -> xr.DataArray:
+def crossing(y: xr.DataArray, dim: str, level: float = 0.5, which: str = "first", log: bool = False) -> xr.DataArray:
     """Where y rises through `level` along `dim` (sorted by its coordinate), by linear interpolation:
     for the crossing interval y_k < level <= y_{k+1}, x* = x_k + (level - y_k) (x_{k+1} - x_k) /
     (y_{k+1} - y_k). which="first" takes the first such interval, "last" the last one (noisy,
     non-monotone curves can cross several times; the two bracket the threshold). NaN where y never
     rises through the level (it starts above it, stays below, or the intervals hold NaN). `dim` is
-    reduced; e.g. crossing(order_parameter(w), "beta") gives the beta where R reaches 0.5."""
+    reduced; e.g. crossing(order_parameter(w), "beta") gives the beta where R reaches 0.5. With
+    log=True the interpolation is linear in ln x (sample counts on a log grid): x* = exp(...)."""
     if dim not in y.dims:
         raise ValueError(f"no {dim!r} dimension in {tuple(y.dims)}")
     if which not in ("first", "last"):
         raise ValueError(f"which must be 'first' or 'last', got {which!r}")
     y = y.sortby(dim)
     x = np.asarray(y[dim].values, dtype=np.float64)
+    if log:
+        if np.any(x <= 0):
+            raise ValueError(f"log=True needs positive {dim!r} values")
+        x = np.log(x)
     out = xr.apply_ufunc(_quiet(_crossing_core), y, input_core_dims=[[dim]],
                          kwargs={"x": x, "level": float(level), "last": which == "last"})
+    if log:
+        out = np.exp(out)
     out.attrs = {"long_name": f"{dim} where the value rises through {level:g} ({which} crossing)"}
     return out
 
@@ -387,11 +467,11 @@ def _epoch_grid(e: np.ndarray):
     return pos, g, int(pos[-1]) + 1
 
 
-def msd(c_unwrapped: xr.DataArray, over: Iterable[str] = ("seed",), epoch: str = "epoch",
+def msd(c_unwrapped: xr.DataArray, over: Iterable[str] = REPLICA_DIMS, epoch: str = "epoch",
         start: Optional[float] = None, max_lag: Optional[float] = None) -> xr.DataArray:
     """Mean-square displacement MSD(tau) = < (c(t + tau) - c(t))^2 > of unwrapped centres, for lags tau in
     units of the epoch coordinate (multiples of the gcd of its steps), averaged over time origins t and
-    over the `over` dims present. All available pairs are pooled (sum of squared displacements / number
+    over the `over` dims present (default: every replica dim). All available pairs are pooled (sum of squared displacements / number
     of pairs; coordinate ``n_pairs``), so NaN epochs and truncated trajectories are handled. Only epochs
     >= `start` are used (drop the localization transient); lags up to `max_lag`. Result dims: (lag, rest);
     the lag dim is empty when fewer than two epochs remain."""
@@ -580,12 +660,26 @@ def angular_modulation(w, visible: str = "visible", state: str = "state") -> xr.
     return out
 
 
+def _spatial_modulation_core(a):
+    finite = np.isfinite(a)
+    n = finite.sum(-1)
+    return np.where(n > 0, np.where(finite, a, 0.0).sum(-1) / np.maximum(n, 1), np.nan)
+
+
 def spatial_modulation(w, visible: str = "visible", state: str = "state") -> xr.DataArray:
-    """Spatial modulation of state a: the localization R (see localization) of the column w_{.,a};
-    the state dim is kept, visible reduced."""
+    """Spatial modulation of state a (Fig. 11(a)): S_a = (1/N) sum_i w_{i,a}, the weight of state a
+    averaged over the ring (its zeroth spatial harmonic, as A_i is the first angular harmonic of site i).
+
+    An angular field uniform in space, w_{i,a} = A cos(2 pi a/q + phi), gives S_a = A cos(2 pi a/q + phi):
+    a clear dependence on a; a place field of the same phase gives it scaled by its filling fraction;
+    noise or phases that vary over the sites average out (O(1/sqrt(N))). Its first angular harmonic,
+    normalized, is angular_order: N |sum_a S_a exp(2 pi i a/q)| = |sum_i F_i|. (The localization R of a
+    column w_{.,a}, which this replaces, is about 0 for a spatially uniform angular field.) N counts the
+    finite sites; the state dim is kept, visible reduced."""
     w = _require_state(w, state)
-    out = localization(w, visible=visible, state=None)
-    out.attrs = {"long_name": "spatial modulation R_a"}
+    out = xr.apply_ufunc(lambda x: _quiet(_spatial_modulation_core)(np.asarray(x, dtype=np.float64)), w,
+                         input_core_dims=[[visible]], dask="parallelized", output_dtypes=[np.float64])
+    out.attrs = {"long_name": "spatial modulation S_a (weight of state a averaged over the sites)"}
     return out
 
 
@@ -733,6 +827,112 @@ def receptive_field(w, visible: str = "visible", state: str = "state", per_q: in
     ds["phase_spread"].attrs = {"long_name": "circular std of the phase over the receptive field", "units": "rad"}
     ds["width"].attrs = {"long_name": "FWHM of the angular modulation A_i", "units": "sites"}
     return ds
+
+
+# ------------------------------------------------------------------------------------ units diffusing together
+def neighbour_gaps(c: xr.DataArray, hidden: str = "hidden", n=None) -> xr.DataArray:
+    """For each hidden unit mu, the ring distance forward to the next centre: min over nu != mu of
+    (c_nu - c_mu) mod N, in [0, N). Labelled by unit (unlike ring_gaps, whose sorted order changes when
+    a unit crosses site 0), so its spread over epochs measures how rigidly the units move together.
+    NaN for a unit alone or missing. Works on wrapped or unwrapped centres."""
+    n = _ring_size(c, n)
+    other = hidden + "_2"
+    c2 = c.rename({hidden: other})
+    with np.errstate(all="ignore"):
+        d = np.mod(c2 - c, n)
+    eye = xr.DataArray(np.eye(c.sizes[hidden], dtype=bool), dims=(hidden, other))
+    d = d.where(~eye)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        out = d.min(other, skipna=True)
+    out = out.drop_vars("n_sites", errors="ignore")
+    out.attrs = {"long_name": "forward gap to the next unit's centre", "units": "sites"}
+    return out
+
+
+def centre_of_mass(c_unwrapped: xr.DataArray, hidden: str = "hidden") -> xr.DataArray:
+    """Mean over the hidden units of the unwrapped centres (missing units ignored): the collective
+    coordinate of units that move together."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        out = c_unwrapped.mean(hidden, skipna=True)
+    out.attrs = dict(c_unwrapped.attrs, long_name="centre of mass of the unwrapped centres")
+    return out
+
+
+def co_diffusion(c_unwrapped: xr.DataArray, start: Optional[float] = None, max_lag: Optional[float] = None,
+                 hidden: str = "hidden", epoch: str = "epoch", n=None) -> xr.Dataset:
+    """Do several units diffuse together? From unwrapped centre trajectories (epoch, hidden, replicas...):
+
+    D_unit: D of MSD = 2 D tau + b fitted to each unit's MSD averaged over units and replicas;
+    D_com: the same for the centre of mass (centre_of_mass); ratio = D_unit / D_com: 1 when the units
+    move rigidly (the centre of mass moves as each unit), M for M independent walkers of equal D;
+    gap_std: standard deviation over the epochs >= start of each unit's neighbour_gaps, averaged over
+    units and replicas (0 at a fixed spacing; grows like sqrt(D tau) for independent walkers);
+    gap_mean: its mean (N/M when equally spaced). Other dims (not replicas, not hidden) are kept."""
+    c = c_unwrapped if start is None else c_unwrapped.where(c_unwrapped[epoch] >= start, drop=True)
+    unit = replica_mean(msd(c, start=None, max_lag=max_lag), extra=(hidden,))
+    com = msd(centre_of_mass(c, hidden=hidden), start=None, max_lag=max_lag)
+    d_unit = diffusion_coefficient(unit)["D"]
+    d_com = diffusion_coefficient(com)["D"]
+    gaps = neighbour_gaps(c, hidden=hidden, n=_ring_size(c_unwrapped, n))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        gap_std = replica_mean(gaps.std(epoch, skipna=True), extra=(hidden,))
+        gap_mean = replica_mean(gaps.mean(epoch, skipna=True), extra=(hidden,))
+    out = xr.Dataset({"D_unit": d_unit, "D_com": d_com, "ratio": d_unit / d_com, "gap_std": gap_std,
+                      "gap_mean": gap_mean})
+    out["D_unit"].attrs = {"long_name": "D of one unit's centre", "units": "sites^2/epoch"}
+    out["D_com"].attrs = {"long_name": "D of the units' centre of mass", "units": "sites^2/epoch"}
+    out["gap_std"].attrs = {"long_name": "std over epochs of the gap to the next unit", "units": "sites"}
+    return out
+
+
+# ------------------------------------------------------------------------------------ profiles (Fig. 14)
+def _centred_core(a, at):
+    nmax = a.shape[-1]
+    fin = np.isfinite(a)
+    n = np.maximum(fin.sum(-1), 1)[..., None]
+    p = np.where(fin, a, 0.0)
+    m = np.argmax(np.abs(p), axis=-1)[..., None]
+    sign = np.sign(np.take_along_axis(p, m, -1))
+    sign = np.where(sign == 0, 1.0, sign)
+    j = np.arange(nmax)
+    src = np.mod(j - (n // 2 if at is None else at) + m, n)
+    out = sign * np.take_along_axis(p, src, -1)
+    return np.where((j < n) & fin.any(-1, keepdims=True), out, np.nan)
+
+
+def centred_profile(w, visible: str = "visible", at: Optional[int] = None) -> xr.DataArray:
+    """Each vector rolled around its ring (its own N finite sites) so that its largest |w_i| sits at
+    site `at` (default N // 2), and signed so that this peak is positive: profiles of units at
+    different places, ready to overlay. For XY weights pass angular_modulation(w)."""
+    w = _weights(w)
+    if _has(w, "state") and visible != "state":
+        raise ValueError("centred_profile takes one value per site: pass angular_modulation(w) for XY weights")
+    out = xr.apply_ufunc(_quiet(_centred_core), w, input_core_dims=[[visible]], output_core_dims=[[visible]],
+                         kwargs={"at": at})
+    return out.transpose(*w.dims).assign_coords({visible: np.arange(w.sizes[visible])})
+
+
+def profile_scaling(w, beta=None, visible: str = "visible") -> xr.Dataset:
+    """A place field in the units of the small-beta equation (PHYSICS 5, w = sqrt(beta) w'):
+    fwhm (sites; scale-free), sum_sq_over_beta = sum_i w_i^2 / beta and peak_over_sqrt_beta =
+    max_i |w_i| / sqrt(beta). The lattice solution gives 3.795, 2.400 and 0.920 (theory.integrate_one_unit).
+    beta: a number or DataArray; default the ``beta`` coordinate of w."""
+    w = _weights(w)
+    if beta is None:
+        if "beta" not in w.coords:
+            raise ValueError("pass beta= (no 'beta' coordinate on the weights)")
+        beta = w["beta"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        sq = (w * w).sum(visible, min_count=1)
+        peak = np.abs(w).max(visible, skipna=True)
+    out = xr.Dataset({"fwhm": fwhm(w, visible=visible, state=None), "sum_sq_over_beta": sq / beta,
+                      "peak_over_sqrt_beta": peak / np.sqrt(beta)})
+    out["fwhm"].attrs = {"long_name": "FWHM", "units": "sites"}
+    return out
 
 
 # ==================================================================================================

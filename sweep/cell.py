@@ -139,8 +139,8 @@ def trajectory_arrays(state: TrainState) -> dict:
 def statistics_arrays(spec: dict, data_seed: int) -> dict:
     """Spectrum statistics of the cell's data (the same samples a training cell would see): top eigenvalue
     of the correlation matrix and the weight of its eigenvector on the signal modes
-    (:func:`sweep.theory.top_eigen`), as 0-d float64 arrays."""
-    from .theory import top_eigen
+    (:func:`sweep.spectrum.top_eigen`), as 0-d float64 arrays."""
+    from .spectrum import top_eigen
 
     d = spec["data"]
     stats = top_eigen(sample_data(d, data_seed), model=d["model"], q=d["q"] if d["model"] == "xy" else None)

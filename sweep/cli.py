@@ -15,6 +15,7 @@ import json  # noqa: E402
 import os
 import signal
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import List, Optional
 
@@ -204,10 +205,15 @@ def plan(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
     _print_plan(sweep, url, _storage_options(url), file, sets)
 
 
+def _is_sweep_file(arg: str) -> bool:
+    """Whether a store argument names a sweep file (.yaml / .yml, existing, local) rather than a store."""
+    return arg.lower().endswith((".yaml", ".yml")) and "://" not in arg and Path(arg).is_file()
+
+
 def resolve_store(arg: str) -> str:
     """A store argument: a sweep file (.yaml / .yml, existing) names its default store; anything else is the
     store's path or URL."""
-    if arg.lower().endswith((".yaml", ".yml")) and "://" not in arg and Path(arg).is_file():
+    if _is_sweep_file(arg):
         from .runner import default_store
 
         return default_store(_load(Path(arg)))
@@ -495,48 +501,61 @@ def report(store: str = typer.Argument(..., help=STORE_HELP),
     typer.echo(f"wrote {out}")
 
 
-PLOT_KINDS = ("phase-diagram", "width-vs-xi", "trajectories", "msd", "weights", "eigen", "theory")
+PLOT_KINDS = ("phase-diagram", "width-vs-xi", "width-vs-m", "trajectories", "msd", "weights", "profiles",
+              "modulation", "eigen", "eigenvector", "small-beta", "samples", "theory")
+# the kinds as a choice list: --help shows them, completion offers them, a wrong one is a usage error (exit 2)
+PlotKind = Enum("PlotKind", {k.replace("-", "_"): k for k in PLOT_KINDS}, type=str)
 
 
 @app.command()
-def plot(kind: str = typer.Argument(..., help=f"One of: {', '.join(PLOT_KINDS)}."),
-         store: Optional[str] = typer.Argument(None, help="Store path or URL (not needed for `theory`)."),
+def plot(kind: PlotKind = typer.Argument(..., help="What to draw.", show_choices=True),
+         store: Optional[str] = typer.Argument(None, help=STORE_HELP + " `samples` given a sweep file draws from "
+                                               "the file itself (no store needed); `theory` takes none."),
          out: Path = typer.Option(..., "--out", help="Output file, .png or .svg."),
          sel: List[str] = typer.Option([], "--sel", help="NAME=VALUE selection (repeatable)."),
          x: str = typer.Option("beta", help="phase-diagram: horizontal axis (a grid dimension)."),
          y: str = typer.Option("n_samples", help="phase-diagram: vertical axis (a grid dimension)."),
-         observable: str = typer.Option("R", help="phase-diagram: R, IPR, Q or FWHM."),
-         hidden: int = typer.Option(0, help="weights: which hidden unit; -1: final profiles of all units."),
-         after: float = typer.Option(20, help="msd: fit MSD = 2 D tau after this many epochs.")):
-    """Draw a figure from a store, theory on the same axes.
+         observable: str = typer.Option("R", help="phase-diagram: R, IPR, Q, FWHM, angular_order, spatial_order."),
+         hidden: int = typer.Option(0, help="weights, profiles, modulation: which hidden unit; weights -1: "
+                                    "final profiles of all units."),
+         after: float = typer.Option(20, help="msd: fit MSD = 2 D tau after this many epochs."),
+         n: int = typer.Option(100, help="samples: configurations drawn.")):
+    """Draw a figure from a store, with the theory of the store's model on the same axes.
 
     Examples: sweep plot phase-diagram results/quickstart.zarr --out phase.png;
+    sweep plot phase-diagram sweeps/quickstart.yaml --out phase.png (the file's default store);
     sweep plot weights results/quickstart.zarr --sel beta=1.0 --sel seed=0 --sel n_samples=10000 --out w.svg;
-    sweep plot theory --out fig14.png
+    sweep plot samples sweeps/paper/fig8.yaml --sel beta=2.0 --out fig8.png; sweep plot theory --out fig14.png
     """
+    kind = PlotKind(kind).value
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; sweep.plots itself leaves the backend alone
     from . import plots
 
-    if kind not in PLOT_KINDS:
-        _fail(f"plot {kind!r}: choose one of {', '.join(PLOT_KINDS)}")
     if out.suffix.lower() not in (".png", ".svg"):
         _fail(f"--out {out}: plots are written as .png or .svg")
+    options = {"phase-diagram": dict(x=x, y=y, observable=observable), "weights": dict(hidden=hidden),
+               "profiles": dict(hidden=hidden), "modulation": dict(hidden=hidden), "msd": dict(after=after)}
     try:
         if kind == "theory":
             fig = plots.theory_figure()
+        elif store is None:
+            _fail(f"plot {kind}: give the store path")
+        elif kind == "samples":
+            import xarray as xr
+
+            from .grid import expand
+            from .spec import parse_sweep
+
+            # a sweep file: draw from the file itself (the data are its seeds'), no store needed
+            sweep = _load(Path(store)) if _is_sweep_file(store) else parse_sweep(_dataset(store).attrs["sweep_yaml"], source=store)
+            coords = xr.Dataset(coords={k: (d, list(v)) for k, (d, v) in expand(sweep).xarray_coords().items()})
+            fig = plots.samples_of(sweep, _parse_sel(sel, coords), n=n)
         else:
-            if store is None:
-                _fail(f"plot {kind}: give the store path")
-            ds = _dataset(store)
-            selection = _parse_sel(sel, ds)
-            if kind == "phase-diagram":
-                fig = plots.phase_diagram(ds, x=x, y=y, observable=observable, sel=selection)
-            elif kind == "weights":
-                fig = plots.weights(ds, sel=selection, hidden=hidden)
-            elif kind == "msd":
-                fig = plots.msd(ds, sel=selection, after=after)
-            else:
-                fig = plots.PLOTS[kind](ds, sel=selection)
-    except (ValueError, KeyError) as exc:
+            ds = _dataset(resolve_store(store))
+            fig = plots.PLOTS[kind](ds, sel=_parse_sel(sel, ds), **options.get(kind, {}))
+    except (ValueError, KeyError, IndexError) as exc:
         _fail(f"plot {kind}: {exc}")
     typer.echo(f"wrote {plots.save(fig, out)}")
 

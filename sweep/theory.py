@@ -1,7 +1,9 @@
 """Theory of docs/physics.md section 6, drawn over the data: spectra, thresholds, small-beta dynamics.
 
-Pure functions (numpy in, numpy out; scalars give floats, arrays broadcast), no I/O. Every formula
-below is checked numerically in tests/test_theory.py; what those checks found is recorded here.
+Pure functions (numpy in, numpy out; scalars give floats, arrays broadcast), no I/O; numpy and scipy
+only (no kernels, no Numba: a notebook can use it anywhere). The empirical side (top eigenvalue of sampled
+data) is sweep.spectrum. Every formula below is checked numerically in tests/test_theory.py (against the
+kernels' transfer matrices, enumeration and sampled data); what those checks found is recorded here.
 
 Ising ring (N sites, t = tanh(beta), PHYSICS 2.1)
     xi = -1 / ln t                                                    correlation_length
@@ -35,6 +37,7 @@ Discretized XY ring (q states, cosine kernel by default, PHYSICS 2.2)
     pair correlations), the edge against sampled null data (one-hot data is not Gaussian; the edge is
     still the MP edge, within finite-size fluctuations).
     Crossover n_c = N (q - 1) / (sqrt(q lambda_signal) - 1)^2.       xy_crossover_samples
+    xi_m = -1 / ln t_m: c_m(d) -> t_m^d = exp(-d / xi_m) on a large ring  xy_correlation_length
 
 Small-beta dynamics (PHYSICS 5): w = sqrt(beta) w', tau = beta t, spin hidden units, zero fields.
     one unit:  dw_i/dtau = w_(i+1) + w_(i-1) + w_i^3 - w_i sum_k w_k^2          ode_one_unit_rhs
@@ -60,17 +63,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
-
-from kernels import exact as _exact
-from kernels import potentials as _pot
-from kernels import transfer as _transfer
-from kernels.samplers import sample_ising, sample_xy
 
 __all__ = [
-    "correlation_length", "ising_signal_eigenvalue", "mp_edge", "beta_c", "beta_c_samples",
-    "xy_ratios", "xy_signal_eigenvalue", "xy_null_edge", "xy_crossover_samples",
-    "top_eigen", "data_statistics",
+    "correlation_length", "ising_pair_correlation", "xy_pair_correlation", "ising_signal_eigenvalue", "mp_edge", "beta_c", "beta_c_samples",
+    "xy_ratios", "xy_correlation_length", "xy_signal_eigenvalue", "xy_null_edge", "xy_crossover_samples",
+    "angular_kernel", "ANGULAR_KERNELS",
     "ode_one_unit_rhs", "integrate_one_unit", "ode_two_units_rhs", "integrate_two_units",
     "unmix_two_units", "sech_profile", "SECH_K_STABLE", "SECH_K_NARROW",
     "population_gradient",
@@ -92,8 +89,19 @@ def _out(x):
 
 
 def correlation_length(beta):
-    """xi(beta) = -1 / ln(tanh(beta)) of the Ising chain (0 at beta = 0); kernels.transfer.correlation_length."""
-    return _transfer.correlation_length(beta)
+    """xi(beta) = -1 / ln(tanh(beta)) of the Ising chain (0 at beta = 0)."""
+    b = np.asarray(beta, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        xi = -1.0 / np.log(np.tanh(b))
+    return _out(xi)
+
+
+def ising_pair_correlation(beta, n_visible, d):
+    """Exact <v_i v_(i+d)> on the Ising ring of N sites: (t^d + t^(N-d)) / (1 + t^N), t = tanh(beta)."""
+    d = np.asarray(d, dtype=np.float64)
+    n = float(n_visible)
+    tn = _tanh_pow(beta, n)
+    return _out((_tanh_pow(beta, d) + _tanh_pow(beta, n - d)) / (1.0 + tn))
 
 
 def _tanh_pow(beta, n):
@@ -154,8 +162,39 @@ def beta_c_samples(beta, n_visible):
 # -------------------------------------------------------------------------------------------- XY
 
 
+ANGULAR_KERNELS = ("cosine", "potts", "short_range")
+"""Named angular kernels K(d), as in the data models (PHYSICS 2.2-2.3)."""
+
+
+def angular_kernel(name, q):
+    """float64[q] kernel K(d), d = 0..q-1: "cosine" cos(2 pi d / q), "potts" [d = 0], "short_range"
+    [min(d, q - d) <= 1]; an array of length q is a custom kernel."""
+    q = int(q)
+    if q < 2:
+        raise ValueError(f"q must be >= 2, got {q}")
+    d = np.arange(q)
+    if isinstance(name, str):
+        if name == "cosine":
+            return np.cos(2.0 * np.pi * d / q)
+        if name == "potts":
+            return (d == 0).astype(np.float64)
+        if name == "short_range":
+            return (np.minimum(d, q - d) <= 1).astype(np.float64)
+        raise ValueError(f"unknown kernel {name!r}; expected one of {ANGULAR_KERNELS} or an array of length q")
+    k = np.array(name, dtype=np.float64)
+    if k.shape != (q,):
+        raise ValueError(f"a custom kernel must be a 1-D array of length q={q}, got shape {k.shape}")
+    return k
+
+
 def _kernel_ratios(beta, q, kernel):
-    return _transfer.eigenvalue_ratios(_transfer.angular_kernel(kernel, int(q)), float(beta))
+    """t_k = lambda_k / lambda_0 of the circulant T(a, b) = exp(beta K(a - b)): the FFT of exp(beta K),
+    computed from exp(beta (K - max K)) so it never overflows (real for a symmetric kernel)."""
+    k = angular_kernel(kernel, int(q))
+    lam = np.fft.fft(np.exp(float(beta) * (k - k.max())))
+    t = lam / lam[0].real
+    symmetric = np.allclose(k, k[(-np.arange(len(k))) % len(k)])
+    return t.real.copy() if symmetric else t
 
 
 def xy_ratios(beta, q, kernel="cosine", k=1):
@@ -173,6 +212,27 @@ def xy_ratios(beta, q, kernel="cosine", k=1):
     if np.all(out.imag == 0):
         out = out.real.copy()
     return _out(out)
+
+
+def xy_correlation_length(beta, q, kernel="cosine", harmonic=1):
+    """xi = -1 / ln t_m of the XY ring (m = harmonic): the decay length of <cos(2 pi m (x_i - x_(i+d)) / q)>
+    = t_m^d on a large ring (0 at beta = 0). At q = 2 it is the Ising xi(beta) (cosine kernel: +-1)."""
+    t = np.asarray(xy_ratios(beta, q, kernel=kernel, k=harmonic), dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        xi = -1.0 / np.log(np.abs(t))
+    return _out(xi)
+
+
+def xy_pair_correlation(beta, q, n_visible, d, kernel="cosine", harmonic=1):
+    """Exact <exp(2 pi i m (x_i - x_(i+d)) / q)> on the XY ring (m = harmonic; for a symmetric kernel it
+    is real, <cos(2 pi m (x_i - x_(i+d)) / q)>): sum_k t_k^(N-d) t_(k-m)^d / sum_k t_k^N (PHYSICS 2.2)."""
+    t = _kernel_ratios(beta, q, kernel)
+    n = int(n_visible)
+    dd = np.atleast_1d(np.asarray(d, dtype=np.int64))[:, None]
+    ts = t[(np.arange(int(q)) - harmonic) % int(q)]
+    out = np.sum(t[None, :] ** (n - dd) * ts[None, :] ** dd, axis=1) / np.sum(t**n)
+    out = out.real if np.all(np.abs(out.imag) < 1e-14) else out
+    return _out(out if np.ndim(d) else out[0])
 
 
 def _xy_signal_one(beta, q, n, kernel, harmonic):
@@ -233,122 +293,6 @@ def xy_crossover_samples(beta, q, n_visible, kernel="cosine", finite=True):
     return _out(n)
 
 
-# ------------------------------------------------------------------------------------- empirical
-
-_CHUNK = 8192
-
-
-def _gram(rows_fn, n, dim):
-    """sum_s x_s x_s^T and sum_s x_s over n rows given chunkwise by rows_fn(lo, hi) -> float32 (hi-lo, dim).
-
-    float32 products of small integers are exact in chunks of <= 2^24 rows; chunks are summed in float64.
-    """
-    s = np.zeros((dim, dim))
-    m = np.zeros(dim)
-    for lo in range(0, n, _CHUNK):
-        x = rows_fn(lo, min(n, lo + _CHUNK))
-        s += (x.T @ x).astype(np.float64)
-        m += x.sum(axis=0, dtype=np.float64)
-    return s, m
-
-
-def _top_eigh(c):
-    from scipy.linalg import eigh
-
-    dim = c.shape[0]
-    vals, vecs = eigh(c, subset_by_index=[dim - 1, dim - 1])
-    return float(vals[0]), vecs[:, 0]
-
-
-def top_eigen(data, model="ising", q=None, k_max=None):
-    """Top eigenvalue and eigenvector weight on the signal modes of sampled ring data.
-
-    Ising (data int +-1, shape (n, N)): C = V^T V / n (known mean 0). top_mode_weight = sum over the
-    spatial Fourier modes |k| <= k_max (default 3) of |u_hat_k|^2, u_hat = fft(u) / sqrt(N), u the unit top
-    eigenvector (1 for the uniform vector; about (2 k_max + 1)/N for noise).
-    XY (data int states 0..q-1, shape (n, N)): C = covariance of the one-hot vectors [x_i = a] centred
-    with the known mean 1/q (dimension N q). The signal eigenspace is spatially uniform and in the first
-    angular harmonic: the plane waves exp(2 pi i (k i/N +- a/q)) with |k| <= k_max (default 0, the exact
-    signal eigenspace of dimension 2, 1 for q = 2). top_mode_weight = |projection of u on it|^2, from the
-    unitary 2-D FFT of u reshaped (N, q).
-    low_mode_weight: the same with |k| <= 3 for both models (for XY the analogue of the Ising measure:
-    at N = 100 the low spatial modes are nearly degenerate, so the k = 0 weight alone stays well below 1
-    and varies a lot between seeds even far above the crossover: 0.17 and 0.73 for two seeds at beta 1,
-    q 10, N 100, 1e5 samples, where low_mode_weight is 0.98 for both).
-    Returns dict(top_eigenvalue, top_mode_weight, low_mode_weight, top_vector (float64[N] or [N, q]),
-    n_samples).
-    """
-    v = np.asarray(data)
-    if v.ndim != 2 or v.shape[0] < 1:
-        raise ValueError(f"data must be a 2-D array (n_samples, n_visible), got shape {v.shape}")
-    n, nv = v.shape
-    if model == "ising":
-        if not np.all(np.abs(v) == 1):
-            raise ValueError("Ising data must be +-1")
-        s, _ = _gram(lambda lo, hi: v[lo:hi].astype(np.float32), n, nv)
-        lam, u = _top_eigh(s / n)
-        km = 3 if k_max is None else int(k_max)
-        uh = np.abs(np.fft.fft(u)) ** 2 / nv
-        k = np.arange(nv)
-        weight = float(uh[np.minimum(k, nv - k) <= km].sum())
-        low = float(uh[np.minimum(k, nv - k) <= 3].sum())
-        vec = u
-    elif model == "xy":
-        if q is None:
-            raise ValueError("q is required for model='xy'")
-        q = int(q)
-        if v.min() < 0 or v.max() >= q:
-            raise ValueError(f"XY data must be states 0..{q - 1}")
-        dim = nv * q
-        offs = (np.arange(nv) * q)[None, :]
-
-        def rows(lo, hi):
-            x = np.zeros((hi - lo, dim), dtype=np.float32)
-            np.put_along_axis(x, v[lo:hi].astype(np.int64) + offs, 1.0, axis=1)
-            return x
-
-        s, m = _gram(rows, n, dim)
-        m /= n
-        c = s / n - (m[:, None] + m[None, :]) / q + 1.0 / q**2
-        lam, u = _top_eigh(c)
-        km = 0 if k_max is None else int(k_max)
-        uh = np.abs(np.fft.fft2(u.reshape(nv, q))) ** 2 / dim
-        k = np.arange(nv)
-        sel_k = np.minimum(k, nv - k) <= km
-        harm = sorted({1 % q, (q - 1) % q})
-        weight = float(uh[np.ix_(sel_k, harm)].sum())
-        low = float(uh[np.ix_(np.minimum(k, nv - k) <= 3, harm)].sum())
-        vec = u.reshape(nv, q)
-    else:
-        raise ValueError(f"model must be 'ising' or 'xy', got {model!r}")
-    return {"top_eigenvalue": lam, "top_mode_weight": weight, "low_mode_weight": low, "top_vector": vec,
-            "n_samples": n}
-
-
-def data_statistics(model, n_visible, beta, n_samples, seed, q=None, kernel="cosine", k_max=None):
-    """Sample exact ring data (kernels.samplers) and return its spectrum statistics with the theory.
-
-    dict(top_eigenvalue, top_mode_weight, low_mode_weight) from top_eigen, and signal_eigenvalue (exact finite N) and
-    null_edge (MP edge of the null model) for the same (N, n_samples, q). No RBM; cost: sampling plus
-    one N x N (Ising) or Nq x Nq (XY) Gram matrix.
-    """
-    if model == "ising":
-        data = sample_ising(n_samples, n_visible, beta, seed)
-        sig = ising_signal_eigenvalue(beta, n_visible)
-        edge = mp_edge(n_visible / n_samples)
-    elif model == "xy":
-        if q is None:
-            raise ValueError("q is required for model='xy'")
-        data = sample_xy(n_samples, n_visible, q, beta, seed, kernel=kernel)
-        sig = xy_signal_eigenvalue(beta, q, n_visible, kernel=kernel)
-        edge = xy_null_edge(q, n_visible, n_samples)
-    else:
-        raise ValueError(f"model must be 'ising' or 'xy', got {model!r}")
-    st = top_eigen(data, model=model, q=q, k_max=k_max)
-    return {"top_eigenvalue": st["top_eigenvalue"], "top_mode_weight": st["top_mode_weight"],
-            "low_mode_weight": st["low_mode_weight"], "signal_eigenvalue": float(sig), "null_edge": float(edge)}
-
-
 # ------------------------------------------------------------------------------ small-beta dynamics
 
 
@@ -374,53 +318,31 @@ def ode_two_units_rhs(w1, w2):
     return f1, f2
 
 
-@njit(cache=True)
-def _rhs_nb(w, f):
-    """f = rhs for M units (w float64[M, N]): the M-unit form of the two-unit flow (M = 1, 2)."""
-    m, n = w.shape
-    g = np.zeros((m, m))
-    for a in range(m):
-        for b in range(m):
-            acc = 0.0
-            for i in range(n):
-                acc += w[a, i] * w[b, i]
-            g[a, b] = acc
-    for a in range(m):
-        for i in range(n):
-            ip = i + 1 if i + 1 < n else 0
-            loc = 0.0
-            for b in range(m):
-                loc += w[b, i] * w[b, i]
-            val = w[a, ip] + w[a, i - 1] + w[a, i] * loc
-            for b in range(m):
-                val -= w[b, i] * g[a, b]
-            f[a, i] = val
-    mx = 0.0
-    for a in range(m):
-        for i in range(n):
-            if abs(f[a, i]) > mx:
-                mx = abs(f[a, i])
-    return mx
-
-
-@njit(cache=True)
-def _euler_nb(w, dt, steps):
-    f = np.empty_like(w)
-    for _ in range(steps):
-        _rhs_nb(w, f)
-        for a in range(w.shape[0]):
-            for i in range(w.shape[1]):
-                w[a, i] += dt * f[a, i]
-    return _rhs_nb(w, f)
+def _rhs_into(w, f):
+    """f = rhs of the M-unit flow (w float64[M, N]; M = 1, 2 give ode_one_unit_rhs / ode_two_units_rhs):
+    f[a, i] = w[a, i+1] + w[a, i-1] + w[a, i] sum_b w[b, i]^2 - sum_b w[b, i] (w w^T)[a, b]."""
+    f[:, 1:-1] = w[:, 2:]
+    f[:, 1:-1] += w[:, :-2]
+    f[:, 0] = w[:, 1] + w[:, -1]
+    f[:, -1] = w[:, 0] + w[:, -2]
+    f += w * (w * w).sum(axis=0)
+    f -= np.dot(np.dot(w, w.T), w)
+    return f
 
 
 def _integrate(w, dt, steps, tol, check_every):
+    """Explicit Euler w += dt rhs(w) in place, until max |rhs| < tol (checked every check_every steps)."""
+    f = np.empty_like(w)
     done = 0
-    res = _rhs_nb(w, np.empty_like(w))
+    res = float(np.abs(_rhs_into(w, f)).max())
     while done < steps and res >= tol:
         k = min(check_every, steps - done)
-        res = _euler_nb(w, dt, k)
+        for _ in range(k):
+            _rhs_into(w, f)
+            f *= dt
+            w += f
         done += k
+        res = float(np.abs(_rhs_into(w, f)).max())
         if not np.all(np.isfinite(w)):
             raise FloatingPointError(f"Euler integration diverged after {done} steps (dt = {dt} too large?)")
     return done, res
@@ -510,7 +432,8 @@ def population_gradient(W, beta, n_visible=None):
         G[mu, i] = sum_v P_data(v) v_i tanh(I_mu(v)) - <v_i h_mu>_model,   I_mu(v) = sum_j W[mu, j] v_j
 
     P_data(v) ∝ exp(beta sum_i v_i v_(i+1)) the exact Ising ring, enumerated over all 2^N configurations
-    (N <= 16); the model term from kernels.exact.moments_spin (sum over the 2^M hidden states).
+    (N <= 16); the model term summed over the 2^M hidden states h in {-1, +1}^M:
+    P(h) ∝ prod_i 2 cosh(x_i(h)), x_i(h) = sum_mu W[mu, i] h_mu, <v_i h_mu> = sum_h P(h) h_mu tanh(x_i(h)).
     W: float[M, N] or float[N] (one unit; the result has W's shape).
     Small beta: beta^(-3/2) G(sqrt(beta) w) = ode_one_unit_rhs(w) / ode_two_units_rhs(w1, w2) + O(beta).
     """
@@ -528,7 +451,12 @@ def population_gradient(W, beta, n_visible=None):
     p = np.exp(e - e.max())
     p /= p.sum()
     data = (np.tanh(v @ w.T) * p[:, None]).T @ v  # (M, N)
-    vh = np.empty((m, n))
-    _exact.moments_spin(w, np.zeros(n), np.zeros(m), _pot.SPIN, vh, np.empty(n), np.empty(m))
+    h = (1 - 2 * ((np.arange(2**m)[:, None] >> np.arange(m)[None, :]) & 1)).astype(np.float64)  # (2^M, M)
+    x = h @ w  # (2^M, N)
+    ax = np.abs(x)
+    logp = np.sum(ax + np.log1p(np.exp(-2 * ax)), axis=1)  # sum_i log(2 cosh x_i) - N log 2
+    ph = np.exp(logp - logp.max())
+    ph /= ph.sum()
+    vh = (h * ph[:, None]).T @ np.tanh(x)  # (M, N)
     g = data - vh
     return g[0] if one else g

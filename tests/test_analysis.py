@@ -340,10 +340,10 @@ def test_xy_angular_modulation_period_and_phase():
     assert float(an.fwhm(arr)) == pytest.approx(2 * np.arccosh(2) / 0.35, abs=0.1)
     assert float(an.spatial_order(arr)) > 0.95
     assert float(an.angular_order(arr)) == pytest.approx(1.0)
-    # spatial modulation: each column is env * cos(...), so its R is that of the envelope
+    # spatial modulation S_a: each column env * cos(2 pi a/q + phi0) averaged over the sites
     sm = an.spatial_modulation(arr)
     assert sm.dims == ("state",)
-    np.testing.assert_allclose(sm, float(an.localization(xr.DataArray(env, dims="visible"))), rtol=1e-9)
+    np.testing.assert_allclose(sm, env.mean() * np.cos(2 * np.pi * np.arange(q) / q + phi0), atol=1e-12)
 
 
 @pytest.mark.parametrize("T,phi0", [(7.3, -2.0), (3.0, np.pi), (17.5, 0.1)])
@@ -418,3 +418,168 @@ def test_receptive_field_of_a_localized_cosine():
         warnings.simplefilter("error")
         zero = an.receptive_field(xr.zeros_like(w))
     assert np.isnan(zero["period"]).all() and (zero["n_sites"] == 0).all()
+
+
+def test_spatial_modulation_of_an_angular_field_uniform_in_space():
+    """Fig. 11(a): an angular field uniform in space has S_a = its cosine (the old R of a column was 0);
+    noise, or a phase that winds around the ring, averages out; A_i is flat for the uniform field."""
+    q, n, phi = 8, 60, 0.9
+    a = np.arange(q)
+    rng = np.random.default_rng(11)
+    uniform = np.tile(0.3 * np.cos(2 * np.pi * a / q + phi), (n, 1))
+    winding = 0.3 * np.cos(2 * np.pi * a[None, :] / q + 2 * np.pi * np.arange(n)[:, None] / n)
+    noise = rng.normal(0, 0.3, (n, q))
+    noise -= noise.mean(1, keepdims=True)
+    w = xr.DataArray(np.stack([uniform, winding, noise]), dims=("case", "visible", "state"))
+    S = an.spatial_modulation(w)
+    assert S.dims == ("case", "state")
+    np.testing.assert_allclose(S[0], 0.3 * np.cos(2 * np.pi * a / q + phi), atol=1e-12)
+    np.testing.assert_allclose(S[1], 0, atol=1e-12)
+    assert float(np.abs(S[2]).max()) < 4 * 0.3 / np.sqrt(n)
+    # its normalized first harmonic is the angular order; A_i is flat (spatial order 0)
+    assert float(an.angular_order(w)[0]) == pytest.approx(1.0)
+    np.testing.assert_allclose(an.angular_modulation(w)[0], 0.3, rtol=1e-12)
+    assert float(an.spatial_order(w)[0]) < 1e-12
+    with pytest.raises(ValueError, match="state"):
+        an.spatial_modulation(w.isel(state=0))
+
+
+# ------------------------------------------------------------------ replicas
+def test_every_replica_dim_is_averaged():
+    rng = np.random.default_rng(12)
+    w = rng.standard_normal((2, 3, 4, 1, N))  # beta, data_seed, train_seed, hidden, visible
+    w[1] = sech_peak(30, 0.5)
+    arr = xr.DataArray(w, dims=("beta", "data_seed", "train_seed", "hidden", "visible"),
+                       coords={"beta": [0.1, 1.0], "data_seed": [0, 1, 2], "train_seed": [5, 6, 7, 8]})
+    assert an.replica_dims(arr) == ("train_seed", "data_seed")
+    assert an.replica_dims(arr, extra=("hidden",)) == ("train_seed", "data_seed", "hidden")
+    op = an.order_parameter(arr)
+    assert op.dims == ("beta",)
+    np.testing.assert_allclose(op, an.localization(arr).mean(("data_seed", "train_seed", "hidden")))
+    R = an.localization(arr)
+    np.testing.assert_allclose(an.replica_mean(R, extra=("hidden",)), op)
+    sd = an.replica_std(R, extra=("hidden",))
+    assert sd.dims == ("beta",)
+    assert float(sd[0]) == pytest.approx(float(R[0].values.std(ddof=1)))
+    assert float(sd[1]) == pytest.approx(0, abs=1e-12)
+    # spread over data sets alone (initialisations kept) and the reverse
+    assert an.replica_std(R.mean("train_seed")).dims == ("beta", "hidden")
+    # msd pools every replica dim
+    c = xr.DataArray(rng.normal(size=(3, 4, 20)).cumsum(-1), dims=("data_seed", "train_seed", "epoch"),
+                     coords={"epoch": np.arange(20)})
+    assert an.msd(c).dims == ("lag",)
+    # a plain seed dim is a replica dim too
+    assert an.replica_dims(arr.rename(train_seed="seed")) == ("seed", "data_seed")
+
+
+
+def test_replica_variance_tells_the_data_sets_from_the_initialisations():
+    from scipy import stats
+
+    # by hand: groups [1, 3] and [5, 7]: ss_b = 2 (2 - 4)^2 + 2 (6 - 4)^2 = 16, ss_w = 4, F = 16 / (4 / 2) = 8
+    x = xr.DataArray([[1.0, 3.0], [5.0, 7.0]], dims=("data_seed", "train_seed"))
+    v = an.replica_variance(x)
+    assert (float(v.ss_between), float(v.df_between), float(v.ss_within), float(v.df_within)) == (16, 1, 4, 2)
+    assert float(v.F) == 8 and float(v.sd_within) == pytest.approx(np.sqrt(2))
+    assert float(v.sd_between) == pytest.approx(np.sqrt((16 - 2) / 2))
+    # 200 data sets with offsets of sd 0.1, 5 initialisations each with noise of sd 0.2, at two betas
+    rng = np.random.default_rng(3)
+    off = rng.normal(0, 0.1, (2, 200, 1))
+    y = xr.DataArray(0.5 + off + rng.normal(0, 0.2, (2, 200, 5)), dims=("beta", "data_seed", "train_seed"),
+                     coords={"beta": [0.3, 0.6]})
+    v = an.replica_variance(y)
+    assert v.F.dims == ("beta",)
+    np.testing.assert_allclose(v.sd_within, 0.2, rtol=0.05)
+    np.testing.assert_allclose(v.sd_between, 0.1, rtol=0.2)
+    pooled = an.replica_variance(y, pool=["beta"])
+    assert float(pooled.df_between) == 398 and float(pooled.df_within) == 1600
+    assert stats.f.sf(float(pooled.F), 398, 1600) < 1e-6
+    # no data-set effect: F near 1, not significant, and a NaN (a missing cell) is left out
+    z = y - xr.DataArray(off[..., 0], dims=("beta", "data_seed"))
+    z[0, 0, 0] = np.nan
+    nul = an.replica_variance(z, pool=["beta"])
+    assert float(nul.df_within) == 1599 and 0.8 < float(nul.F) < 1.25 and stats.f.sf(float(nul.F), 398, 1599) > 0.01
+    with pytest.raises(ValueError, match="no 'data_seed'"):
+        an.replica_variance(x.rename(data_seed="seed"))
+
+def test_crossing_on_a_log_axis():
+    n = [100, 1000, 10000]
+    y = xr.DataArray([0.2, 0.4, 0.8], dims="n_samples", coords={"n_samples": n})
+    # between 1000 (0.4) and 10000 (0.8): a quarter of the way in ln n
+    assert float(an.crossing(y, "n_samples", 0.5, log=True)) == pytest.approx(1000 * 10 ** 0.25)
+    assert float(an.crossing(y, "n_samples", 0.5)) == pytest.approx(1000 + 9000 / 4)
+    with pytest.raises(ValueError, match="positive"):
+        an.crossing(y.assign_coords(n_samples=[0, 1, 2]), "n_samples", log=True)
+
+
+# ------------------------------------------------------------------ units diffusing together (Fig. 6)
+def _three_walkers(rigid, D=0.5, seeds=30, steps=400, rng=None):
+    """Centres of three units: one shared walk at fixed spacing N/3 (rigid) or three independent walks."""
+    rng = rng or np.random.default_rng(13)
+    if rigid:
+        x = random_walks(D, seeds, steps, rng)[:, :, None] + np.array([0, N / 3, 2 * N / 3])
+    else:
+        x = np.stack([random_walks(D, seeds, steps, rng, x0=np.full(seeds, k * N / 3)) for k in range(3)], -1)
+    return xr.DataArray(np.mod(x, N), dims=("seed", "epoch", "hidden"),
+                        coords={"epoch": np.arange(steps + 1)}, attrs={"n_sites": N})
+
+
+def test_three_walkers_at_a_fixed_spacing_diffuse_together():
+    c = an.unwrap_centres(_three_walkers(rigid=True))
+    gaps = an.neighbour_gaps(c)
+    np.testing.assert_allclose(gaps, N / 3, atol=1e-9)
+    out = an.co_diffusion(c, start=20, max_lag=50)
+    assert float(out["gap_std"]) == pytest.approx(0, abs=1e-9)
+    assert float(out["gap_mean"]) == pytest.approx(N / 3)
+    assert float(out["D_unit"]) == pytest.approx(0.5, rel=0.15)
+    assert float(out["ratio"]) == pytest.approx(1.0, abs=1e-6)  # the centre of mass moves as each unit
+
+
+def test_three_independent_walkers_do_not():
+    c = an.unwrap_centres(_three_walkers(rigid=False))
+    out = an.co_diffusion(c, start=20, max_lag=50)
+    assert float(out["D_unit"]) == pytest.approx(0.5, rel=0.15)
+    assert float(out["ratio"]) == pytest.approx(3.0, rel=0.2)  # D_com = D / 3
+    assert float(out["gap_std"]) > 5
+    # forward gaps are labelled by unit and sum to N around the ring while the order holds
+    g = an.neighbour_gaps(_three_walkers(rigid=False).isel(epoch=0))
+    np.testing.assert_allclose(g.sum("hidden"), N, atol=1e-9)
+    assert np.isnan(an.neighbour_gaps(_three_walkers(rigid=True).isel(hidden=[0]))).all()
+
+
+# ------------------------------------------------------------------ profiles (Fig. 14)
+def test_centred_profile_overlays_peaks_from_anywhere():
+    x0 = [3.0, 47.0, 91.0]
+    w = xr.DataArray(np.stack([s * sech_peak(x, 0.4) for x, s in zip(x0, (1, -2, 0.5))]),
+                     dims=("unit", "visible"))
+    p = an.centred_profile(w)
+    assert p.dims == ("unit", "visible")
+    np.testing.assert_array_equal(p.argmax("visible"), [50, 50, 50])
+    np.testing.assert_allclose(p[1] / 2, p[0], atol=1e-12)  # sign flipped, shape kept
+    np.testing.assert_allclose(p[0], sech_peak(50, 0.4), atol=1e-12)
+    assert int(an.centred_profile(w, at=10).argmax("visible")[2]) == 10
+    with pytest.raises(ValueError, match="angular_modulation"):
+        an.centred_profile(xr.DataArray(np.ones((N, 3)), dims=("visible", "state")))
+
+
+def test_profile_scaling_of_the_lattice_solution():
+    from sweep import theory
+
+    prof = theory.integrate_one_unit(N=N)["w"]
+    betas = [0.05, 0.2]
+    w = xr.DataArray(np.sqrt(np.array(betas))[:, None] * prof[None, :], dims=("beta", "visible"),
+                     coords={"beta": betas})
+    out = an.profile_scaling(w)
+    np.testing.assert_allclose(out["sum_sq_over_beta"], 2.400, atol=1e-3)
+    np.testing.assert_allclose(out["peak_over_sqrt_beta"], 0.920, atol=1e-3)
+    np.testing.assert_allclose(out["fwhm"], 3.795, atol=1e-3)  # PHYSICS 6
+    assert float(an.profile_scaling(w.isel(beta=0), beta=0.05)["sum_sq_over_beta"]) == pytest.approx(2.4, abs=1e-3)
+    with pytest.raises(ValueError, match="beta"):
+        an.profile_scaling(w.drop_vars("beta"))
+
+
+def test_replica_dims_are_the_stores():
+    """analysis keeps its own copy (it imports nothing from sweep); it must equal the store's vocabulary."""
+    from sweep import names
+
+    assert an.REPLICA_DIMS == names.REPLICA_DIMS

@@ -1,9 +1,11 @@
-"""Each plot renders from a real (small) store with the expected axes, labels and theory line."""
+"""Each plot renders from a real (small) store or constructed weights with the expected axes, labels and
+theory lines (the store's model's theory), on a given Axes or a new figure."""
 
 import matplotlib
 
 matplotlib.use("Agg")
 
+import json
 import warnings
 
 import numpy as np
@@ -67,7 +69,7 @@ def test_weights_width_trajectories_msd(ising_grid, tmp_path):
     assert len(fig.axes[0].lines) == 2 and np.isfinite(fig.axes[0].lines[1].get_ydata()).all()
     for f, name in ((fig, "m.svg"),):
         assert plots.save(f, tmp_path / name).read_text().startswith("<?xml")
-    with pytest.raises(ValueError, match="select one cell"):
+    with pytest.raises(ValueError, match="draws one cell: --sel for each of beta, seed, n_samples"):
         plots.weights(ising_grid)
     fig = plots.weights(ising_grid.sel(beta=0.5, seed=0, n_samples=3000), hidden=-1)  # every unit, final
     assert fig.axes[0].get_ylabel() == "final weight w_i" and len(fig.axes[0].lines) == 1 + 1 + 1  # w, centre, 0
@@ -109,7 +111,7 @@ def test_msd_plot_of_a_too_short_trajectory_draws_no_fit():
 
 
 def test_eigen_plot_draws_mp_edge_and_signal_lines(tmp_path):
-    from sweep.theory import top_eigen
+    from sweep.spectrum import top_eigen
     import kernels
 
     betas, ns = [0.3, 1.0], [50, 500, 5000]
@@ -121,12 +123,22 @@ def test_eigen_plot_draws_mp_edge_and_signal_lines(tmp_path):
     ax = fig.axes[0]
     assert ax.get_xscale() == "log" and ax.get_xlabel() == "r = N / n_samples"
     assert any("MP edge" in t for t in _labels(fig)[2])
-    assert len(ax.lines) == 1 + 2 * len(betas)  # MP edge, data and lambda_signal per beta
+    assert len(ax.lines) == 1 + 2 * len(betas) + 2  # MP edge, data and lambda_signal per beta, 2 legend keys
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), (1 + np.sqrt(ax.lines[0].get_xdata())) ** 2)
+    assert len(fig.axes) == 2 and fig.axes[1].get_ylabel() == r"$\beta$"  # the colour bar
+    assert "Ising, N = 40" in ax.get_title()
 
 
 def test_theory_figure_and_xy_weights(tmp_path):
     fig = plots.theory_figure(n_visible=60)
     assert len(fig.axes) == 2 and any("sech" in t for t in _labels(fig)[2])
+    labels = _labels(fig)[2]
+    assert any("3.414 (unstable)" in t for t in labels) and any("0.586 (stable)" in t for t in labels)
+    # the right panel's label does not overlap the left panel
+    fig.canvas.draw()
+    left = fig.axes[0].get_tightbbox(fig.canvas.get_renderer())
+    right_label = fig.axes[1].yaxis.label.get_window_extent(fig.canvas.get_renderer())
+    assert right_label.x0 > left.x1
     ds = run_cell({"data": {"model": "xy", "n_visible": 12, "q": 4, "n_samples": 200, "beta": 2.0},
                    "rbm": {"hidden": "double_well", "theta": -1.0, "gamma": 2.0},
                    "train": {"method": "pcd", "pcd_steps": 2, "batch_size": 20, "epochs": 2}})
@@ -142,6 +154,243 @@ def test_plot_cli_errors_are_clean(tmp_path):
     from sweep.cli import app
 
     r = CliRunner().invoke(app, ["plot", "nonsense", str(tmp_path), "--out", str(tmp_path / "a.png")])
-    assert r.exit_code == 2 and "choose one of" in r.output
+    assert r.exit_code == 2 and "'nonsense' is not one of" in " ".join(r.output.split()) and "'phase-diagram'" in r.output
     r = CliRunner().invoke(app, ["plot", "theory", "--out", str(tmp_path / "a.pdf")])
     assert r.exit_code == 2 and ".png or .svg" in r.output
+
+
+# ---------------------------------------------------------------------------- constructed XY weights
+N, Q = 40, 6
+
+
+def _xy_weights(kind, phase=0.4, x0=12.0, rng=None):
+    """w_(i,a) of a uniform angular field, a place field (sech envelope), or zero-sum noise."""
+    a = np.arange(Q)
+    cosine = np.cos(2 * np.pi * a / Q + phase)[None, :]
+    if kind == "uniform":
+        return 0.3 * np.ones((N, 1)) * cosine
+    if kind == "place":
+        off = np.mod(np.arange(N) - x0 + N / 2, N) - N / 2
+        return (1 / np.cosh(0.5 * off))[:, None] * cosine
+    w = (rng or np.random.default_rng(0)).normal(0, 0.1, (N, Q))
+    return w - w.mean(1, keepdims=True)
+
+
+def _xy_store(kinds_by_n, seeds=2, beta=1.5):
+    """A store-like XY Dataset over (n_samples, data_seed, train_seed, epoch, hidden, visible, state)."""
+    ns = sorted(kinds_by_n)
+    rng = np.random.default_rng(1)
+    w = np.zeros((len(ns), seeds, seeds, 2, 1, N, Q))
+    for i, n in enumerate(ns):
+        for d in range(seeds):
+            for t in range(seeds):
+                w[i, d, t, 0, 0] = _xy_weights("noise", rng=rng) * 0.01
+                w[i, d, t, 1, 0] = _xy_weights(kinds_by_n[n], phase=0.3 * (d + t), x0=5 + 7 * d + 3 * t, rng=rng)
+    norm = {"data": {"model": "xy", "n_visible": N, "q": Q, "beta": beta}, "rbm": {"n_hidden": 1, "hidden": "double_well"},
+            "train": {"method": "pcd"}}
+    return xr.Dataset({"weights": (("n_samples", "data_seed", "train_seed", "epoch", "hidden", "visible", "state"), w)},
+                      coords={"n_samples": ns, "data_seed": np.arange(seeds), "train_seed": np.arange(seeds),
+                              "epoch": [0, 10]}, attrs={"sweep_normalized": json.dumps(norm)})
+
+
+def test_importing_plots_leaves_the_backend_alone():
+    import os
+    import subprocess
+    import sys
+
+    code = "import matplotlib; import sweep.plots; print(matplotlib.get_backend())"
+    env = dict(os.environ, MPLBACKEND="svg")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.stdout.strip().lower() == "svg", out.stdout + out.stderr
+
+
+def test_every_plot_draws_on_a_given_axes_and_returns_its_figure():
+    import matplotlib.pyplot as plt
+
+    ds = _xy_store({100: "noise", 1000: "uniform", 10000: "place"})
+    fig, axes = plt.subplots(2, 3, figsize=(14, 8))
+    out = plots.modulation(ds, sel={"data_seed": 0, "train_seed": 0}, ax=axes[0, :2])
+    assert out is fig and axes[0, 0].get_xlabel() == "Potts state a"
+    assert plots.phase_diagram(ds.expand_dims(beta=[1.5]).transpose("beta", ...), observable="angular_order",
+                               ax=axes[0, 2]) is fig
+    assert plots.profiles(ds, sel={"n_samples": 10000, "data_seed": 0, "train_seed": 0}, ax=axes[1]) is fig
+    with pytest.raises(ValueError, match="3 Axes"):
+        plots.profiles(ds, sel={"n_samples": 10000, "data_seed": 0, "train_seed": 0}, ax=axes[1, 0])
+    plt.close(fig)
+
+
+def test_modulation_plot_of_an_angular_field_then_a_place_field(tmp_path):
+    ds = _xy_store({100: "noise", 1000: "uniform", 10000: "place"})
+    fig = plots.modulation(ds, sel={"data_seed": 0, "train_seed": 0})
+    a, b = fig.axes[:2]
+    # (a) S_a: ~0 for noise, the cosine for the uniform field; (b) A_i flat for it, peaked for the place field
+    s_noise, s_uniform = a.lines[0].get_ydata(), a.lines[1].get_ydata()
+    assert np.abs(s_noise).max() < 0.05
+    np.testing.assert_allclose(s_uniform, 0.3 * np.cos(2 * np.pi * np.arange(Q) / Q), atol=1e-12)
+    a_uniform, a_place = b.lines[1].get_ydata(), b.lines[2].get_ydata()
+    np.testing.assert_allclose(a_uniform, 0.3, atol=1e-12)
+    assert a_place.max() > 0.9 and a_place.min() < 0.05
+    assert fig.axes[2].get_ylabel() == "training samples"  # the colour bar of the family (log n)
+    assert "XY, N = 40, q = 6, M = 1, unit = double_well, β = 1.5" in fig.texts[0].get_text()
+    assert plots.save(fig, tmp_path / "m.png").stat().st_size > 20_000
+    with pytest.raises(ValueError, match="one dimension"):
+        plots.modulation(ds)
+
+
+def test_profiles_plot_of_a_place_field(tmp_path):
+    ds = _xy_store({10000: "place"})
+    fig = plots.profiles(ds, sel={"n_samples": 10000, "data_seed": 1, "train_seed": 0})
+    c, d, e = fig.axes[:3]
+    assert c.get_ylabel() == "angular modulation A_i" and int(np.argmax(c.lines[0].get_ydata())) == 12
+    assert "T = 6.00" in d.get_legend().get_texts()[1].get_text()
+    periods = e.lines[0].get_ydata()
+    np.testing.assert_allclose(periods, Q, rtol=1e-4)
+    assert plots.save(fig, tmp_path / "p.png").stat().st_size > 20_000
+
+
+def test_xy_stores_draw_xy_theory():
+    from sweep import theory
+
+    # phase diagram over (beta, n_samples): the XY crossover line n_c(beta)
+    base = _xy_store({100: "noise", 1000: "uniform", 10000: "place"})
+    ds = xr.concat([base, base], dim=xr.DataArray([1.0, 2.0], dims="beta", name="beta"))
+    ds.attrs["sweep_normalized"] = json.dumps({"data": {"model": "xy", "n_visible": N, "q": Q}})
+    fig = plots.phase_diagram(ds, observable="spatial_order")
+    line = fig.axes[0].lines[0]
+    np.testing.assert_allclose(line.get_ydata(), theory.xy_crossover_samples(line.get_xdata(), Q, N))
+    assert "XY signal eigenvalue" in _labels(fig)[2][0]
+    # eigen: the XY null edge and the XY signal eigenvalues; eigenvector: r_c from the XY crossover
+    betas, ns = [0.5, 1.5], [100, 1000, 10000]
+    lam = np.array([[theory.xy_null_edge(Q, N, n) + theory.xy_signal_eigenvalue(b, Q, N) for n in ns] for b in betas])
+    st = xr.Dataset({"top_eigenvalue": (("beta", "n_samples", "seed"), np.stack([lam, lam], -1)),
+                     "top_mode_weight": (("beta", "n_samples", "seed"), np.full((2, 3, 2), 0.5))},
+                    coords={"beta": betas, "n_samples": ns, "seed": [0, 1]},
+                    attrs={"sweep_normalized": json.dumps({"data": {"model": "xy", "n_visible": N, "q": Q},
+                                                           "train": {"method": "statistics"}})})
+    fig = plots.eigen(st)
+    ax = fig.axes[0]
+    r = ax.lines[0].get_xdata()
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), theory.xy_null_edge(Q, N, N / r))
+    signal = sorted(float(ln.get_ydata()[0]) for ln in ax.lines if ln.get_linestyle() == ":" and len(ln.get_ydata()) == 2)
+    np.testing.assert_allclose(signal, [theory.xy_signal_eigenvalue(b, Q, N) for b in betas])
+    assert ax.get_title().endswith("XY, N = 40, q = 6") and "null edge" in _labels(fig)[2][0]
+    fig = plots.eigenvector(st)
+    ax = fig.axes[0]
+    marks = sorted(ln.get_xdata()[0] for ln in ax.lines if ln.get_linestyle() == ":" and len(ln.get_xdata()) == 2)
+    expect = sorted(N / theory.xy_crossover_samples(b, Q, N) for b in betas)
+    expect = [x for x in expect if N / 10000 <= x <= N / 100]
+    np.testing.assert_allclose(marks, expect)
+    assert "uniform first-harmonic plane" in ax.get_ylabel()
+
+
+def test_eigen_plot_colours_a_family_of_twenty_betas_by_a_colour_bar():
+    betas = np.round(np.linspace(0.05, 1.0, 20), 3)
+    ns = [100, 1000]
+    st = xr.Dataset({"top_eigenvalue": (("beta", "n_samples"), np.ones((20, 2)) * np.exp(2 * betas)[:, None])},
+                    coords={"beta": betas, "n_samples": ns}, attrs={"sweep_normalized": json.dumps(
+                        {"data": {"model": "ising", "n_visible": 100}, "train": {"method": "statistics"}})})
+    fig = plots.eigen(st)
+    ax = fig.axes[0]
+    data = [ln for ln in ax.lines if ln.get_marker() == "o" and len(ln.get_xdata()) == 2]
+    assert len(data) == 20 and len({ln.get_color() for ln in data}) == 20  # no repeated colours
+    assert len(ax.get_legend().get_texts()) == 3  # theory keys only, not 20 entries
+
+
+def test_small_beta_plot_overlays_trained_profiles_on_the_lattice_solution(tmp_path):
+    from sweep import theory
+
+    sol = theory.integrate_one_unit(N=100)["w"]
+    betas = [0.1, 0.2]
+    w = np.stack([[np.roll(np.sqrt(b) * sol, 7 * s) for s in range(3)] for b in betas])[:, :, None, None, :]
+    ds = xr.Dataset({"weights": (("beta", "train_seed", "epoch", "hidden", "visible"), w)},
+                    coords={"beta": betas, "train_seed": [0, 1, 2], "epoch": [10]},
+                    attrs={"sweep_normalized": json.dumps({"data": {"model": "ising", "n_visible": 100,
+                                                                    "n_samples": 100000}})})
+    fig = plots.small_beta(ds)
+    ax = fig.axes[0]
+    means = [ln for ln in ax.lines if ln.get_linewidth() == 2 and len(ln.get_xdata()) == 100][:2]
+    lattice = [ln for ln in ax.lines if "lattice" in ln.get_label()][0]
+    for ln in means:  # each replica is the solution scaled by sqrt(beta), at another place
+        np.testing.assert_allclose(ln.get_ydata(), lattice.get_ydata(), atol=1e-9)
+    assert "n = 100000" in ax.get_title() and ax.get_ylabel() == "w_i / sqrt(beta)"
+    assert plots.save(fig, tmp_path / "s.png").stat().st_size > 20_000
+
+
+def test_width_vs_m_and_samples(ising_grid, tmp_path):
+    peaks = lambda M: np.stack([1 / np.cosh((np.mod(np.arange(100) - (k * 100 / M) + 50, 100) - 50) / (8 / M))
+                                for k in range(M)])  # narrower as M grows
+    w = np.full((3, 1, 10, 100), np.nan)
+    for j, M in enumerate((1, 3, 10)):
+        w[j, 0, :M] = peaks(M)
+    ds = xr.Dataset({"weights": (("n_hidden", "epoch", "hidden", "visible"), w)},
+                    coords={"n_hidden": [1, 3, 10], "epoch": [0]},
+                    attrs={"sweep_normalized": json.dumps({"data": {"model": "ising", "n_visible": 100, "beta": 1.0}})})
+    fig = plots.width_vs_m(ds)
+    ax = fig.axes[0]
+    widths = ax.lines[0].get_ydata()
+    assert widths[0] > widths[1] > widths[2]  # shrinking widths, as drawn
+    assert ax.get_xscale() == "log" and "spacing N / M" in _labels(fig)[2]
+    # samples: Ising spins and XY angles
+    spins = np.where(np.random.default_rng(0).random((50, 40)) < 0.5, -1, 1)
+    fig = plots.samples(spins, "ising")
+    assert fig.axes[0].get_xlabel() == "site i" and fig.axes[1].get_ylabel() == "spin v_i"
+    fig = plots.samples(np.random.default_rng(1).integers(0, 6, (50, 40)), "xy", q=6)
+    assert fig.axes[0].images[0].get_cmap().name == "hsv" and "angle" in fig.axes[1].get_ylabel()
+    assert plots.save(fig, tmp_path / "xy.png").stat().st_size > 10_000
+
+
+def test_cell_samples_are_the_cells_data():
+    from sweep import load_sweep, spectrum
+    from sweep.cell import sample_data
+
+    sw = load_sweep(__import__("pathlib").Path(__file__).parent.parent / "sweeps" / "paper" / "fig8-small.yaml")
+    data, spec, coords = spectrum.cell_samples(sw, {"beta": 2.0, "seed": 1}, n=30)
+    from sweep.grid import expand
+
+    cell = expand(sw).cell(expand(sw).index(beta=2.0, seed=1))
+    assert coords == {"beta": 2.0, "seed": 1} and spec["q"] == 10
+    np.testing.assert_array_equal(data, sample_data(cell.spec["data"], cell.data_seed)[:30])
+    other, _, _ = spectrum.cell_samples(sw, {"beta": 2.0, "seed": 0}, n=30)
+    assert (other != data).any()  # another data set
+    with pytest.raises(ValueError, match="not on the grid"):
+        spectrum.cell_samples(sw, {"beta": 3.0})
+
+
+def test_plot_cli_new_kinds(tmp_path):
+    from typer.testing import CliRunner
+
+    from sweep.cli import app
+
+    yaml = str(__import__("pathlib").Path(__file__).parent.parent / "sweeps" / "paper" / "fig2-small.yaml")
+    r = CliRunner().invoke(app, ["plot", "samples", yaml, "--sel", "beta=1.0", "--n", "40", "--out", str(tmp_path / "s.png")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "s.png").stat().st_size > 10_000
+    r = CliRunner().invoke(app, ["plot", "samples", yaml, "--sel", "beta=0.7", "--out", str(tmp_path / "s.png")])
+    assert r.exit_code == 2 and "not on the grid" in r.output
+    r = CliRunner().invoke(app, ["plot", "theory", "--out", str(tmp_path / "t.png")])
+    assert r.exit_code == 0 and (tmp_path / "t.png").stat().st_size > 20_000
+
+
+def test_plot_kinds_are_a_choice_list_and_a_sweep_file_names_its_default_store(ising_grid, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from sweep import cli
+
+    assert tuple(k.value for k in cli.PlotKind) == cli.PLOT_KINDS  # the argument's type: an Enum of the kinds
+    r = CliRunner().invoke(cli.app, ["plot", "--help"], env={"COLUMNS": "400"})
+    assert r.exit_code == 0 and "|".join(cli.PLOT_KINDS) in r.output  # --help lists the choices
+    opened = []
+
+    def dataset(store):
+        opened.append(store)
+        return ising_grid.sel(beta=0.5, n_samples=300).assign_attrs(sweep_normalized='{"data": {"n_visible": 40}}')
+
+    monkeypatch.setattr(cli, "_dataset", dataset)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text("name: mine\ndata: {model: ising, n_visible: 40, n_samples: 300, beta: 0.5}\n"
+                                     "rbm: {hidden: spin, n_hidden: 1}\ntrain: {method: exact, epochs: 2}\n")
+    r = CliRunner().invoke(cli.app, ["plot", "weights", "s.yaml", "--sel", "seed=0", "--out", "w.png"])
+    assert r.exit_code == 0, r.output
+    assert opened == ["results/mine.zarr"] and (tmp_path / "w.png").stat().st_size > 5_000
+    r = CliRunner().invoke(cli.app, ["plot", "weights", "elsewhere.zarr", "--sel", "seed=0", "--out", "w.png"])
+    assert r.exit_code == 0 and opened[-1] == "elsewhere.zarr"  # a store path is used as it is

@@ -7,6 +7,7 @@ import pytest
 
 from kernels import exact, potentials as pot, transfer as tr
 from kernels.samplers import sample_ising, sample_xy
+from sweep import spectrum as sp
 from sweep import theory as th
 
 # ------------------------------------------------------------------------------------------ Ising
@@ -75,7 +76,7 @@ def test_mp_edge_against_sampled_null_ising():
     # below (finite-size Tracy-Widom shift), and the gap shrinks as the matrix grows at fixed r = 0.1
     gaps = []
     for n_vis, n in ((40, 400), (200, 2000)):
-        lam = np.mean([th.top_eigen(sample_ising(n, n_vis, 0.0, s))["top_eigenvalue"] for s in range(4)])
+        lam = np.mean([sp.top_eigen(sample_ising(n, n_vis, 0.0, s))["top_eigenvalue"] for s in range(4)])
         gaps.append((th.mp_edge(n_vis / n) - lam) / th.mp_edge(n_vis / n))
     assert 0 < gaps[1] < gaps[0] < 0.06
     assert gaps[1] < 0.015
@@ -96,6 +97,16 @@ def test_xy_ratios():
     assert out.shape == (3,) and np.all(np.diff(out) > 0) and np.all(out < 1)
     assert th.xy_ratios(0.5, 5, kernel="potts", k=2) == pytest.approx((np.e**0.5 - 1) / (np.e**0.5 + 4))
 
+
+def test_xy_correlation_length_is_the_decay_length_of_the_pair_correlation():
+    assert th.xy_correlation_length(0.7, 2) == pytest.approx(th.correlation_length(0.7))  # q = 2: Ising
+    for q, b in ((6, 1.0), (6, 1.5), (10, 2.0)):
+        xi = th.xy_correlation_length(b, q)
+        d = np.arange(1, 8)
+        c = th.xy_pair_correlation(b, q, 2000, d)  # a large ring: c(d) = t_1^d = exp(-d / xi)
+        np.testing.assert_allclose(c, np.exp(-d / xi), rtol=1e-10)
+    np.testing.assert_allclose(th.xy_correlation_length([1.0, 1.5], 6), [1.2405, 1.9403], atol=1e-4)
+    assert th.xy_correlation_length(0.0, 6) == 0.0
 
 def _xy_enum_cov(n, q, beta, kernel="cosine"):
     """Exact centred one-hot covariance by enumeration of all q^n ring configurations."""
@@ -166,7 +177,7 @@ def test_xy_null_edge_against_sampled_null_data():
     q = 3
     gaps = []
     for n_vis, n in ((20, 160), (160, 1280)):
-        lam = np.mean([th.top_eigen(rng.integers(0, q, size=(n, n_vis)).astype(np.int8), "xy", q=q)["top_eigenvalue"]
+        lam = np.mean([sp.top_eigen(rng.integers(0, q, size=(n, n_vis)).astype(np.int8), "xy", q=q)["top_eigenvalue"]
                        for _ in range(4)])
         edge = th.xy_null_edge(q, n_vis, n)
         assert edge == pytest.approx(0.75)
@@ -174,7 +185,7 @@ def test_xy_null_edge_against_sampled_null_data():
     assert 0 < gaps[1] < gaps[0] < 0.08
     assert gaps[1] < 0.02
     # the exact null data of the sampler (beta = 0), another q
-    lam = th.top_eigen(sample_xy(2000, 100, 5, 0.0, 3), "xy", q=5)["top_eigenvalue"]
+    lam = sp.top_eigen(sample_xy(2000, 100, 5, 0.0, 3), "xy", q=5)["top_eigenvalue"]
     assert lam == pytest.approx(th.xy_null_edge(5, 100, 2000), rel=0.03)
 
 
@@ -196,26 +207,26 @@ def test_xy_crossover_samples():
 def test_top_eigen_ising_reference_values():
     # PHYSICS 6 (beta 0.6, N 100): 3.81 / 3.39 / 3.33 at 1e3 / 1e4 / 1e5 samples; seed spread measured
     # here: about +-0.06 at 1e3, +-0.03 at 1e4
-    lam3 = np.mean([th.top_eigen(sample_ising(1000, 100, 0.6, s))["top_eigenvalue"] for s in range(4)])
+    lam3 = np.mean([sp.top_eigen(sample_ising(1000, 100, 0.6, s))["top_eigenvalue"] for s in range(4)])
     assert lam3 == pytest.approx(3.81, abs=0.1)
-    st4 = th.top_eigen(sample_ising(10_000, 100, 0.6, 11))
+    st4 = sp.top_eigen(sample_ising(10_000, 100, 0.6, 11))
     assert st4["top_eigenvalue"] == pytest.approx(3.39, abs=0.15)
-    st5 = th.top_eigen(sample_ising(100_000, 100, 0.6, 12))
+    st5 = sp.top_eigen(sample_ising(100_000, 100, 0.6, 12))
     assert st5["top_eigenvalue"] == pytest.approx(3.33, abs=0.05)
     # above both theory lines at 1e4 samples, approaching lambda_signal (3.320) at 1e5
     assert st4["top_eigenvalue"] > st5["top_eigenvalue"] > 0.98 * th.ising_signal_eigenvalue(0.6, 100)
     assert st4["top_eigenvalue"] > th.ising_signal_eigenvalue(0.6, 100)
     assert st5["top_mode_weight"] > 0.95 and st4["top_mode_weight"] > 0.9
     # noise: the top eigenvector has about 7/100 of its weight on |k| <= 3
-    st0 = th.top_eigen(sample_ising(1000, 100, 0.0, 4))
+    st0 = sp.top_eigen(sample_ising(1000, 100, 0.0, 4))
     assert st0["top_mode_weight"] < 0.3
 
 
-def test_top_eigen_definitions_on_small_data(monkeypatch):
+def test_top_eigen_definitions_on_small_data():
     rng = np.random.default_rng(2)
-    monkeypatch.setattr(th, "_CHUNK", 7)  # the chunked Gram matrix sums correctly
     v = sample_ising(50, 12, 0.8, 3)
-    st = th.top_eigen(v)
+    st = sp.top_eigen(v, chunk=7)  # the chunked Gram matrix sums correctly
+    assert st["top_eigenvalue"] == pytest.approx(sp.top_eigen(v)["top_eigenvalue"], rel=1e-12)
     vals, vecs = np.linalg.eigh(v.T.astype(float) @ v / 50)
     assert st["top_eigenvalue"] == pytest.approx(vals[-1], rel=1e-12)
     u = vecs[:, -1]
@@ -223,58 +234,62 @@ def test_top_eigen_definitions_on_small_data(monkeypatch):
     waves = np.exp(2j * np.pi * np.outer(k, k) / 12) / np.sqrt(12)
     proj = np.abs(waves.conj() @ u) ** 2
     assert st["top_mode_weight"] == pytest.approx(proj[np.minimum(k, 12 - k) <= 3].sum(), rel=1e-10)
-    assert th.top_eigen(v, k_max=0)["top_mode_weight"] == pytest.approx(proj[0], rel=1e-10)
+    assert sp.top_eigen(v, k_max=0)["top_mode_weight"] == pytest.approx(proj[0], rel=1e-10)
     assert st["low_mode_weight"] == st["top_mode_weight"]
+    assert st["uniform_mode_weight"] == pytest.approx(proj[0], rel=1e-10)
+    assert st["uniform_mode_weight"] == pytest.approx(u.sum() ** 2 / 12, rel=1e-10)
     # XY: centred one-hot covariance and the weight on the uniform first-harmonic plane
     n, nv, q = 60, 8, 5
     x = rng.integers(0, q, size=(n, nv)).astype(np.int8)
-    st = th.top_eigen(x, "xy", q=q)
+    st = sp.top_eigen(x, "xy", q=q)
     oh = np.eye(q)[x].reshape(n, nv * q) - 1.0 / q
     vals, vecs = np.linalg.eigh(oh.T @ oh / n)
     assert st["top_eigenvalue"] == pytest.approx(vals[-1], rel=1e-12)
     basis = _signal_plane(nv, q)
     assert st["top_mode_weight"] == pytest.approx(np.sum((basis.T @ vecs[:, -1]) ** 2), rel=1e-9, abs=1e-14)
+    assert st["uniform_mode_weight"] == st["top_mode_weight"]
     # low modes: plane waves exp(2 pi i (k i/N +- a/q)), |k| <= 3 (all k = 0..7 but 4 for N = 8)
     i, aa = np.meshgrid(np.arange(nv), np.arange(q), indexing="ij")
     waves = [np.exp(2j * np.pi * (kk * i / nv + m * aa / q)).ravel() / np.sqrt(nv * q)
              for kk in (-3, -2, -1, 0, 1, 2, 3) for m in (1, -1)]
     low = sum(abs(wv.conj() @ vecs[:, -1]) ** 2 for wv in waves)
     assert st["low_mode_weight"] == pytest.approx(low, rel=1e-9)
-    assert th.top_eigen(x, "xy", q=q, k_max=3)["top_mode_weight"] == pytest.approx(low, rel=1e-9)
+    assert sp.top_eigen(x, "xy", q=q, k_max=3)["top_mode_weight"] == pytest.approx(low, rel=1e-9)
     # all sites equal, q = 3: the top eigenspace is the uniform first-harmonic plane itself (weight 1);
     # shifting odd sites by one state gives top vectors exp(2 pi i (a - [i odd])/3) (and conjugate),
     # whose weight on the uniform plane is |(1 + exp(-2 pi i/3))/2|^2 = 1/4
     plane_data = np.tile((np.arange(201) % 3)[:, None], (1, nv)).astype(np.int8)
-    assert th.top_eigen(plane_data, "xy", q=3)["top_mode_weight"] == pytest.approx(1.0, abs=1e-9)
+    assert sp.top_eigen(plane_data, "xy", q=3)["top_mode_weight"] == pytest.approx(1.0, abs=1e-9)
     plane_data[:, 1::2] = (plane_data[:, 1::2] + 1) % 3
-    assert th.top_eigen(plane_data, "xy", q=3)["top_mode_weight"] == pytest.approx(0.25, abs=1e-9)
+    assert sp.top_eigen(plane_data, "xy", q=3)["top_mode_weight"] == pytest.approx(0.25, abs=1e-9)
     with pytest.raises(ValueError):
-        th.top_eigen(x, "xy")
+        sp.top_eigen(x, "xy")
     with pytest.raises(ValueError):
-        th.top_eigen(x, "ising")
+        sp.top_eigen(x, "ising")
 
 
 def test_top_eigen_xy_signal_and_noise():
-    sig = th.top_eigen(sample_xy(10_000, 100, 10, 1.0, 1), "xy", q=10)
+    sig = sp.top_eigen(sample_xy(10_000, 100, 10, 1.0, 1), "xy", q=10)
     assert sig["low_mode_weight"] > 0.75
     assert sig["top_eigenvalue"] == pytest.approx(th.xy_signal_eigenvalue(1.0, 10, 100), rel=0.15)
-    noise = th.top_eigen(sample_xy(500, 100, 10, 0.0, 1), "xy", q=10)
+    noise = sp.top_eigen(sample_xy(500, 100, 10, 0.0, 1), "xy", q=10)
     assert noise["low_mode_weight"] < 0.1
 
 
 def test_data_statistics():
-    a = th.data_statistics("ising", 100, 0.6, 1000, seed=7)
-    b = th.data_statistics("ising", 100, 0.6, 1000, seed=7)
+    a = sp.data_statistics("ising", 100, 0.6, 1000, seed=7)
+    b = sp.data_statistics("ising", 100, 0.6, 1000, seed=7)
     assert a == b
     assert a["signal_eigenvalue"] == pytest.approx(th.ising_signal_eigenvalue(0.6, 100))
     assert a["null_edge"] == pytest.approx(th.mp_edge(0.1))
     assert a["top_eigenvalue"] == pytest.approx(3.81, abs=0.2)
-    c = th.data_statistics("xy", 30, 1.0, 500, seed=1, q=4)
-    assert set(c) == {"top_eigenvalue", "top_mode_weight", "low_mode_weight", "signal_eigenvalue", "null_edge"}
+    c = sp.data_statistics("xy", 30, 1.0, 500, seed=1, q=4)
+    assert set(c) == {"top_eigenvalue", "top_mode_weight", "uniform_mode_weight", "low_mode_weight",
+                      "signal_eigenvalue", "null_edge"}
     assert c["null_edge"] == pytest.approx(th.xy_null_edge(4, 30, 500))
     assert c["top_eigenvalue"] > max(c["signal_eigenvalue"], 0.9 * c["null_edge"])
     with pytest.raises(ValueError):
-        th.data_statistics("xy", 30, 1.0, 500, seed=1)
+        sp.data_statistics("xy", 30, 1.0, 500, seed=1)
 
 
 # ----------------------------------------------------------------------------- small-beta dynamics
@@ -296,7 +311,7 @@ def test_ode_rhs_definitions():
     c, s_ = np.cos(0.7), np.sin(0.7)
     g1, g2 = th.ode_two_units_rhs(c * w1 + s_ * w2, -s_ * w1 + c * w2)
     assert np.allclose(g1, c * f1 + s_ * f2) and np.allclose(g2, -s_ * f1 + c * f2)
-    # the numba integrator uses the same right-hand side
+    # the integrator uses the same right-hand side
     w0 = 0.1 * rng.normal(size=(2, 9))
     out = th.integrate_two_units(w0=w0, steps=1, dt=1e-3, tol=0.0, check_every=1)
     g = th.ode_two_units_rhs(*w0)
@@ -431,3 +446,52 @@ def test_small_beta_limit_two_units():
     for wrong in (rhs[0] - w[0] * w[1] ** 2, rhs[0] + w[1] * x, rhs[0] - w[0] ** 3 / 3):
         err = np.abs(th.population_gradient(np.sqrt(1e-4) * w, 1e-4)[0] / 1e-6 - wrong).max()
         assert err > 30 * errs[2]
+
+
+# ------------------------------------------------------------------------------ plain numpy, no kernels
+
+
+def test_theory_and_analysis_import_only_numpy_scipy_xarray():
+    """sweep.theory and sweep.analysis run in any notebook: no kernels, no Numba, no matplotlib. Loaded
+    as standalone files in a fresh interpreter, they pull none of those in."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(th.__file__).parent
+    code = ("import importlib.util, sys\n"
+            "for name in ('theory', 'analysis'):\n"
+            f"    spec = importlib.util.spec_from_file_location(name, r'{root}/' + name + '.py')\n"
+            "    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)\n"
+            "bad = [m for m in ('numba', 'kernels', 'matplotlib', 'sweep') if m in sys.modules]\n"
+            "print('BAD', bad) if bad else print('OK')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "OK", out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("kernel", ["cosine", "potts", "short_range", [0.0, 1.0, 0.3, 0.2, 1.0]])
+def test_numpy_kernels_match_the_transfer_matrices(kernel):
+    q = 5
+    assert np.array_equal(th.angular_kernel(kernel, q), tr.angular_kernel(kernel, q))
+    for beta in (0.0, 0.4, 2.5):
+        t = np.asarray([th.xy_ratios(beta, q, kernel=kernel, k=k) for k in range(q)])
+        assert np.allclose(t, tr.eigenvalue_ratios(tr.angular_kernel(kernel, q), beta), rtol=1e-12, atol=1e-15)
+    with pytest.raises(ValueError):
+        th.angular_kernel("nope", q)
+    assert th.correlation_length(0.6) == pytest.approx(tr.correlation_length(0.6), rel=1e-14)
+
+
+def test_pair_correlations_exact_and_sampled():
+    d = np.array([0, 1, 3, 7])
+    assert np.allclose(th.ising_pair_correlation(0.6, 12, d), tr.ising_pair_correlation(0.6, 12, d), rtol=1e-12)
+    k = tr.angular_kernel("cosine", 6)
+    assert np.allclose(th.xy_pair_correlation(1.3, 6, 12, d), tr.xy_pair_correlation(k, 1.3, 12, d), rtol=1e-12)
+    assert th.xy_pair_correlation(0.8, 2, 10, 3) == pytest.approx(th.ising_pair_correlation(0.8, 10, 3))
+    # sampled data agree within a few standard errors
+    for model, data, exact_c in (("ising", sample_ising(4000, 30, 0.7, 1), th.ising_pair_correlation(0.7, 30, d)),
+                                 ("xy", sample_xy(4000, 30, 6, 1.5, 2), th.xy_pair_correlation(1.5, 6, 30, d))):
+        m, e = sp.pair_correlation(data, d, model, q=6 if model == "xy" else None)
+        assert m[0] == pytest.approx(1.0) and np.all(e[1:] > 0)
+        assert np.all(np.abs(m[1:] - exact_c[1:]) < 4 * e[1:]), (model, m, exact_c, e)
+    with pytest.raises(ValueError):
+        sp.pair_correlation(data, 1, "xy")

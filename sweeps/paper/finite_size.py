@@ -8,8 +8,8 @@ data is a deterministic function of its spec and its data seed (sweep.cell.sampl
 side is recomputed here, once per data set (the train_seed replicas share it):
 
 * spectra(ds): per data set, the top eigenvalue of C = V^T V / n and its unit eigenvector u
-  (sweep.theory.top_eigen); u's squared overlap with the uniform vector (the population's top mode,
-  PHYSICS 5), its weight on the Fourier modes |k| <= 3, its Fourier participation number, its own Q and
+  (sweep.spectrum.top_eigen); u's squared overlap with the uniform vector (the population's top mode,
+  docs/physics.md 6.1), its weight on the Fourier modes |k| <= 3, its Fourier participation number, its own Q and
   bump count; with lambda_signal(beta, N), the MP edge (1 + sqrt(r))^2 and the RMT prediction for the
   top eigenvalue and the overlap from the ring's exact population spectrum (ring_theory: spike_outlier,
   silverstein_edge). Cost: sampling plus one N x N Gram matrix per data set (about 3 minutes for the
@@ -43,6 +43,7 @@ from sweep import analysis as an
 from sweep import theory
 from sweep.cell import sample_data
 from sweep.grid import expand
+from sweep.spectrum import top_eigen
 from sweep.spec import parse_sweep
 from sweep.store import DONE
 
@@ -183,7 +184,7 @@ def spectrum(v: np.ndarray) -> dict:
     """Top eigenvalue of C = V^T V / n of Ising data V (n, N) in +-1, its unit eigenvector u, u's squared
     overlap with the uniform vector (sum_i u_i)^2 / N, its weight on the Fourier modes |k| <= 3, its
     Fourier participation number, and u's own smoothness Q and bump count (analysis.smoothness, bumps)."""
-    st = theory.top_eigen(np.asarray(v), model="ising")
+    st = top_eigen(np.asarray(v), model="ising")
     u = st["top_vector"]
     ua = xr.DataArray(u, dims="visible")
     return {"top_eigenvalue": st["top_eigenvalue"], "eig_uniform": float(an.uniform_overlap(ua)),
