@@ -28,14 +28,36 @@ def summary(ds: xr.Dataset, driver: str | None = None, driver_known: bool = True
     done = st == DONE
     wall = ds["wall_time"].values
     spent = float(np.nansum(wall[done]))
-    left = (st.size - done.sum()) * (spent / done.sum()) if done.sum() else float("nan")
+    left = _time_left(ds, st, spent)
     text = f"{ds.attrs.get('sweep_source', '')}: {st.size} cells: " + ", ".join(f"{v} {k}" for k, v in c.items())
     if driver:
         text += f"\nbeing run by {driver}"
     elif driver_known and c["running"]:
         text += (f"\n{c['running']} running: stale, no driver holds the store (its run was interrupted); "
                  "`sweep run` with the same sweep file resumes them")
-    return text + f"\ntime spent in done cells: {spent:.1f} core-s; estimated left: {left:.1f} core-s"
+    left_text = "unknown (no cell done, no sweep file stored)" if left is None else f"{left:.1f} core-s"
+    return text + f"\ntime spent in done cells: {spent:.1f} core-s; estimated left: {left_text}"
+
+
+def _time_left(ds: xr.Dataset, st: np.ndarray, spent: float) -> float | None:
+    """Core-seconds left: the plan's per-cell estimates (sweep.plan.estimate_seconds) of the cells not done, times
+    the measured/estimated ratio of the done ones (1 before any is done), as the run's ETA does. Without the
+    stored sweep file: the mean time of a done cell times the cells left (None when none is done)."""
+    done = st == DONE
+    try:
+        from .grid import expand
+        from .plan import estimate_total
+        from .spec import parse_sweep
+
+        grid = expand(parse_sweep(ds.attrs["sweep_yaml"], ds.attrs.get("sweep_source", "<store>")))
+        if tuple(grid.shape) != st.shape:
+            raise ValueError("the table is not the sweep's grid")
+        flat = done.ravel()
+        estimated_done = estimate_total(grid, np.flatnonzero(flat)) if flat.any() else 0.0
+        ratio = spent / estimated_done if estimated_done > 0 and spent > 0 else 1.0
+        return estimate_total(grid, np.flatnonzero(~flat)) * ratio
+    except Exception:  # noqa: BLE001 - an old store or no sweep file: the mean of the done cells
+        return (st.size - done.sum()) * (spent / done.sum()) if done.sum() else None
 
 
 def default_axes(dims) -> list:

@@ -54,3 +54,31 @@ def test_default_map_axes_skip_replicas_and_stale_cells_are_told():
     assert "1 running: stale, no driver holds the store" in summary(ds)
     s = summary(ds, driver="host h, pid 7")
     assert "being run by host h, pid 7" in s and "stale" not in s
+
+
+def test_time_left_comes_from_the_per_cell_estimates_scaled_by_the_measured_ratio():
+    """Cells of very different cost (epochs 1000 vs 10): the time left is the estimates of the cells left times
+    measured/estimated of the done ones, not the mean done cell times the cells left; before any cell is done,
+    the estimates themselves."""
+    from sweep import parse_sweep
+    from sweep.grid import expand
+    from sweep.plan import estimate_seconds
+
+    text = ("name: s\nseed: 1\ndata: {model: ising, n_visible: 20, n_samples: 100}\nrbm: {hidden: spin, n_hidden: 1}\n"
+            "train: {method: exact, learning_rate: 0.05, batch_size: 100}\n"
+            "grid:\n  data.beta: [0.1, 0.5]\n  train.epochs: [10, 1000]\n")
+    grid = expand(parse_sweep(text))
+    est = np.array([estimate_seconds(c.spec) for c in grid]).reshape(grid.shape)  # (beta, epochs)
+    st = np.array([[DONE, PENDING], [PENDING, PENDING]], dtype=np.int8)
+    wall = np.where(st == DONE, 3 * est, np.nan)  # the done cell took 3x its estimate
+    ds = xr.Dataset({"status": (("beta", "epochs"), st), "wall_time": (("beta", "epochs"), wall),
+                     "error": (("beta", "epochs"), np.full(st.shape, ""))},
+                    coords={"beta": [0.1, 0.5], "epochs": [10, 1000]}, attrs={"sweep_source": "s.yaml", "sweep_yaml": text})
+    left = 3 * (est.sum() - est[0, 0])
+    assert f"estimated left: {left:.1f} core-s" in summary(ds)
+    assert est[0, 1] > 50 * est[0, 0]  # the mean-of-done estimate would be 3 x est[0, 0] x 3, far too low
+    ds["status"][:] = PENDING
+    ds["wall_time"][:] = np.nan
+    assert f"estimated left: {est.sum():.1f} core-s" in summary(ds)
+    del ds.attrs["sweep_yaml"]
+    assert "estimated left: unknown" in summary(ds)
