@@ -26,19 +26,19 @@ pytestmark = pytest.mark.cluster
 
 CLUSTER = ROOT / "cluster"
 
-# 12 cells of ~0.5 s (PCD-20, N = 100), checkpointed every 25 epochs: long enough to lose a node mid-sweep
+# 12 cells of ~3 s (PCD-20, N = 100), checkpointed every 150 epochs: long enough to lose a node mid-sweep
 SWEEP = """
 name: cluster-test
 seed: 11
 data: {model: ising, n_visible: 100}
 rbm: {hidden: spin, n_hidden: 2}
-train: {method: pcd, pcd_steps: 20, learning_rate: 0.05, batch_size: 20, record_every: 5, checkpoint_every: 25,
+train: {method: pcd, pcd_steps: 20, learning_rate: 0.05, batch_size: 20, record_every: 30, checkpoint_every: 150,
         test_fraction: 0.2}
 grid:
   data.beta: [0.2, 0.5, 0.8]
   train.seed: [0, 1]
   zip:
-    - {data.n_samples: [1000, 2000], train.epochs: [150, 75]}
+    - {data.n_samples: [1000, 2000], train.epochs: [900, 450]}
 """
 
 
