@@ -499,21 +499,26 @@ def modulation(ds: xr.Dataset, sel: Optional[dict] = None, hidden: int = 0, ax=N
 
 
 # ------------------------------------------------------------------------------------------ Figs. 12, 13
+def _per_beta_against_r(ds: xr.Dataset, var: str, sel: Optional[dict], ax, what: str):
+    """The shared set-up of Figs. 12/13 (a) and (c): the replica mean of `var` over (beta, n_samples), r = N / n
+    with its sort order, the axes and a colour per beta."""
+    _require(ds, var, "n_samples", "beta")
+    sub = _select(ds, sel)
+    p = parameters(sub)
+    y = analysis.replica_mean(sub[var])
+    _one_cell(y, ("beta", "n_samples"), what)
+    n = y["n_samples"].values.astype(float)
+    r = p["N"] / n
+    fig, (a,) = _axes(ax, figsize=(6.6, 4.6))
+    betas = y["beta"].values
+    return sub, p, y, r, np.argsort(n), fig, a, betas, _family(fig, a, betas, r"$\beta$")
+
+
 def eigen(ds: xr.Dataset, sel: Optional[dict] = None, ax=None):
     """Figs. 12(a) / 13(a): top eigenvalue of the data correlation matrix (mean over replicas) against
     r = N / n_samples, one curve per beta on a colour map, with the store's null-model edge (Ising: MP
     edge (1 + sqrt r)^2; XY: (1/q)(1 + sqrt(r (q - 1)))^2) and each beta's model eigenvalue (dotted)."""
-    _require(ds, "top_eigenvalue", "n_samples", "beta")
-    sub = _select(ds, sel)
-    p = parameters(sub)
-    lam = analysis.replica_mean(sub["top_eigenvalue"])
-    _one_cell(lam, ("beta", "n_samples"), "eigen")
-    n = lam["n_samples"].values.astype(float)
-    order = np.argsort(n)
-    r = p["N"] / n
-    fig, (a,) = _axes(ax, figsize=(6.6, 4.6))
-    betas = lam["beta"].values
-    color = _family(fig, a, betas, r"$\beta$")
+    sub, p, lam, r, order, fig, a, betas, color = _per_beta_against_r(ds, "top_eigenvalue", sel, ax, "eigen")
     rr = np.geomspace(r.min(), r.max(), 200)
     xy = p["model"] == "xy"
     a.plot(rr, _null_edge(p, p["N"] / rr), "k--",
@@ -538,17 +543,7 @@ def eigenvector(ds: xr.Dataset, sel: Optional[dict] = None, ax=None):
     top_mode_weight: Ising the Fourier modes |k| <= 3, XY the uniform first-harmonic plane), mean over
     replicas, against r = N / n_samples, per beta on a colour map; each beta's crossover r_c (model
     eigenvalue = null edge) marked by a dotted line of its colour."""
-    _require(ds, "top_mode_weight", "n_samples", "beta")
-    sub = _select(ds, sel)
-    p = parameters(sub)
-    wgt = analysis.replica_mean(sub["top_mode_weight"])
-    _one_cell(wgt, ("beta", "n_samples"), "eigenvector")
-    n = wgt["n_samples"].values.astype(float)
-    order = np.argsort(n)
-    r = p["N"] / n
-    fig, (a,) = _axes(ax, figsize=(6.6, 4.6))
-    betas = wgt["beta"].values
-    color = _family(fig, a, betas, r"$\beta$")
+    sub, p, wgt, r, order, fig, a, betas, color = _per_beta_against_r(ds, "top_mode_weight", sel, ax, "eigenvector")
     for b in betas:
         a.plot(r[order], wgt.sel(beta=b).values[order], "o-", color=color(b), ms=3)
         nc = float(crossover_samples(p, float(b)))
