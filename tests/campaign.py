@@ -10,13 +10,26 @@ Faults (each trial draws one, with its instant, from `random.Random(seed)`):
 - sigint: Ctrl-C (SIGINT) at a random moment: exit 130, the rerun resumes;
 - enospc: the store on a tmpfs too small for it (random size): exit 2 with a message; reruns after the tmpfs
   is made larger (root only; otherwise drawn again);
-- two-drivers: two drivers started at one instant on a new store: one runs, the other is refused.
+- two-drivers: two drivers started at one instant on a new store: one runs, the other is refused;
+- sigterm, sighup: SIGTERM or SIGHUP to the driver alone at a random moment; sigterm-group: SIGTERM to its
+  whole process group (as systemd and Slurm send it): each as Ctrl-C, an exit of 129, 130 or 143 with the
+  resume line, or 0 when the run had finished, no traceback, the lease released;
+- swap-chunks, dup-chunk, recrc-chunk: a finished store whose data chunks are damaged so that every chunk
+  still decodes: two cells' chunks of a random variable swapped, one cell's chunk copied over another's, or a
+  bit flipped inside a chunk with its CRC32C recomputed; `verify` must find the damage, `verify --repair`
+  marks the cells for recomputation, and the rerun restores them;
+- wrong-repair: a finished store whose root `zarr.json` was deleted; `verify --repair --sweep` with a sweep of
+  the same grid shape but other beta values or another master seed must be refused, the right file accepted;
+- clock-ahead: the driver SIGKILLed at a random moment, then its lease file rewritten as by a driver on
+  another host whose clock runs an hour ahead: the rerun must take the store over after one lease period of
+  its own clock (SWEEP_LEASE_SECONDS=2 for the reruns), not after an hour.
 
 Used by tests/test_integrity.py (a few trials) and benchmarks/bench_faults.py (a longer campaign).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -32,7 +45,14 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 FAULTS = str(HERE / "faults.py")
 KINDS = ("kill-driver", "kill-worker", "kill-checkpoint", "kill-create", "kill-grow", "sigint", "enospc",
-         "two-drivers")
+         "two-drivers", "sigterm", "sighup", "sigterm-group", "swap-chunks", "dup-chunk", "recrc-chunk",
+         "wrong-repair", "clock-ahead")
+SIGNALS = {"sigint": (signal.SIGINT, True), "sigterm": (signal.SIGTERM, False), "sighup": (signal.SIGHUP, False),
+           "sigterm-group": (signal.SIGTERM, True)}
+"""Signal kinds: (the signal, sent to the driver's whole process group or to the driver alone)."""
+CELLS = [(i, j) for i in range(2) for j in range(3)]
+"""Grid positions of the base sweep's cells (beta x train.seed)."""
+DAMAGED = ("weights", "visible_fields", "hidden_theta", "hidden_gamma", "loglik_train", "loglik_test")
 SWEEP = """
 name: campaign
 seed: 21
@@ -69,6 +89,7 @@ def _cmd(faults: bool) -> list:
 
 
 def run(*args, env=None, faults=False, timeout=600) -> tuple[int, str]:
+    """Run the `sweep` command (or the fault driver) in a new session: (exit code, stdout and stderr)."""
     r = subprocess.run(_cmd(faults) + [str(a) for a in args], capture_output=True, text=True, timeout=timeout,
                        env=dict(os.environ, **(env or {})), start_new_session=True, preexec_fn=_default_sigint)
     return r.returncode, r.stdout + r.stderr
@@ -102,6 +123,34 @@ def done_cells(url) -> int:
         return -1
 
 
+def leases(url) -> list:
+    """The lease files a store holds (none once its driver released it)."""
+    folder = Path(url) / "_lease"
+    return sorted(p.name for p in folder.glob("*.json")) if folder.is_dir() else []
+
+
+def cell_chunk(url, var: str, cell: tuple) -> Path:
+    """The file holding the chunk of `var` of the cell at grid position `cell` (flat keys: c.i.j.0...)."""
+    stem = "c." + ".".join(str(i) for i in cell)
+    found = [p for p in (Path(url) / var).iterdir() if p.name == stem or p.name.startswith(stem + ".")]
+    if len(found) != 1:
+        raise FileNotFoundError(f"{var}: {len(found)} chunk files of cell {cell}")
+    return found[0]
+
+
+def recrc(raw: bytes, byte: int, bit: int) -> bytes:
+    """A stored chunk (zstd, then a little-endian CRC32C of the compressed bytes) with one bit of its decoded
+    values flipped and both the compression and the checksum redone: a change only a digest bound to the
+    chunk's content finds."""
+    import google_crc32c
+    from numcodecs import Zstd
+
+    data = bytearray(Zstd(level=3).decode(raw[:-4]))
+    data[byte % len(data)] ^= 1 << bit
+    comp = bytes(Zstd(level=3).encode(bytes(data)))
+    return comp + int(google_crc32c.value(comp)).to_bytes(4, "little")
+
+
 def _tmpfs(path: Path, size: str) -> bool:
     if os.geteuid() != 0:
         return False
@@ -130,10 +179,10 @@ class Campaign:
             assert code == 0, out
             self.ref[key] = data(url)
 
-    def _finish(self, f: Path, url: Path, key: str, problems: list, reruns: int = 3) -> None:
+    def _finish(self, f: Path, url: Path, key: str, problems: list, reruns: int = 3, env=None) -> None:
         """Rerun until the sweep is done (a refused rival may need its lease to expire), then check it."""
         for _ in range(reruns):
-            code, out = run("run", f, "--store", url)
+            code, out = run("run", f, "--store", url, env=env)
             if code == 0:
                 break
             if "Traceback" in out:
@@ -149,9 +198,11 @@ class Campaign:
         if diff:
             problems.append(f"data differ from the uninterrupted run: {diff}")
 
-    def _kill_when(self, p: subprocess.Popen, url: Path, wait: float, sig=signal.SIGKILL) -> tuple[str, str]:
-        """Send `sig` to the run's process group `wait` seconds after its store exists (if it still runs): a
-        moment of the run, not of Python's start: (detail, output)."""
+    def _kill_when(self, p: subprocess.Popen, url: Path, wait: float, sig=signal.SIGKILL,
+                   group: bool = True) -> tuple[str, str]:
+        """Send `sig` to the run's process group (or, with `group` False, to the driver alone) `wait` seconds
+        after its store exists (if it still runs): a moment of the run, not of Python's start: (detail,
+        output)."""
         deadline = time.time() + 300
         while done_cells(url) < 0 and p.poll() is None and time.time() < deadline:
             time.sleep(0.05)
@@ -160,8 +211,8 @@ class Campaign:
             time.sleep(0.05)
         done = done_cells(url)
         if p.poll() is None:
-            os.killpg(p.pid, sig)
-        out, _ = p.communicate(timeout=120)
+            (os.killpg if group else os.kill)(p.pid, sig)
+        out, _ = p.communicate(timeout=300)
         return f"{wait:.1f} s after creation ({done} cells done); exit {p.returncode}", out
 
     def trial(self, n: int, kind: str) -> Outcome:
@@ -172,12 +223,15 @@ class Campaign:
         if kind == "kill-driver":
             detail, _ = self._kill_when(start("run", f, "--store", url, "--max-parallel", "1"), url,
                                         self.rng.uniform(0.0, 12))
-        elif kind == "sigint":
+        elif kind in SIGNALS:
+            sig, group = SIGNALS[kind]
             detail, out = self._kill_when(start("run", f, "--store", url, "--max-parallel", "1"), url,
-                                          self.rng.uniform(0.0, 12), signal.SIGINT)
-            if "Traceback" in out or ("exit 130" not in detail and "exit 0" not in detail) or \
-                    ("exit 130" in detail and "interrupted:" not in out):
-                problems.append(f"the interrupted run's output: {out[-600:]}")
+                                          self.rng.uniform(0.0, 12), sig, group)
+            code = int(detail.rsplit("exit ", 1)[1])
+            if "Traceback" in out or code not in (0, 129, 130, 143) or (code and "interrupted:" not in out):
+                problems.append(f"the {kind} run's output: {out[-600:]}")
+            if leases(url):
+                problems.append(f"the {kind} run left its lease: {leases(url)}")
         elif kind == "kill-worker":
             label = f"beta={self.rng.choice([0.3, 0.9])}, seed={self.rng.randrange(3)}"
             code, out = run("run", f, "--store", url, env={"FAULT_KILL_WORKER_AT_CELL": label}, faults=True)
@@ -219,10 +273,82 @@ class Campaign:
             detail = f"exits {codes}"
             if codes != [0, 2] or any("Traceback" in o for o in outs):
                 problems.append(f"two drivers: {codes}: {outs[0][-300:]} | {outs[1][-300:]}")
+        elif kind in ("swap-chunks", "dup-chunk", "recrc-chunk"):
+            detail = self._corrupt(kind, f, url, problems)
+        elif kind == "wrong-repair":
+            detail = self._wrong_repair(n, f, url, problems)
+        elif kind == "clock-ahead":
+            detail, _ = self._kill_when(start("run", f, "--store", url, "--max-parallel", "1"), url,
+                                        self.rng.uniform(0.0, 12))
+            for lease in (url / "_lease").glob("*.json"):
+                held = json.loads(lease.read_text())
+                held.update(host="a-host-an-hour-ahead", heartbeat=time.time() + 3600)
+                lease.write_text(json.dumps(held))
+            self._finish(f, url, key, problems, reruns=5, env={"SWEEP_LEASE_SECONDS": "2"})
+            return Outcome(n, kind, detail, not problems, problems, time.time() - t0)
         else:
             raise ValueError(kind)
         self._finish(f, url, key, problems)
         return Outcome(n, kind, detail, not problems, problems, time.time() - t0)
+
+    def _corrupt(self, kind: str, f: Path, url: Path, problems: list) -> str:
+        """Finish the sweep, damage its chunks so that each still decodes, and check that verify finds it and
+        that `verify --repair` marks the cells for recomputation (the caller's rerun restores them)."""
+        code, out = run("run", f, "--store", url)
+        if code != 0:
+            problems.append(f"the first run failed: {out[-600:]}")
+            return f"first run exit {code}"
+        var = self.rng.choice(DAMAGED)
+        a, b = self.rng.sample(CELLS, 2)
+        pa, pb = cell_chunk(url, var, a), cell_chunk(url, var, b)
+        if kind == "swap-chunks":
+            ra, rb = pa.read_bytes(), pb.read_bytes()
+            pa.write_bytes(rb)
+            pb.write_bytes(ra)
+            what = f"{var} of cells {a} and {b} swapped"
+        elif kind == "dup-chunk":
+            pb.write_bytes(pa.read_bytes())
+            what = f"{var} of cell {a} copied over cell {b}'s"
+        else:
+            byte, bit = self.rng.randrange(1 << 20), self.rng.randrange(8)
+            pa.write_bytes(recrc(pa.read_bytes(), byte, bit))
+            what = f"bit {bit} of byte {byte} of cell {a}'s {var} flipped, CRC32C recomputed"
+        code, out = run("verify", url)
+        if code == 0:
+            problems.append(f"verify found nothing after {what}: {out[-600:]}")
+        if "Traceback" in out:
+            problems.append(f"verify printed a traceback: {out[-600:]}")
+        code, out = run("verify", url, "--repair")
+        if "Traceback" in out:
+            problems.append(f"verify --repair printed a traceback: {out[-600:]}")
+        return f"{what}; verify --repair exit {code}"
+
+    def _wrong_repair(self, n: int, f: Path, url: Path, problems: list) -> str:
+        """Finish the sweep, delete its root metadata, and check that a repair with a sweep file of the same
+        grid shape but other values is refused and leaves the store unrepaired, then repair with the right
+        file (the caller's rerun and verify check the result)."""
+        code, out = run("run", f, "--store", url)
+        if code != 0:
+            problems.append(f"the first run failed: {out[-600:]}")
+            return f"first run exit {code}"
+        (url / "zarr.json").unlink()
+        wrong = self.folder / f"wrong{n}.yaml"
+        if self.rng.random() < 0.5:
+            wrong.write_text(SWEEP.format(betas="[0.35, 0.9]"))
+            what = "beta [0.35, 0.9] for [0.3, 0.9]"
+        else:
+            wrong.write_text(SWEEP.format(betas=BASE).replace("seed: 21", "seed: 22"))
+            what = "master seed 22 for 21"
+        code, out = run("verify", url, "--repair", "--sweep", wrong)
+        if code != 2 or "Traceback" in out:
+            problems.append(f"the repair with the wrong file ({what}) was not refused in one line: exit {code}: "
+                            f"{out[-600:]}")
+        if (url / "zarr.json").exists():
+            problems.append(f"the refused repair ({what}) wrote the root metadata")
+        code, out = run("verify", url, "--repair", "--sweep", f)
+        if code != 0:
+            problems.append(f"the repair with the right file failed: exit {code}: {out[-600:]}")
+        return f"repair with {what} refused; right file exit {code}"
 
     def schedule(self, trials: int, kinds=KINDS) -> list:
         """`trials` kinds drawn from the campaign's generator, every kind at least once when trials allow."""
