@@ -42,6 +42,8 @@ RESERVED = STORE_NAMES
 RANGE_KINDS = ("linspace", "logspace", "arange")
 MAX_VALUES = 100_000
 MAX_CELLS = 1_000_000
+_TOO_MANY = (f"more than the {MAX_VALUES} a grid key may take; for more cells put a second key on the grid "
+             f"(each dimension takes up to {MAX_VALUES} values, the grid up to {MAX_CELLS} cells)")
 
 
 @dataclass(frozen=True)
@@ -261,7 +263,12 @@ def _range(key: str, path: str, spec: dict, errs: Errors) -> Optional[list]:
         if c == 0:
             errs.add(f"{path}.arange", "step must not be 0")
             return None
-        q = (b - a) / c
+        with np.errstate(over="ignore"):
+            q = (b - a) / c  # inf or NaN for a step far below the span's precision
+        if not math.isfinite(q) or q > MAX_VALUES + 1:  # bounded before counting, let alone building, the values
+            count = "more values than a float can count" if not math.isfinite(q) else f"about {q:.3g} values"
+            errs.add(f"{path}.arange", f"[{a!r}, {b!r}, {c!r}] gives {count}, {_TOO_MANY}")
+            return None
         n = max(0, math.ceil(q - 1e-9 * max(1.0, abs(q))))
         if n == 0:
             errs.add(f"{path}.arange", f"[{a}, {b}, {c}] is empty (b is excluded; the step's "
@@ -274,7 +281,7 @@ def _range(key: str, path: str, spec: dict, errs: Errors) -> Optional[list]:
             return None
         n = int(c)
     if n > MAX_VALUES:
-        errs.add(f"{path}.{kind}", f"gives {n} values, more than the {MAX_VALUES} allowed")
+        errs.add(f"{path}.{kind}", f"gives {n if n < 1e15 else f'{float(n):.3g}'} values, {_TOO_MANY}")
         return None
     with np.errstate(over="ignore"):
         if kind == "arange":

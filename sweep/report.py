@@ -294,8 +294,9 @@ def render_report(ds: xr.Dataset, store: Optional[str] = None) -> str:
 
 
 def write_report(ds_or_store, out, storage_options: Optional[dict] = None) -> Path:
-    """Write the report of a store (a Dataset, or a store path or URL) to `out` (HTML, UTF-8); returns `out`.
-    OSError when the file cannot be written."""
+    """Write the report of a store (a Dataset, or a store path or URL) to `out` (HTML, UTF-8), atomically
+    (sweep.export.write_atomically: its folder must exist); returns `out`. OutputError (a ValueError) for a refused
+    path, OSError when the file cannot be written."""
     from .store import open_results
 
     if isinstance(ds_or_store, xr.Dataset):
@@ -303,11 +304,11 @@ def write_report(ds_or_store, out, storage_options: Optional[dict] = None) -> Pa
     else:
         store = str(ds_or_store)
         ds = open_results(store, storage_options)
-    out = Path(out)
+    from .export import check_output, write_atomically
+
+    out = check_output(out)  # before the work: a path that cannot be written is refused first
     text = render_report(ds, store)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
-    return out
+    return write_atomically(out, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 __all__ = ["esc", "plot_items", "render_report", "table_html", "write_report"]
