@@ -343,6 +343,8 @@ def query(store: str = typer.Argument(..., help=STORE_HELP),
     Example: sweep query results/quickstart.zarr --sel beta=0.6 --sel seed=0 --var weights --out w.nc
     """
     store = resolve_store(store)
+    if out is not None:
+        _check_out(out)
     ds = _dataset(store)
     for v in var:
         if v not in ds.data_vars:
@@ -462,7 +464,8 @@ def table(store: str = typer.Argument(..., help=STORE_HELP),
           sel: List[str] = typer.Option([], "--sel", help="NAME=VALUE selection (repeatable)."),
           observable: List[str] = typer.Option([], "--observable", help="Observable column (repeatable): R, IPR, "
                                                "Q, FWHM, angular_order, spatial_order (XY); the mean over hidden "
-                                               "units at each cell's final epoch [default: R, Q, FWHM]."),
+                                               "units at each cell's final epoch [default: R, Q, FWHM]; none: no "
+                                               "observable (no weight is read)."),
           out: Optional[Path] = typer.Option(None, help="Write to FILE.csv, .parquet or .json instead of printing.")):
     """One row per cell: grid coordinates, status, attempts, wall time, host, final log-likelihoods and
     observables (statistics stores: top eigenvalue and mode weight).
@@ -471,11 +474,15 @@ def table(store: str = typer.Argument(..., help=STORE_HELP),
     """
     store = resolve_store(store)
     from .cells import cells_table, write_cells_table
+    from .export import write_failure
 
+    if out is not None:
+        _check_out(out)
     ds = _dataset(store)
     sub = ds.sel(_parse_sel(sel, ds))
+    names = [] if [o.lower() for o in observable] == ["none"] else list(observable) or None
     try:
-        df = cells_table(sub, observables=list(observable) or None)
+        df = cells_table(sub, observables=names)
     except ValueError as exc:
         _fail(f"{store}: {exc}")
     if out is None:
@@ -500,7 +507,7 @@ def report(store: str = typer.Argument(..., help=STORE_HELP),
     Example: sweep report results/quickstart.zarr --out report.html
     """
     store = resolve_store(store)
-    from .cells import TooLarge
+    from .cells import DoesNotFit
     from .export import OutputError, write_failure
     from .report import write_report
 
@@ -512,7 +519,7 @@ def report(store: str = typer.Argument(..., help=STORE_HELP),
         write_report(store, out, _storage_options(store))
     except OutputError as exc:
         _fail(f"--out {out}: {exc}")
-    except TooLarge as exc:
+    except DoesNotFit as exc:
         _fail(f"{store}: {exc}")
     except OSError as exc:
         _fail(f"--out {out}: cannot write: {write_failure(exc)}")

@@ -107,7 +107,7 @@ def _control_character(text: str, source: str) -> None:
     line = text.count("\n", 0, m.start()) + 1
     column = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
     what = "a NUL character" if m.group() == "\0" else f"the control character U+{ord(m.group()):04X}"
-    raise SpecError([f"{source}: line {line}, column {column}: {what}; a sweep file is text (is it a sweep file?)"])
+    raise SpecError([f"{source}: line {line}, column {column}: {what}, which the text of a sweep file never holds"])
 
 
 def _long_integer(node: yaml.Node) -> Optional[tuple[str, int]]:
