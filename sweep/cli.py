@@ -72,16 +72,17 @@ SET_HELP = ("Override a key of the sweep file, KEY=VALUE (VALUE in YAML; repeata
             "--set grid.data.beta=[0.5,1.0], --set name=trial2.")
 
 
-def _load(file: Path, sets: Optional[List[str]] = None):
-    """The sweep file `file` with its --set overrides, validated; a sweep with no grid key is refused (its store has
-    one dimension per grid key). Exit 2 with the messages otherwise."""
+def _load(file: Path, sets: Optional[List[str]] = None, grid: bool = True):
+    """The sweep file `file` with its --set overrides, validated; with `grid`, a sweep with no grid key is refused
+    (its store has one dimension per grid key). Exit 2 with the messages otherwise."""
     from .overrides import parse_assignment
     from .spec import SpecError, load_sweep, require_grid
 
     try:
         overrides = dict(parse_assignment(a) for a in sets or [])
         sweep = load_sweep(file, overrides)
-        require_grid(sweep)
+        if grid:
+            require_grid(sweep)
         return sweep
     except SpecError as exc:
         _fail(str(exc))
@@ -225,7 +226,7 @@ def resolve_store(arg: str) -> str:
     if _is_sweep_file(arg):
         from .runner import default_store
 
-        return default_store(_load(Path(arg)))
+        return default_store(_load(Path(arg), grid=False))  # only its name is needed
     return arg
 
 

@@ -53,7 +53,7 @@ def check_output(out) -> Path:
         raise OutputError(f"cannot check it: {exc.strerror or exc}") from None
     if not stat.S_ISREG(mode):
         kind = "a folder" if stat.S_ISDIR(mode) else "a device or another special file"
-        raise OutputError(f"it is {kind}, not a regular file")
+        raise OutputError(f"cannot write: it is {kind}, not a regular file")
     return out
 
 

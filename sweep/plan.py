@@ -24,8 +24,8 @@ import numpy as np
 
 from .errors import StoreError
 from .grid import Grid, expand
-from .memory import machine_memory, nbytes
 from .layout import HEALABLE, TABLE_ARRAYS, Layout, check_growth, metadata_problems
+from .memory import machine_memory, nbytes
 from .provenance import contract, contract_diff
 from .reconcile import compare_sweeps, sweep_diff
 from .results import DONE

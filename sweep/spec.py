@@ -13,8 +13,13 @@ failing check depends on).
 
 Rules
 - YAML is read with a ``yaml.SafeLoader`` subclass that also refuses duplicate mapping keys and
-  reads YAML 1.2 floats such as ``1e-3`` (PyYAML's YAML 1.1 reads them as strings); a file over
-  1 MiB, or whose aliases expand to more than 5e5 nodes, is refused before it is validated.
+  reads YAML 1.2 floats such as ``1e-3`` (PyYAML's YAML 1.1 reads them as strings); a file that is not
+  a regular file, is over 1 MiB, holds a control character, expands to more than 5e5 nodes through its
+  aliases or holds an integer literal of more than 80 characters is refused before it is validated.
+- The store's epoch axis, the union of every cell's recorded epochs (multiples of ``record_every`` and
+  ``epochs`` itself), holds at most MAX_RECORDS epochs (:func:`recorded_epochs`, no per-epoch set).
+- A sweep may have no grid key (one cell, as :func:`sweep.cell.run_cell` uses it), but a store needs
+  one: :func:`require_grid` refuses it where a sweep meets a store (``sweep plan``/``run``, plan_sweep).
 - At most 20 problems are listed, then a count of the others.
 - Types are strict: no str -> number coercion, no bool as a number; ints are accepted for floats and
   integral floats (``1e4``) for ints. NaN and infinities are refused.

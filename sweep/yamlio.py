@@ -151,8 +151,8 @@ def load_text(text: str, source: str) -> Any:
                              "file needs far fewer (is it an alias bomb?)"])
         long = _long_integer(node)
         if long is not None:
-            raise SpecError([f"{source}: {long[0]}: an integer of {long[1]} characters; the largest a sweep file "
-                             f"takes is 2**64 - 1 (20 digits), a seed"])
+            raise SpecError([f"{source}: {long[0]}: an integer of {long[1]} characters, longer than any a sweep "
+                             "file takes (the largest, a seed, is below 2**64: 20 digits)"])
         return loader.construct_document(node)
     except yaml.YAMLError as e:
         raise SpecError([yaml_error(e, source)]) from None

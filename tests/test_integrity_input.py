@@ -6,11 +6,9 @@ Commands that could block or exhaust memory run in a child process with a genero
 instead of hanging the suite) and, where memory is the point, a capped address space (RLIMIT_AS).
 """
 
-import json
 import os
 import resource
 import shutil
-import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -209,7 +207,7 @@ def test_plan_prints_memory_per_cell_and_store_size_and_what_run_would_refuse(tm
 def test_run_refuses_a_sweep_too_large_before_ray_starts_unless_allowed(tmp_path):
     f = tmp_path / "big.yaml"
     f.write_text(BIG)
-    code, out = sweep_cli("run", f, "--store", tmp_path / "s.zarr")
+    code, out = sweep_cli("run", f, "--store", tmp_path / "s.zarr", cap=MEMORY_CAP)  # a cell of ~0.5 TB: refused
     lines = out.strip().splitlines()
     assert code == 2 and "Traceback" not in out, out
     assert lines[0].startswith(f"{f}: a cell needs about ") and "pass --allow-large" in lines[0], out
@@ -308,7 +306,6 @@ def test_table_and_report_refuse_or_degrade_when_one_cell_does_not_fit(wide, tmp
     monkeypatch.setattr(sweep.report, "available_memory", lambda: 100_000)
     runner = CliRunner()
     r = runner.invoke(app, ["table", wide])
-    assert r.exit_code == 2 and r.exception is None or isinstance(r.exception, SystemExit), r.output
     one_line(r.exit_code, r.output, f"{wide}: one cell's weights are 108 kB uncompressed (3 x 3 x 3000 values over "
                                     "(epoch, hidden, visible))", "--observable none")
     r = runner.invoke(app, ["table", wide, "--observable", "none"])
