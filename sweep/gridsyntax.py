@@ -22,6 +22,8 @@ dimension or a variable, ``rbm.hidden`` -> ``rbm_hidden``). A coordinate name th
 store name, or another coordinate's name, is refused when the sweep is validated.
 Values along a dimension (the first key of a zip group) must be distinct; a key may appear once.
 
+Seeds on the grid are coordinates of the store (int64): at most 2**63 - 1 there (2**64 - 1 in a section).
+
 Limits that keep any file cheap to refuse: at most MAX_VALUES values per key (a longer list is refused
 before its values are checked) and MAX_CELLS cells in all (checked before any cell is built).
 """
@@ -35,7 +37,7 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from .fields import FIELDS, SECTIONS, Errors, canonical_json, describe, format_value, kind_name, suggest, validate_value
+from .fields import FIELDS, MAX_INT, SECTIONS, Errors, canonical_json, describe, format_value, kind_name, suggest, validate_value
 from .names import STORE_NAMES
 
 RESERVED = STORE_NAMES
@@ -200,6 +202,9 @@ def _values(key: str, path: str, raw: Any, errs: Errors) -> Optional[tuple]:
     out, ok = [], True
     for i, value in enumerate(raw):
         val, problems = validate_value(key, value)
+        if not problems and isinstance(val, int) and val > MAX_INT:  # a seed: uint64 in a section, not on the grid
+            problems = [("", f"must be <= {MAX_INT} on the grid (the store's coordinate is a 64-bit signed "
+                             f"integer), got {val}")]
         for sub, reason in problems:
             errs.add(f"{path}[{i}]{sub}", reason)
         ok = ok and not problems

@@ -134,6 +134,9 @@ def test_a_5000_digit_seed_is_refused_naming_its_key(tmp_path):
     assert len(out) < 400
     with pytest.raises(SpecError, match=r"seed: must be an integer in \[0, 2\*\*64\), got 18446744073709551616"):
         parse_sweep(HEAD + f"seed: {2 ** 64}\n", "s.yaml")
+    with pytest.raises(SpecError, match=r"grid.train.seed\[1\]: must be <= 9223372036854775807 on the grid"):
+        parse_sweep(HEAD + f"grid: {{train.seed: [0, {2 ** 64 - 1}]}}\n", "s.yaml")  # its coordinate is int64
+    assert parse_sweep(HEAD + f"seed: {2 ** 64 - 1}\ngrid: {{data.beta: [1]}}\n", "s.yaml").seed == 2 ** 64 - 1
     with pytest.raises(SpecError, match=r"rbm.n_hidden: must be <= 9223372036854775807 \(the store holds it as a "
                                         r"64-bit integer\)"):
         parse_sweep(HEAD + "rbm: {n_hidden: 1e30}\n", "s.yaml")
