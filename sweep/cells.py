@@ -145,7 +145,7 @@ def _final_columns(ds: xr.Dataset, names: list, memory: Optional[int]) -> dict:
     probe = ds[logliks[0]].transpose(*cell_dims, "epoch") if not names and logliks else w
     chunk = int(np.prod([probe.sizes[d] for d in probe.dims if d not in cell_dims], dtype=np.int64)) \
         * probe.dtype.itemsize
-    per_cell = 2 * chunk + (WORK_PER_VALUE * per_final * len(names) if names else 0) + 16 * n_epochs
+    per_cell = 2 * chunk + (WORK_PER_VALUE * per_final if names else 0) + 16 * n_epochs  # one observable at a time
     budget = available_memory() // 2 if memory is None else int(memory)
     if per_cell > budget:
         what = f"{' x '.join(map(str, sizes))} values over ({', '.join(inner)})"

@@ -107,7 +107,8 @@ def weights_too_large(ds: xr.Dataset) -> Optional[str]:
     status, w = ds["status"], ds["weights"]
     inner = [w.sizes[d] for d in w.dims if d not in status.dims]
     chunk = 4 * int(np.prod(inner, dtype=np.int64))
-    need = (2 * chunk + WORK_PER_VALUE * chunk // 4) * max(1, min(os.cpu_count() or 1, status.size))
+    final = chunk // 4 // max(1, w.sizes.get("epoch", 1))  # the weights of one epoch of a cell
+    need = (2 * chunk + WORK_PER_VALUE * final) * max(1, min(os.cpu_count() or 1, status.size))
     free = available_memory() // 2
     if need <= free:
         return None

@@ -292,7 +292,11 @@ def test_the_table_is_computed_in_cell_batches_with_the_values_of_the_whole(wide
     whole = sweep.cells_table(ds)
     w = ds["weights"]
     chunk = 4 * 3 * 3 * 3000
-    batched = sweep.cells_table(ds, memory=2 * chunk + sweep.cells.WORK_PER_VALUE * 9000 * 3 + 1000)  # 1 a batch
+    per_cell = 2 * chunk + sweep.cells.WORK_PER_VALUE * 9000 + 16 * 3
+    batched = sweep.cells_table(ds, memory=per_cell + 10)  # one cell a batch
+    assert batched.equals(sweep.cells_table(ds, memory=4 * per_cell))  # four cells, then two
+    with pytest.raises(sweep.cells.DoesNotFit, match="one cell's weights are 108 kB uncompressed"):
+        sweep.cells_table(ds, memory=per_cell - 1)
     assert whole.equals(batched) or (whole.fillna(-1) == batched.fillna(-1)).all().all()
     final = analysis.final_weights(w)  # the reference: the whole store at once
     for name in ("R", "Q", "FWHM"):
@@ -320,8 +324,10 @@ def test_table_and_report_refuse_or_degrade_when_one_cell_does_not_fit(wide, tmp
     assert "skipped: one cell&#x27;s weights are 108 kB uncompressed; drawing needs about" in page
 
 
-def test_table_of_a_store_with_1e8_visible_units_is_refused_in_bounded_memory(tmp_path):
-    """n_visible 1e8 (400 MB a record): the metadata only, no data; `table` must not read 1e8-wide arrays whole."""
+def test_table_and_report_of_a_store_with_1e8_visible_units_stay_in_bounded_memory(tmp_path):
+    """n_visible 1e8 (400 MB a record): the metadata only, no data; `table` and `report` must not read 1e8-wide
+    arrays whole: the table is refused in one line (or given without observables), the report says what it left
+    out."""
     text = ("data: {model: ising, n_visible: 100000000, n_samples: 20}\n"
             "train: {method: exact, epochs: 20, record_every: 10, batch_size: 10}\ngrid: {train.seed: [0]}\n")
     sw = parse_sweep(text, "huge.yaml")
@@ -334,6 +340,11 @@ def test_table_of_a_store_with_1e8_visible_units_is_refused_in_bounded_memory(tm
     one_line(code, out, f"{url}: one cell's weights are 1.2 GB uncompressed (3 x 1 x 100000000 values")
     code, out = sweep_cli("table", url, "--observable", "none", cap=MEMORY_CAP)
     assert code == 0 and "pending" in out, out
+    code, out = sweep_cli("report", url, "--out", tmp_path / "r.html", cap=MEMORY_CAP)
+    assert code == 0 and "Traceback" not in out, out
+    page = (tmp_path / "r.html").read_text()
+    assert "no observable columns: one cell&#x27;s weights are 1.2 GB uncompressed" in page
+    assert "skipped: one cell&#x27;s weights are 1.2 GB uncompressed; drawing needs about" in page
 
 
 # ------------------------------------------------------------------------------ finding 15: output paths
