@@ -271,9 +271,12 @@ class Footprint:
         return cells * (self.cell_data + self.table)
 
     def describe(self, cells: int) -> str:
+        """One line: the memory per cell, and the store's data for `cells` cells (to run)."""
         return (f"memory per cell: up to about {nbytes(self.cell_memory)} (training state and recorded trajectory); "
                 f"store: up to {nbytes(self.store_bytes(cells) + self.fixed)} of data for these {cells} cells "
-                f"({nbytes(self.cell_data)} a cell, uncompressed)")
+                f"({nbytes(self.cell_data)} a cell, uncompressed)" if cells else
+                f"memory per cell: up to about {nbytes(self.cell_memory)} (training state and recorded trajectory); "
+                f"store: {nbytes(self.cell_data)} of data a cell, uncompressed")
 
 
 def footprint(grid: Grid) -> Footprint:
@@ -311,8 +314,8 @@ def free_disk(path: str) -> tuple[str, int]:
 
 def fit_problems(plan: Plan, fp: Optional[Footprint] = None) -> list:
     """Why `plan`'s cells would not fit: a cell larger than this machine's memory; a local store whose data to
-    write (the cells to run; the coordinates and table too when it is created) exceed the free disk. One line
-    each, naming the sweep file and the numbers; [] when they fit."""
+    write (the cells to run, with their table rows; the coordinates and metadata too when it is created) exceed
+    the free disk. One line each, naming the sweep file and the numbers; [] when they fit."""
     fp = fp or footprint(plan.grid)
     out = []
     source = plan.sweep.source
@@ -323,8 +326,7 @@ def fit_problems(plan: Plan, fp: Optional[Footprint] = None) -> list:
                    "rbm.n_hidden, data.n_samples or raise train.record_every, or pass --allow-large")
     loc = plan.store.location
     if loc.local and len(plan.todo):
-        write = fp.store_bytes(len(plan.todo)) + (fp.fixed + fp.table * plan.grid.size if plan.action == "create"
-                                                  else 0)
+        write = fp.store_bytes(len(plan.todo)) + (fp.fixed if plan.action == "create" else 0)
         where, free = free_disk(loc.root)
         if write > free:
             out.append(f"{source}: the store needs up to {nbytes(write)} of disk for {len(plan.todo)} cells "
