@@ -68,6 +68,22 @@ def test_a_fifo_as_the_sweep_file_is_refused_without_blocking(tmp_path, command)
     assert not (tmp_path / "s.zarr").exists()
 
 
+@pytest.mark.timeout(TIMEOUT)
+def test_a_fifo_swapped_in_after_the_check_does_not_block(tmp_path, monkeypatch):
+    """The stat says regular file (the file was swapped for a FIFO after it): the open must not block, and the
+    opened file is checked again."""
+    from sweep import yamlio
+
+    regular = tmp_path / "r.yaml"
+    regular.write_text(HEAD)
+    fifo = tmp_path / "f.yaml"
+    os.mkfifo(fifo)
+    real = Path.stat
+    monkeypatch.setattr(Path, "stat", lambda self, **kw: real(regular) if self == fifo else real(self, **kw))
+    with pytest.raises(SpecError, match=r"f.yaml: \(file\): a FIFO \(named pipe\), not a regular file"):
+        yamlio.read_text(fifo)
+
+
 @pytest.mark.parametrize("path,what", [("/dev/null", "a character device"), ("/dev/zero", "a character device"),
                                        (".", "a folder")])
 def test_devices_and_folders_are_refused(tmp_path, path, what):
