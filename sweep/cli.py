@@ -72,13 +72,18 @@ SET_HELP = ("Override a key of the sweep file, KEY=VALUE (VALUE in YAML; repeata
             "--set grid.data.beta=[0.5,1.0], --set name=trial2.")
 
 
-def _load(file: Path, sets: Optional[List[str]] = None):
+def _load(file: Path, sets: Optional[List[str]] = None, grid: bool = True):
+    """The sweep file `file` with its --set overrides, validated; with `grid`, a sweep with no grid key is refused
+    (its store has one dimension per grid key). Exit 2 with the messages otherwise."""
     from .overrides import parse_assignment
-    from .spec import SpecError, load_sweep
+    from .spec import SpecError, load_sweep, require_grid
 
     try:
         overrides = dict(parse_assignment(a) for a in sets or [])
-        return load_sweep(file, overrides)
+        sweep = load_sweep(file, overrides)
+        if grid:
+            require_grid(sweep)
+        return sweep
     except SpecError as exc:
         _fail(str(exc))
     except OSError as exc:
@@ -91,6 +96,7 @@ def run(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
         address: Optional[str] = typer.Option(None, help="Ray cluster address (default: start a local Ray)."),
         max_parallel: Optional[int] = typer.Option(None, min=1, help="Most Ray tasks in flight at once (each runs a batch of cells; default 2 per CPU)."),
         allow_env_change: bool = typer.Option(False, "--allow-env-change", help="Continue a store computed in another environment (package commit, numpy/numba/llvmlite, CPU); the run record notes it."),
+        allow_large: bool = typer.Option(False, "--allow-large", help="Run a sweep whose cell would not fit this machine's memory, or whose store would not fit the free disk (`sweep plan` shows both figures)."),
         sets: List[str] = typer.Option([], "--set", metavar="KEY=VALUE", help=SET_HELP),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="A line for every finished cell."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display: only the summary and errors."),
@@ -106,6 +112,7 @@ def run(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
     Example: sweep run sweeps/quickstart.yaml --store results/quick.zarr
     """
     from .errors import StoreError
+    from .plan import TooLarge
     from .runner import default_store, plan_sweep, run_sweep
 
     sweep = _load(file, sets)
@@ -125,7 +132,10 @@ def run(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
     try:
         summary = run_sweep(sweep, store=url, address=address, max_parallel=max_parallel,
                             storage_options=options, allow_env_change=allow_env_change,
-                            progress="off" if quiet else "auto", verbose=verbose and not quiet, stop=stop)
+                            progress="off" if quiet else "auto", verbose=verbose and not quiet, stop=stop,
+                            allow_large=allow_large)
+    except TooLarge as exc:  # one line each, naming the sweep file and the numbers
+        _fail(str(exc))
     except StoreError as exc:
         _fail((str(exc) if str(exc).startswith(url) else f"{url}: {exc}") + _new_store_hint(str(exc), url, file, sets))
     except ConnectionError as exc:  # sweep.runner says which cluster and how token authentication is set up
@@ -216,7 +226,7 @@ def resolve_store(arg: str) -> str:
     if _is_sweep_file(arg):
         from .runner import default_store
 
-        return default_store(_load(Path(arg)))
+        return default_store(_load(Path(arg), grid=False))  # only its name is needed
     return arg
 
 
@@ -334,6 +344,8 @@ def query(store: str = typer.Argument(..., help=STORE_HELP),
     Example: sweep query results/quickstart.zarr --sel beta=0.6 --sel seed=0 --var weights --out w.nc
     """
     store = resolve_store(store)
+    if out is not None:
+        _check_out(out)
     ds = _dataset(store)
     for v in var:
         if v not in ds.data_vars:
@@ -345,13 +357,15 @@ def query(store: str = typer.Argument(..., help=STORE_HELP),
     if out is None:
         typer.echo(repr(sub))
         return
-    from .export import export
+    from .export import export, write_failure
 
     try:
         export(sub, out)
     except ValueError as exc:
         _fail(f"--out {out}: {exc}")
-    except (OSError, TypeError) as exc:
+    except OSError as exc:
+        _fail(f"--out {out}: cannot write: {write_failure(exc)}")
+    except TypeError as exc:
         _fail(f"--out {out}: cannot write: {exc}")
     typer.echo(f"wrote {out}")
 
@@ -451,7 +465,8 @@ def table(store: str = typer.Argument(..., help=STORE_HELP),
           sel: List[str] = typer.Option([], "--sel", help="NAME=VALUE selection (repeatable)."),
           observable: List[str] = typer.Option([], "--observable", help="Observable column (repeatable): R, IPR, "
                                                "Q, FWHM, angular_order, spatial_order (XY); the mean over hidden "
-                                               "units at each cell's final epoch [default: R, Q, FWHM]."),
+                                               "units at each cell's final epoch [default: R, Q, FWHM]; none: no "
+                                               "observable (no weight is read)."),
           out: Optional[Path] = typer.Option(None, help="Write to FILE.csv, .parquet or .json instead of printing.")):
     """One row per cell: grid coordinates, status, attempts, wall time, host, final log-likelihoods and
     observables (statistics stores: top eigenvalue and mode weight).
@@ -460,11 +475,15 @@ def table(store: str = typer.Argument(..., help=STORE_HELP),
     """
     store = resolve_store(store)
     from .cells import cells_table, write_cells_table
+    from .export import write_failure
 
+    if out is not None:
+        _check_out(out)
     ds = _dataset(store)
     sub = ds.sel(_parse_sel(sel, ds))
+    names = [] if [o.lower() for o in observable] == ["none"] else list(observable) or None
     try:
-        df = cells_table(sub, observables=list(observable) or None)
+        df = cells_table(sub, observables=names)
     except ValueError as exc:
         _fail(f"{store}: {exc}")
     if out is None:
@@ -475,7 +494,7 @@ def table(store: str = typer.Argument(..., help=STORE_HELP),
     except ValueError as exc:
         _fail(f"--out {out}: {exc}")
     except OSError as exc:
-        _fail(f"--out {out}: cannot write: {exc.strerror or exc}")
+        _fail(f"--out {out}: cannot write: {write_failure(exc)}")
     typer.echo(f"wrote {out} ({len(df)} cells)")
 
 
@@ -489,15 +508,22 @@ def report(store: str = typer.Argument(..., help=STORE_HELP),
     Example: sweep report results/quickstart.zarr --out report.html
     """
     store = resolve_store(store)
+    from .cells import DoesNotFit
+    from .export import OutputError, write_failure
     from .report import write_report
 
     if out.suffix.lower() not in (".html", ".htm"):
         _fail(f"--out {out}: the report is written as .html")
+    _check_out(out)
     _open(store)
     try:
         write_report(store, out, _storage_options(store))
+    except OutputError as exc:
+        _fail(f"--out {out}: {exc}")
+    except DoesNotFit as exc:
+        _fail(f"{store}: {exc}")
     except OSError as exc:
-        _fail(f"--out {out}: cannot write: {exc.strerror or exc}")
+        _fail(f"--out {out}: cannot write: {write_failure(exc)}")
     typer.echo(f"wrote {out}")
 
 
@@ -505,6 +531,16 @@ PLOT_KINDS = ("phase-diagram", "width-vs-xi", "width-vs-m", "trajectories", "msd
               "modulation", "eigen", "eigenvector", "small-beta", "samples", "theory")
 # the kinds as a choice list: --help shows them, completion offers them, a wrong one is a usage error (exit 2)
 PlotKind = Enum("PlotKind", {k.replace("-", "_"): k for k in PLOT_KINDS}, type=str)
+
+
+def _check_out(out: Path) -> None:
+    """Refuse (exit 2) an output path before any work: a missing folder, a system folder, a special file."""
+    from .export import OutputError, check_output
+
+    try:
+        check_output(out)
+    except OutputError as exc:
+        _fail(f"--out {out}: {exc}")
 
 
 @app.command()
@@ -535,6 +571,7 @@ def plot(kind: PlotKind = typer.Argument(..., help="What to draw.", show_choices
 
     if out.suffix.lower() not in (".png", ".svg"):
         _fail(f"--out {out}: plots are written as .png or .svg")
+    _check_out(out)
     options = {"phase-diagram": dict(x=x, y=y, observable=observable), "weights": dict(hidden=hidden),
                "profiles": dict(hidden=hidden), "modulation": dict(hidden=hidden), "msd": dict(after=after)}
     try:
@@ -557,7 +594,14 @@ def plot(kind: PlotKind = typer.Argument(..., help="What to draw.", show_choices
             fig = plots.PLOTS[kind](ds, sel=_parse_sel(sel, ds), **options.get(kind, {}))
     except (ValueError, KeyError, IndexError) as exc:
         _fail(f"plot {kind}: {exc}")
-    typer.echo(f"wrote {plots.save(fig, out)}")
+    from .export import write_failure
+
+    try:
+        typer.echo(f"wrote {plots.save(fig, out)}")
+    except ValueError as exc:
+        _fail(f"--out {out}: {exc}")
+    except OSError as exc:
+        _fail(f"--out {out}: cannot write: {write_failure(exc)}")
 
 
 @app.command()

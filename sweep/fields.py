@@ -4,7 +4,8 @@ Contract
 - ``FIELDS`` maps every dotted key (``data.beta``, ``train.batch_size``, ...) to a :class:`FieldSpec`;
   :func:`validate_value` checks one value of one field, strictly: no str -> number coercion, no bool as
   a number; ints are accepted for floats and integral floats (``1e4``) for ints; NaN and infinities are
-  refused. It returns the coerced value and a list of ``(subpath, reason)``.
+  refused; integers other than seeds fit int64 (MAX_INT), seeds uint64 (MAX_SEED). It returns the coerced
+  value and a list of ``(subpath, reason)``.
 - :class:`Errors` collects ``"{file}: {key}: {reason}"`` messages; :class:`SpecError` carries them.
 - :func:`resolve` applies dotted overrides to the sections; :func:`canonical_json` is the deterministic
   JSON that seeds and hashes are computed from.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import reprlib
 import types
 import typing
@@ -26,6 +28,8 @@ from typing import Annotated, Any, Literal, Mapping, Optional
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 MAX_SEED = 2**64 - 1
+MAX_INT = 2**63 - 1
+"""The largest value of an integer field other than a seed (int64; seeds are uint64, up to MAX_SEED)."""
 MAX_COUPLINGS = 64
 MAX_EXACT_HIDDEN = 20
 EXACT_HIDDEN = ("spin", "bernoulli")
@@ -89,6 +93,17 @@ class TrainSpec(BaseModel):
 SECTIONS: dict[str, type[BaseModel]] = {"data": DataSpec, "rbm": RBMSpec, "train": TrainSpec}
 
 
+NON_PRINTABLE = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010ffff]")
+"""Characters PyYAML refuses in a stream (its Reader.NON_PRINTABLE): control characters, NUL, surrogates."""
+
+
+def printable(text: str) -> str:
+    """`text` with every non-printable character (NON_PRINTABLE, a newline too) written as an escape (``\\x00``,
+    ``\\n``): a message quoting it stays one line and sends no control sequence to a terminal."""
+    return re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]|" + NON_PRINTABLE.pattern,
+                  lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 class SpecError(Exception):
     """Invalid sweep file. ``messages``: one ``"{file}: {key}: {reason}"`` string per problem."""
 
@@ -111,8 +126,8 @@ class Errors:
         self.more = 0
 
     def add(self, key: str, reason: str) -> None:
-        if len(self._messages) < MAX_ERRORS:
-            self._messages[f"{self.source}: {key}: {reason}"] = None
+        if len(self._messages) < MAX_ERRORS:  # printable: a key or value may hold control characters
+            self._messages[printable(f"{self.source}: {key}: {reason}")] = None
         else:
             self.more += 1
 
@@ -248,6 +263,8 @@ def validate_value(key: str, value: Any) -> tuple[Any, list[tuple[str, str]]]:
         out = info.adapter.validate_python(value)
     except ValidationError as e:
         return None, [(_loc(err["loc"]), _reason(err, info)) for err in e.errors()]
+    if info.kind == "int" and not info.key.endswith(".seed") and isinstance(out, int) and out > MAX_INT:
+        return None, [("", f"must be <= {MAX_INT} (the store holds it as a 64-bit integer), got {describe(out)}")]
     if isinstance(out, float):
         out = out + 0.0  # -0.0 -> 0.0
     elif isinstance(out, list):

@@ -22,6 +22,8 @@ dimension or a variable, ``rbm.hidden`` -> ``rbm_hidden``). A coordinate name th
 store name, or another coordinate's name, is refused when the sweep is validated.
 Values along a dimension (the first key of a zip group) must be distinct; a key may appear once.
 
+Seeds on the grid are coordinates of the store (int64): at most 2**63 - 1 there (2**64 - 1 in a section).
+
 Limits that keep any file cheap to refuse: at most MAX_VALUES values per key (a longer list is refused
 before its values are checked) and MAX_CELLS cells in all (checked before any cell is built).
 """
@@ -35,13 +37,15 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from .fields import FIELDS, SECTIONS, Errors, canonical_json, describe, format_value, kind_name, suggest, validate_value
+from .fields import FIELDS, MAX_INT, SECTIONS, Errors, canonical_json, describe, format_value, kind_name, suggest, validate_value
 from .names import STORE_NAMES
 
 RESERVED = STORE_NAMES
 RANGE_KINDS = ("linspace", "logspace", "arange")
 MAX_VALUES = 100_000
 MAX_CELLS = 1_000_000
+_TOO_MANY = (f"more than the {MAX_VALUES} a grid key may take; for more cells put a second key on the grid "
+             f"(each dimension takes up to {MAX_VALUES} values, the grid up to {MAX_CELLS} cells)")
 
 
 @dataclass(frozen=True)
@@ -198,6 +202,9 @@ def _values(key: str, path: str, raw: Any, errs: Errors) -> Optional[tuple]:
     out, ok = [], True
     for i, value in enumerate(raw):
         val, problems = validate_value(key, value)
+        if not problems and isinstance(val, int) and val > MAX_INT:  # a seed: uint64 in a section, not on the grid
+            problems = [("", f"must be <= {MAX_INT} on the grid (the store's coordinate is a 64-bit signed "
+                             f"integer), got {val}")]
         for sub, reason in problems:
             errs.add(f"{path}[{i}]{sub}", reason)
         ok = ok and not problems
@@ -261,7 +268,12 @@ def _range(key: str, path: str, spec: dict, errs: Errors) -> Optional[list]:
         if c == 0:
             errs.add(f"{path}.arange", "step must not be 0")
             return None
-        q = (b - a) / c
+        with np.errstate(over="ignore"):
+            q = (b - a) / c  # inf or NaN for a step far below the span's precision
+        if not math.isfinite(q) or q > MAX_VALUES + 1:  # bounded before counting, let alone building, the values
+            count = "more values than a float can count" if not math.isfinite(q) else f"about {q:.3g} values"
+            errs.add(f"{path}.arange", f"[{a!r}, {b!r}, {c!r}] gives {count}, {_TOO_MANY}")
+            return None
         n = max(0, math.ceil(q - 1e-9 * max(1.0, abs(q))))
         if n == 0:
             errs.add(f"{path}.arange", f"[{a}, {b}, {c}] is empty (b is excluded; the step's "
@@ -274,7 +286,7 @@ def _range(key: str, path: str, spec: dict, errs: Errors) -> Optional[list]:
             return None
         n = int(c)
     if n > MAX_VALUES:
-        errs.add(f"{path}.{kind}", f"gives {n} values, more than the {MAX_VALUES} allowed")
+        errs.add(f"{path}.{kind}", f"gives {n if n < 1e15 else f'{float(n):.3g}'} values, {_TOO_MANY}")
         return None
     with np.errstate(over="ignore"):
         if kind == "arange":

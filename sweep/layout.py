@@ -34,7 +34,7 @@ from .grid import Grid, expand
 from .lease import LEASE_DIR, Lease
 from .names import STATISTICS_VARIABLES
 from .results import PENDING, STATUS_NAMES
-from .spec import Sweep
+from .spec import Sweep, recorded_epochs
 from .store import CREATING, LAYOUT_VERSION, ROOT, ResultsStore
 
 LAYOUT_KEYS = ("train.epochs", "train.record_every", "rbm.n_hidden", "data.n_visible", "data.model", "data.q")
@@ -55,15 +55,15 @@ class Layout:
     def of(cls, grid: Grid) -> "Layout":
         if is_statistics(next(iter(grid)).spec):  # a sweep never mixes them (sweep.spec)
             return cls((), 0, 0, 0, statistics=True)
-        epochs, M, N, q = set(), 1, 2, 0
+        pairs, M, N, q = set(), 1, 2, 0
         for cell, _ in grid.representatives(LAYOUT_KEYS):
             t, d, r = cell.spec["train"], cell.spec["data"], cell.spec["rbm"]
-            epochs.update(range(0, t["epochs"] + 1, t["record_every"]))
-            epochs.add(t["epochs"])  # the last epoch is always recorded (kernels.train.fit)
+            pairs.add((t["epochs"], t["record_every"]))
             M, N = max(M, r["n_hidden"]), max(N, d["n_visible"])
             if d["model"] == "xy":
                 q = max(q, d["q"])
-        return cls(tuple(sorted(epochs)), M, N, q)
+        # the union of the cells' recorded epochs, bounded by validation (sweep.spec.MAX_RECORDS), no per-epoch set
+        return cls(tuple(recorded_epochs(pairs).tolist()), M, N, q)
 
     def own_coords(self) -> dict:
         """The per-cell axes as coordinate arrays (none for data-statistics stores)."""

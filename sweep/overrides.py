@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from .fields import SECTIONS, SpecError, copy_value, short_repr, suggest
+from .fields import MAX_SHOWN, SECTIONS, SpecError, copy_value, printable, short_repr, suggest
 from .yamlio import load_text
 
 _ZIP = re.compile(r"^grid\.zip\[(\d+)\]\.(.+)$")
@@ -29,10 +29,16 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise SpecError([f"--set {text}: expected KEY=VALUE, e.g. --set train.epochs=50 or "
+        raise SpecError([f"--set {typed(text)}: expected KEY=VALUE, e.g. --set train.epochs=50 or "
                          "--set grid.data.beta=[0.5,1.0]"])
-    value = load_text(raw, f"--set {text}") if raw.strip() else None
+    value = load_text(raw, f"--set {typed(text)}") if raw.strip() else None
     return key, value
+
+
+def typed(text: str) -> str:
+    """An argument as typed, for a message: control characters escaped (fields.printable), cut to MAX_SHOWN."""
+    text = printable(text)
+    return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN - 3] + "..."
 
 
 def apply_overrides(raw: Any, overrides: Mapping[str, Any], source: str) -> dict:
@@ -48,7 +54,7 @@ def apply_overrides(raw: Any, overrides: Mapping[str, Any], source: str) -> dict
         try:
             _apply_one(out, key, copy_value(value))
         except ValueError as exc:
-            problems.append(f"{source}: --set {key}={shown(value)}: {exc}")
+            problems.append(printable(f"{source}: --set {typed(str(key))}={shown(value)}: {exc}"))
     if problems:
         raise SpecError(problems)
     return out
@@ -138,7 +144,7 @@ def _apply_one(out: dict, key: str, value: Any) -> None:
 
 def shown(value: Any) -> str:
     """A value as an override shows it: text as typed, anything else summarised."""
-    return value if isinstance(value, str) else short_repr(value)
+    return typed(value) if isinstance(value, str) else short_repr(value)
 
 
 def effective_text(raw: dict, source: str, overrides: Mapping[str, Any]) -> str:

@@ -2,23 +2,34 @@
 the changes a plan calls for (create, grow, heal) are made by the run holding the store's lease.
 
 Actions: `create` (no store yet, or a creation that did not finish, which is removed first), `resume` (the
-same sweep), `extend` (values appended along grid dimensions: the store grows), `refuse` (another sweep, or
-damaged metadata that only `sweep verify --repair` mends; `reasons` says what).
+same sweep), `extend` (values appended along grid dimensions: the store grows), `refuse` (another sweep, a
+growth that would change the per-cell sizes, or damaged metadata that only `sweep verify --repair` mends;
+`reasons` says what). A sweep with no grid key is refused (SpecError) before anything is read.
+
+Bounded work: :func:`footprint` estimates, from the arrays' sizes, the memory of a cell (its training state and
+recorded trajectory, the largest cell of the grid) and the bytes of a cell's data in the store (uncompressed: an
+upper bound); :func:`fit_problems` compares them with this machine's memory and, for a local store, the free disk;
+:func:`check_fits` (called by sweep.runner.run_sweep before Ray starts) raises :class:`TooLarge` unless
+`allow_large`. `Plan.describe` prints the figures and the refusal `run` would give.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
 
+from .errors import StoreError
 from .grid import Grid, expand
-from .layout import HEALABLE, metadata_problems
+from .layout import HEALABLE, TABLE_ARRAYS, Layout, check_growth, metadata_problems
+from .memory import machine_memory, nbytes
 from .provenance import contract, contract_diff
 from .reconcile import compare_sweeps, sweep_diff
 from .results import DONE
-from .spec import Sweep
+from .spec import Sweep, require_grid
 from .store import ResultsStore
 
 
@@ -77,7 +88,9 @@ class Plan:
                 lines.append(f"  ~ master seed: {d['seed'][0]} -> {d['seed'][1]}")
             if d["dims"]:
                 lines.append(f"  ~ grid dimensions: {d['dims'][0]} -> {d['dims'][1]}")
-            if not (d["added"] or d["removed"] or d["constants"] or d["seed"] or d["dims"]):
+            for k in d.get("reordered", []):
+                lines.append(f"  ~ {k}: values reordered")
+            if not (d["added"] or d["removed"] or d["constants"] or d["seed"] or d["dims"] or d.get("reordered")):
                 lines.append("  (no change)")
         if self.environment:
             lines.append("environment differs from the store's (bit-identity depends on it; run refuses without "
@@ -86,10 +99,16 @@ class Plan:
         if self.heal:
             lines.append("metadata the run mends first (a growth cut short): "
                          + ", ".join(sorted({p.key.split('/')[0] for p in self.heal})))
+        fp = footprint(self.grid)
+        lines.insert(3, fp.describe(len(self.todo)))
         if self.action == "refuse":
             lines.append("run would refuse this store:")
             lines += [f"  - {r}" for r in self.reasons]
             return "\n".join(lines)
+        large = fit_problems(self, fp)
+        if large:
+            lines.append("run would refuse this sweep without --allow-large:")
+            lines += [f"  - {r}" for r in large]
         lines.append(f"run would: run {len(self.todo)} cells ({self.new_cells} new, "
                      f"{len(self.todo) - self.new_cells} unfinished or failed), skip {self.done} done")
         for c in self.todo[:50]:
@@ -164,7 +183,9 @@ def estimate_total(grid: Grid, flat) -> float:
 
 
 def plan_sweep(sweep: Sweep, store_url: str, storage_options: Optional[dict] = None) -> Plan:
-    """Reconcile a sweep with its store (read-only; raises StoreError for a location `sweep run` never touches)."""
+    """Reconcile a sweep with its store (read-only; raises StoreError for a location `sweep run` never touches,
+    SpecError for a sweep with no grid key)."""
+    require_grid(sweep)
     grid = expand(sweep)
     store = ResultsStore(store_url, storage_options)
     state = store.check_usable()
@@ -185,7 +206,14 @@ def plan_sweep(sweep: Sweep, store_url: str, storage_options: Optional[dict] = N
         return Plan(sweep, grid, store, "refuse", CellList(grid, []), 0, diff,
                     [f"damaged metadata: {p.detail}" for p in damage]
                     + [f"`sweep verify {store_url} --repair` restores it from the store's sweep"], environment=env)
-    old_shape = expand(old).shape
+    old_grid = expand(old)
+    if verdict == "extends":
+        try:
+            check_growth(old_grid, grid)  # as sweep.layout.grow will, before anything runs
+        except StoreError as exc:
+            return Plan(sweep, grid, store, "refuse", CellList(grid, []), 0, diff, [f"{store_url}: {exc}"],
+                        environment=env)
+    old_shape = old_grid.shape
     status = store.group("r")["status"][tuple(slice(0, n) for n in old_shape)]  # a growth cut short: clip
     done = np.zeros(grid.shape, dtype=bool)
     done[tuple(slice(0, n) for n in status.shape)] = status == DONE
@@ -195,3 +223,123 @@ def plan_sweep(sweep: Sweep, store_url: str, storage_options: Optional[dict] = N
     return Plan(sweep, grid, store, "extend" if verdict == "extends" else "resume", CellList(grid, todo),
                 int(done.sum()), diff, [], int((~inside).sum()), heal=[p for p in problems if p.kind in HEALABLE],
                 environment=env)
+
+
+# ------------------------------------------------------------------------------------- bounded work
+class TooLarge(StoreError):
+    """A sweep whose cell would not fit this machine's memory, or whose store would not fit the free disk; the
+    message names the sweep file and the numbers, one line each (run with allow_large / --allow-large to try
+    anyway)."""
+
+
+def cell_memory(spec: dict, records: int, chunk: int) -> int:
+    """Rough peak bytes of memory of one cell in its worker, from its arrays' sizes: the data samples (int8, and
+    the training copy), the training state (parameters in float64 with the model's tables, gradients and a
+    checkpoint's copy; chains and minibatch rows), the recorded trajectory (kept as float64 records, stacked, then
+    converted to float32) and the cell's data chunk as the store lays it out (`chunk` bytes, encoded once more)."""
+    d, r, t = spec["data"], spec["rbm"], spec["train"]
+    N, n = d["n_visible"], d["n_samples"]
+    Q = d["q"] if d["model"] == "xy" else 1
+    data = 2 * n * N
+    if t["method"] == "statistics":  # the correlation matrix of the N (Nq) one-hot units and its eigenvectors
+        width = N * Q
+        return data + 3 * 8 * width * width
+    M = r["n_hidden"]
+    params = M * N * Q + N * Q + 2 * M
+    C = 0 if t["method"] == "exact" else (t["n_chains"] or t["batch_size"])
+    B = t["batch_size"]
+    state = 8 * 8 * params + (B + C) * (N + 8 * M) + 2 * C * N
+    if t["method"] == "exact":
+        state += min((1 << min(M, 62)) * (N + 1), 1 << 22) * 8  # the 2^M moments scratch, when it fits 32 MB
+    trajectory = records * (params + 2) * (8 + 8 + 4)
+    return int(data + state + trajectory + 2 * chunk)
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What a sweep's cells need: `cell_memory` (bytes, the largest cell: cell_memory), `cell_data` (bytes of one
+    cell's data chunks in the store, uncompressed), `table` (bytes of the cell table's fixed-size columns per
+    cell; the text columns, host, error and provenance, come on top), `fixed` (coordinates and metadata)."""
+
+    cell_memory: int
+    cell_data: int
+    table: int
+    fixed: int
+
+    def store_bytes(self, cells: int) -> int:
+        """Bytes of data (uncompressed: an upper bound) that `cells` cells put in the store."""
+        return cells * (self.cell_data + self.table)
+
+    def describe(self, cells: int) -> str:
+        """One line: the memory per cell, and the store's data for `cells` cells (to run)."""
+        return (f"memory per cell: up to about {nbytes(self.cell_memory)} (training state and recorded trajectory); "
+                f"store: up to {nbytes(self.store_bytes(cells) + self.fixed)} of data for these {cells} cells "
+                f"({nbytes(self.cell_data)} a cell, uncompressed)" if cells else
+                f"memory per cell: up to about {nbytes(self.cell_memory)} (training state and recorded trajectory); "
+                f"store: {nbytes(self.cell_data)} of data a cell, uncompressed")
+
+
+def footprint(grid: Grid) -> Footprint:
+    """The Footprint of `grid` (one estimate per combination of the dimensions that set a size: fast for 1e5
+    cells; bounded, as validation bounds the recorded epochs: sweep.spec.MAX_RECORDS)."""
+    from .spec import recorded_epochs
+
+    lay = Layout.of(grid)
+    if lay.statistics:
+        chunk = 8 * len(lay.variable_dims())
+    else:
+        sizes = {"epoch": len(lay.epochs), "hidden": lay.n_hidden, "visible": lay.n_visible, "state": lay.n_states}
+        chunk = 0
+        for var, dims in lay.variable_dims().items():
+            itemsize = 8 if var.startswith("loglik") else 4
+            chunk += itemsize * int(np.prod([sizes[d] for d in dims], dtype=object))
+    keys = COST_KEYS + ("train.record_every", "train.n_chains")
+    memory = 0
+    for cell, _ in grid.representatives(keys):
+        t = cell.spec["train"]
+        records = 0 if t["method"] == "statistics" else len(recorded_epochs({(t["epochs"], t["record_every"])}))
+        memory = max(memory, cell_memory(cell.spec, records, chunk))
+    table = sum(np.dtype(dtype).itemsize for dtype, _, _ in TABLE_ARRAYS.values() if dtype is not str)
+    fixed = 8 * (len(lay.epochs) + lay.n_hidden + lay.n_visible + lay.n_states) + 64 * sum(grid.shape) + 65536
+    return Footprint(memory, chunk, table, fixed)
+
+
+def free_disk(path: str) -> tuple[str, int]:
+    """(the existing folder at or above `path`, bytes free on its file system)."""
+    where = os.path.abspath(path)
+    while not os.path.isdir(where) and os.path.dirname(where) != where:
+        where = os.path.dirname(where)
+    return where, shutil.disk_usage(where).free
+
+
+def fit_problems(plan: Plan, fp: Optional[Footprint] = None) -> list:
+    """Why `plan`'s cells would not fit: a cell larger than this machine's memory; a local store whose data to
+    write (the cells to run, with their table rows; the coordinates and metadata too when it is created) exceed
+    the free disk. One line each, naming the sweep file and the numbers; [] when they fit."""
+    fp = fp or footprint(plan.grid)
+    out = []
+    source = plan.sweep.source
+    memory = machine_memory()
+    if fp.cell_memory > memory:
+        out.append(f"{source}: a cell needs about {nbytes(fp.cell_memory)} of memory (its training state and "
+                   f"recorded trajectory), more than the {nbytes(memory)} of this machine; lower data.n_visible, "
+                   "rbm.n_hidden, data.n_samples or raise train.record_every, or pass --allow-large")
+    loc = plan.store.location
+    if loc.local and len(plan.todo):
+        write = fp.store_bytes(len(plan.todo)) + (fp.fixed if plan.action == "create" else 0)
+        where, free = free_disk(loc.root)
+        if write > free:
+            out.append(f"{source}: the store needs up to {nbytes(write)} of disk for {len(plan.todo)} cells "
+                       f"({nbytes(fp.cell_data)} a cell, uncompressed), more than the {nbytes(free)} free at "
+                       f"{where}; free space, use another --store, or pass --allow-large (compression may make it "
+                       "fit)")
+    return out
+
+
+def check_fits(plan: Plan, allow_large: bool = False) -> None:
+    """Raise TooLarge with fit_problems' lines unless they are none or `allow_large`."""
+    if allow_large:
+        return
+    problems = fit_problems(plan)
+    if problems:
+        raise TooLarge("\n".join(problems))

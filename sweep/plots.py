@@ -41,14 +41,18 @@ XY_ONLY = ("angular_order", "spatial_order")
 
 
 def save(fig, out) -> Path:
-    """Write `fig` to `out` (.png or .svg) and close it."""
+    """Write `fig` to `out` (.png or .svg) atomically (sweep.export.write_atomically: its folder must exist) and
+    close it. ValueError for another suffix or a refused path (OutputError), OSError when it cannot be written."""
+    from .export import write_atomically
+
     out = Path(out)
-    if out.suffix.lower() not in (".png", ".svg"):
-        raise ValueError(f"{out}: plots are written as .png or .svg")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=130, bbox_inches="tight")
-    plt.close(fig)
-    return out
+    try:
+        if out.suffix.lower() not in (".png", ".svg"):
+            raise ValueError(f"{out}: plots are written as .png or .svg")
+        return write_atomically(out, lambda tmp: fig.savefig(tmp, format=out.suffix[1:].lower(), dpi=130,
+                                                             bbox_inches="tight"))
+    finally:
+        plt.close(fig)
 
 
 # ------------------------------------------------------------------------------------------ helpers

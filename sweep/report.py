@@ -6,6 +6,10 @@ by a note saying why), the cell table (sweep.cells; sortable by clicking a heade
 script), and the provenance: the root attributes `environment` and `runs` and every cell's `provenance`.
 Nothing is fetched: a Content-Security-Policy allows only inline styles and scripts and data: images.
 Every text taken from the store is HTML-escaped.
+
+Bounded memory: the cell table is computed in cell batches (sweep.cells); when one cell's weights do not fit
+the memory available, the table has no observable columns and the plots of weights are skipped, each with a note
+giving the numbers (the rest of the report is per-cell scalars and text).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import html
 import io
 import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -24,7 +29,8 @@ import pandas as pd
 import xarray as xr
 
 from . import __version__, plots
-from .cells import cells_table, is_statistics_store
+from .cells import WORK_PER_VALUE, DoesNotFit, cells_table, is_statistics_store
+from .memory import available_memory, nbytes
 from .results import FAILED, STATUS_NAMES
 from .names import REPLICA_DIMS
 from .status import default_axes, status_map, summary
@@ -95,6 +101,21 @@ def _best_cell(ds: xr.Dataset, table) -> Optional[dict]:
     return {d: row[d].item() if hasattr(row[d], "item") else row[d] for d in ds["status"].dims if d in ds.coords}
 
 
+def weights_too_large(ds: xr.Dataset) -> Optional[str]:
+    """Why the plots of weights cannot be drawn within the memory available now (each dask thread decodes a
+    cell's chunk whole and computes observables on it), or None when they can."""
+    status, w = ds["status"], ds["weights"]
+    inner = [w.sizes[d] for d in w.dims if d not in status.dims]
+    chunk = 4 * int(np.prod(inner, dtype=np.int64))
+    final = chunk // 4 // max(1, w.sizes.get("epoch", 1))  # the weights of one epoch of a cell
+    need = (2 * chunk + WORK_PER_VALUE * final) * max(1, min(os.cpu_count() or 1, status.size))
+    free = available_memory() // 2
+    if need <= free:
+        return None
+    return (f"one cell's weights are {nbytes(chunk)} uncompressed; drawing needs about {nbytes(need)}, more than "
+            f"the {nbytes(free)} of memory the report may use")
+
+
 def plot_items(ds: xr.Dataset, table=None) -> list:
     """The report's figures: [(title, data URI or None, note)], in order. A plot that does not apply to this
     store, or fails to draw, has no image and a note saying why."""
@@ -116,6 +137,10 @@ def plot_items(ds: xr.Dataset, table=None) -> list:
             skip("top eigenvalue vs noise ratio", "needs beta and n_samples on the grid")
         skip("phase diagram, trajectories, weights, MSD", "a statistics store (train.method: statistics) has no "
              "weights")
+        return items
+    too_large = weights_too_large(ds)
+    if too_large:
+        skip("phase diagram, width, trajectories, MSD, weights", too_large)
         return items
     table = cells_table(ds) if table is None else table
     xy = "state" in ds["weights"].dims
@@ -241,7 +266,11 @@ def render_report(ds: xr.Dataset, store: Optional[str] = None) -> str:
         name = json.loads(a.get("sweep_normalized", "{}")).get("name", "")
     except ValueError:
         name = ""
-    table = cells_table(ds)
+    try:
+        table = cells_table(ds)
+    except DoesNotFit as exc:  # the table without observables: per-cell scalars only
+        table = cells_table(ds, observables=[])
+        table.attrs["observables"] = f"no observable columns: {str(exc).split('; --observable')[0]}"
     labels = _cell_labels(ds)
     status = _flat(ds, "status")
     parts = [f"<h1>Sweep report: {esc(name or a.get('sweep_source', ''))}</h1>"]
@@ -294,8 +323,9 @@ def render_report(ds: xr.Dataset, store: Optional[str] = None) -> str:
 
 
 def write_report(ds_or_store, out, storage_options: Optional[dict] = None) -> Path:
-    """Write the report of a store (a Dataset, or a store path or URL) to `out` (HTML, UTF-8); returns `out`.
-    OSError when the file cannot be written."""
+    """Write the report of a store (a Dataset, or a store path or URL) to `out` (HTML, UTF-8), atomically
+    (sweep.export.write_atomically: its folder must exist); returns `out`. OutputError (a ValueError) for a refused
+    path, OSError when the file cannot be written."""
     from .store import open_results
 
     if isinstance(ds_or_store, xr.Dataset):
@@ -303,11 +333,11 @@ def write_report(ds_or_store, out, storage_options: Optional[dict] = None) -> Pa
     else:
         store = str(ds_or_store)
         ds = open_results(store, storage_options)
-    out = Path(out)
+    from .export import check_output, write_atomically
+
+    out = check_output(out)  # before the work: a path that cannot be written is refused first
     text = render_report(ds, store)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
-    return out
+    return write_atomically(out, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 __all__ = ["esc", "plot_items", "render_report", "table_html", "write_report"]

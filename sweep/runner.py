@@ -46,7 +46,7 @@ from .errors import StorageFailure, StoreError
 from .grid import expand
 from .lease import Lease
 from .location import environment_failure
-from .plan import Plan, estimate_seconds, estimate_total, plan_sweep
+from .plan import Plan, check_fits, estimate_seconds, estimate_total, plan_sweep
 from .progress import Eta, RunProgress, progress_mode
 from .provenance import cell_record, contract, run_record
 from .raycompat import GCS_PROBE, supported
@@ -313,7 +313,7 @@ def run_sweep(sweep_or_path, store: Optional[str] = None, address: Optional[str]
               max_parallel: Optional[int] = None, storage_options: Optional[dict] = None,
               progress=True, num_cpus: Optional[int] = None, max_retries: int = 3,
               allow_env_change: bool = False, overrides: Optional[dict] = None, verbose: bool = False,
-              log: bool = True, stop: Optional[threading.Event] = None) -> RunSummary:
+              log: bool = True, stop: Optional[threading.Event] = None, allow_large: bool = False) -> RunSummary:
     """Run (or resume) every cell not yet done; returns a RunSummary (``.ok`` when all are done).
 
     `max_parallel`: tasks in flight (default 2 per CPU of the cluster). `storage_options` (fsspec) travel with
@@ -323,8 +323,9 @@ def run_sweep(sweep_or_path, store: Optional[str] = None, address: Optional[str]
     (a live bar, or plain lines without a terminal), False, or "auto" / "plain" / "off"; `verbose`: a line per
     finished cell; `log`: write the run's log beside the store (sweep.runlog); `stop`: an event that, once set
     (a signal handler's), stops the run as KeyboardInterrupt does, even where Ray swallowed the interrupt (Ray
-    does while it starts). Raises StoreError (a store that
-    cannot be used as asked: LeaseHeld, EnvironmentChanged, ...), StorageFailure (the storage environment
+    does while it starts); `allow_large`: run a sweep whose cell would not fit this machine's memory or whose
+    store would not fit the free disk (sweep.plan.check_fits, checked before Ray starts). Raises StoreError (a store
+    that cannot be used as asked: LeaseHeld, EnvironmentChanged, TooLarge, ...), StorageFailure (the storage environment
     failed), ConnectionError (a cluster that cannot be joined), KeyboardInterrupt (the store is left
     consistent and released)."""
     if isinstance(sweep_or_path, (str, Path)):
@@ -351,6 +352,7 @@ def run_sweep(sweep_or_path, store: Optional[str] = None, address: Optional[str]
         try:
             plan = plan_sweep(sweep, url, storage_options)
             _refuse(plan, allow_env_change)
+            check_fits(plan, allow_large)
             if len(plan.todo):  # join Ray before changing the store: an unreachable cluster leaves it as it was
                 ray = _init_ray(address, num_cpus)
                 _stop_requested(stop)

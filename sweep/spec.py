@@ -13,8 +13,13 @@ failing check depends on).
 
 Rules
 - YAML is read with a ``yaml.SafeLoader`` subclass that also refuses duplicate mapping keys and
-  reads YAML 1.2 floats such as ``1e-3`` (PyYAML's YAML 1.1 reads them as strings); a file over
-  1 MiB, or whose aliases expand to more than 5e5 nodes, is refused before it is validated.
+  reads YAML 1.2 floats such as ``1e-3`` (PyYAML's YAML 1.1 reads them as strings); a file that is not
+  a regular file, is over 1 MiB, holds a control character, expands to more than 5e5 nodes through its
+  aliases or holds an integer literal of more than 80 characters is refused before it is validated.
+- The store's epoch axis, the union of every cell's recorded epochs (multiples of ``record_every`` and
+  ``epochs`` itself), holds at most MAX_RECORDS epochs (:func:`recorded_epochs`, no per-epoch set).
+- A sweep may have no grid key (one cell, as :func:`sweep.cell.run_cell` uses it), but a store needs
+  one: :func:`require_grid` refuses it where a sweep meets a store (``sweep plan``/``run``, plan_sweep).
 - At most 20 problems are listed, then a count of the others.
 - Types are strict: no str -> number coercion, no bool as a number; ints are accepted for floats and
   integral floats (``1e4``) for ints. NaN and infinities are refused.
@@ -45,6 +50,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
+
+import numpy as np
 
 from . import gridsyntax
 from .fields import (EXACT_HIDDEN, FIELDS, MAX_EXACT_HIDDEN, MAX_SEED, SECTIONS, Errors,  # noqa: F401 - re-exported
@@ -103,6 +110,70 @@ def _check_exact_size(s: dict) -> Optional[str]:
         return (f"n_hidden {m} is too large for train.method 'exact': it sums over 2^{m} = {2**m} "
                 f"hidden states (at most n_hidden {MAX_EXACT_HIDDEN}); use method 'pcd'")
     return None
+
+
+MAX_RECORDS = 100_000
+"""Recorded epochs a store's epoch axis holds at most (the union over its cells): each cell's data chunk holds
+its weights at every one of them."""
+
+
+def recorded_epochs(pairs) -> "np.ndarray":
+    """The sorted union (int64) of the epochs cells record, given their (train.epochs, train.record_every) pairs:
+    every multiple of record_every from 0 to epochs, and epochs itself (kernels.train.fit). Computed per distinct
+    record_every, from counts first, without a Python object per epoch; ValueError (the reason) when the union
+    would exceed MAX_RECORDS."""
+    top: dict = {}
+    ends = set()
+    for epochs, every in pairs:
+        top[every] = max(top.get(every, 0), epochs)
+        ends.add(epochs)
+    for every, last in top.items():
+        n = last // every + 1 + (last % every != 0)
+        if n > MAX_RECORDS:
+            raise ValueError(f"train.epochs {last} with record_every {every} records {n} epochs, more than the "
+                             f"{MAX_RECORDS} a store's epoch axis holds; raise train.record_every")
+    parts, total = [np.array(sorted(ends), dtype=np.int64)], len(ends)
+    out = parts[0]
+    for every, last in sorted(top.items()):
+        parts.append(np.arange(last // every + 1, dtype=np.int64) * every)
+        total += len(parts[-1])
+        if total > 4 * MAX_RECORDS or every == max(top):
+            out = np.unique(np.concatenate(parts))
+            parts, total = [out], len(out)
+            if len(out) > MAX_RECORDS:
+                raise ValueError(f"the cells record {len(out) if every == max(top) else 'more than ' + str(len(out))}"
+                                 f" distinct epochs in all (train.epochs and record_every on the grid), more than "
+                                 f"the {MAX_RECORDS} a store's epoch axis holds; raise train.record_every")
+    return out
+
+
+def _check_records(base: dict, dims: list, bad: set[str], errs: Errors) -> None:
+    """The store's epoch axis (the union of every cell's recorded epochs) is bounded: MAX_RECORDS."""
+    keys = ("train.epochs", "train.record_every", "train.method")
+    if any(k in bad for k in keys) or math.prod(d.size for d in dims) > gridsyntax.MAX_CELLS:
+        return
+    if base["train"].get("method") == "statistics":
+        return  # statistics cells record no epoch
+    rel = [d for d in dims if any(k in keys[:2] for k in d.keys)]
+    pairs = set()
+    for idx in itertools.product(*(range(d.size) for d in rel)):
+        train = dict(base["train"])
+        train.update({k.split(".", 1)[1]: d.values[k][i] for d, i in zip(rel, idx) for k in d.keys
+                      if k.startswith("train.")})
+        pairs.add((train["epochs"], train["record_every"]))
+    try:
+        recorded_epochs(pairs)
+    except ValueError as exc:
+        errs.add("train.record_every", str(exc))
+
+
+def require_grid(sweep: "Sweep") -> None:
+    """Refuse (SpecError) a sweep with no grid key: its store has one dimension per grid key. (A grid-less sweep
+    is still one cell for sweep.run_cell.)"""
+    if not sweep.dims:
+        raise SpecError([f"{sweep.source}: grid: a sweep needs at least one key on its grid (its store has one "
+                         "dimension per grid key); for a single cell give one key one value, e.g. grid: "
+                         "{train.seed: [0]}"])
 
 
 @dataclass(frozen=True)
@@ -267,6 +338,7 @@ def sweep_from_dict(raw: Any, source: str = "<dict>", text: Optional[str] = None
         base[section] = _section(section, raw.get(section), grid.where, grid.bad, errs)
     _run_checks(base, grid.dims, grid.bad, errs)
     _check_statistics_not_mixed(base, grid.dims, errs)
+    _check_records(base, grid.dims, grid.bad, errs)
     errs.raise_if_any()
     return Sweep(name=name, seed=seed, base=base, dims=tuple(grid.dims), source=source, text=text)
 

@@ -167,7 +167,8 @@ def test_non_integer_range_on_integer_key():
      "[0, 1, -0.1] is empty (b is excluded; the step's sign must lead from a towards b)"),
     ("{linspace: [0, 1, 3], int: 2}", "grid.data.beta.int", "must be true or false, got 2"),
     (f"{{linspace: [0, 1, {MAX_VALUES + 1}]}}", "grid.data.beta.linspace",
-     f"gives {MAX_VALUES + 1} values, more than the {MAX_VALUES} allowed"),
+     f"gives {MAX_VALUES + 1} values, more than the {MAX_VALUES} a grid key may take; for more cells put a second "
+     f"key on the grid (each dimension takes up to {MAX_VALUES} values, the grid up to 1000000 cells)"),
     ("{logspace: [0, 400, 2]}", "grid.data.beta.logspace",
      "values overflow (too large for a float)"),
 ])
