@@ -5,8 +5,9 @@ otherwise advertise the machine's external address (ray#26293), and nothing a te
 anything but 127.0.0.1. So such a module defines two sets of tests:
 
 - outside (the default collection): one launcher test that calls `run_inner(__file__, tmp_path)`; it runs
-  `python -m pytest <module>` under `unshare -n` (root) with SWEEP_NETNS_INNER=1, a time limit, and
-  fails with the inner run's output when anything inside failed;
+  `python -m pytest <module>` under `unshare -n` (root) with SWEEP_NETNS_INNER=1, a time limit that
+  stretches with the machine's load (_limits.py), and fails with the inner run's output when anything inside
+  failed; it skips, saying why, when not root or when `unshare` or `ip` is missing (scripts/install-test-deps);
 - inside (SWEEP_NETNS_INNER=1): the real tests. Their fixtures stop what they start by PID, and record
   every PID with `record_pids`; after the inner run the launcher kills any recorded process still alive
   (by PID) and fails if there was one.
@@ -39,6 +40,14 @@ def _load_loopback():
 
 
 loopback = _load_loopback()
+
+
+def system_program(name: str):
+    """The path of a system program (also in the sbin folders, which a plain user's PATH may lack), or None."""
+    for folder in ("/usr/sbin", "/usr/bin", "/sbin", "/bin"):
+        if os.access(f"{folder}/{name}", os.X_OK):
+            return f"{folder}/{name}"
+    return shutil.which(name)
 
 
 def record_pids(pids, label: str) -> None:
@@ -109,9 +118,10 @@ def run_inner(test_file: str, tmp_path: Path, timeout: float = 240) -> str:
     """Run `test_file`'s inner tests in a new loopback-only network namespace; return their output."""
     if os.geteuid() != 0:
         pytest.skip("needs root: its servers run in a loopback-only network namespace (unshare -n)")
-    for tool in ("unshare", "ip"):
-        if shutil.which(tool) is None:
-            pytest.fail(f"`{tool}` not found: install util-linux and iproute2")
+    missing = [f"{tool} ({package})" for tool, package in (("unshare", "util-linux"), ("ip", "iproute2"))
+               if system_program(tool) is None]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed: `bash scripts/install-test-deps` as root installs them")
     pids = tmp_path / "pids"
     pids.mkdir()
     inner_limit = max(30, int(timeout) - 30)  # pytest-timeout inside, so that fixtures still clean up
