@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+import _limits
+
 ROOT = Path(__file__).resolve().parent.parent
 INNER_ENV, PIDS_ENV = "SWEEP_NETNS_INNER", "SWEEP_NETNS_PIDS"
 INNER = os.environ.get(INNER_ENV) == "1"
@@ -124,18 +126,20 @@ def run_inner(test_file: str, tmp_path: Path, timeout: float = 240) -> str:
         pytest.skip(f"{', '.join(missing)} not installed: `bash scripts/install-test-deps` as root installs them")
     pids = tmp_path / "pids"
     pids.mkdir()
-    inner_limit = max(30, int(timeout) - 30)  # pytest-timeout inside, so that fixtures still clean up
+    # `timeout`: seconds on an idle machine, stretched by the load (_limits.py); pytest-timeout inside gets 30 s
+    # less, so that its fixtures still clean up
+    inner_limit = max(30, int(_limits.scaled(timeout)) - 30)
     cmd = loopback.namespace_command([
         sys.executable, "-m", "pytest", str(test_file), "-q", "-rs", "-p", "no:cacheprovider",
         "-o", f"timeout={inner_limit}", "-o", "timeout_method=signal", "--basetemp", str(tmp_path / "inner")])
     env = dict(os.environ, **{INNER_ENV: "1", PIDS_ENV: str(pids)})
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
-    timed_out = False
+    timed_out = None
     try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
+        out, _ = _limits.communicate(proc, timeout)
+    except subprocess.TimeoutExpired as e:
+        timed_out = e.timeout
         os.killpg(proc.pid, signal.SIGTERM)
         try:
             out, _ = proc.communicate(timeout=15)
@@ -144,8 +148,8 @@ def run_inner(test_file: str, tmp_path: Path, timeout: float = 240) -> str:
             out, _ = proc.communicate()
     left = _leftovers(pids)
     problems = []
-    if timed_out:
-        problems.append(f"the namespace run passed its {timeout:.0f} s limit")
+    if timed_out is not None:
+        problems.append(f"the namespace run passed its {timed_out:.0f} s limit ({timeout:g} s idle, load-scaled)")
     elif proc.returncode != 0:
         problems.append(f"tests inside the namespace failed (exit {proc.returncode})")
     if left:

@@ -43,8 +43,9 @@ def test_the_notebook_example_runs(tmp_path):
              "assert fig is ax.figure and (ax.collections or ax.images), 'nothing drawn'\n"
              "fig.savefig('phase.png')\n")
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(ROOT))
-    r = subprocess.run([sys.executable, "-c", code + check], cwd=tmp_path, env=env, capture_output=True, text=True,
-                       timeout=600)
+    from _limits import run as run_within
+
+    r = run_within([sys.executable, "-c", code + check], 600, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     assert "12/12 cells done" in r.stdout and (tmp_path / "phase.png").stat().st_size > 10_000
 
