@@ -7,8 +7,8 @@ declaration). Each import's top-level name is mapped to its distribution with
 `importlib.metadata.packages_distributions()` (a namespace package such as `google` to the distribution that
 holds the submodule imported). The standard library (`sys.stdlib_module_names`), relative imports and the
 project's own modules (sweep, kernels, the helper modules of tests/, benchmarks/ and cluster/) are not
-third-party. sweep/ and kernels/ may use the runtime dependencies only; tests/ and benchmarks/ also the `dev`
-extras.
+third-party. sweep/ and kernels/ may use the runtime dependencies only; tests/, benchmarks/ and cluster/ (its
+loopback.py is a helper of both) also the `dev` extras.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ AREAS = {  # folder -> (the distributions its modules may import, where they are
     "kernels": (RUNTIME, "[project] dependencies"),
     "tests": (DEV, "[project] dependencies or the dev extras"),
     "benchmarks": (DEV, "[project] dependencies or the dev extras"),
+    "cluster": (DEV, "[project] dependencies or the dev extras"),  # loopback.py: tests and benchmarks load it
 }
 
 
