@@ -154,6 +154,11 @@ else:
                 server.stop()
                 shutil.rmtree(ray_tmp, ignore_errors=True)
 
+    # the commands' working folder: a run on an S3 store writes its log to ./sweep-logs/, which must not land in
+    # the checkout; removed by the launcher after the inner run
+    WORKDIR = Path(tempfile.mkdtemp(prefix="s3-cli-"))
+    record_path(WORKDIR)
+
     @pytest.fixture(scope="module")
     def sweep_file(tmp_path_factory):
         f = tmp_path_factory.mktemp("sweep") / "s3-test.yaml"
@@ -162,7 +167,7 @@ else:
 
     def cli(*args, env=None, timeout=180):
         p = subprocess.Popen([sys.executable, "-m", "sweep.cli", *map(str, args)], stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                             stderr=subprocess.STDOUT, text=True, start_new_session=True, cwd=WORKDIR,
                              env=dict(os.environ, **(env or {})))
         record_pids([p.pid], "cli")
         try:
@@ -194,7 +199,7 @@ else:
         url = f"s3://{BUCKET}/runs/interrupted.zarr"
         p = subprocess.Popen([sys.executable, "-m", "sweep.cli", "run", str(sweep_file), "--store", url,
                               "--max-parallel", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             start_new_session=True)
+                             start_new_session=True, cwd=WORKDIR)
         record_pids([p.pid], "cli")
         opts = {"endpoint_url": s3.endpoint}
         done, deadline = 0, Deadline(120)
@@ -271,7 +276,7 @@ else:
         assert rc == 2 and "access refused" in out and "AWS_ACCESS_KEY_ID" in out and "Traceback" not in out, out
         env = {k: v for k, v in os.environ.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
         p = run_within([sys.executable, "-m", "sweep.cli", "status", url], 60, env=env, capture_output=True,
-                       text=True)
+                       text=True, cwd=WORKDIR)
         assert p.returncode == 2 and "NoCredentialsError" in p.stderr and "Traceback" not in p.stderr, p.stderr
 
     def test_rivals_take_the_lease_of_an_s3_store_one_at_a_time(s3):
