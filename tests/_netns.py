@@ -5,8 +5,9 @@ otherwise advertise the machine's external address (ray#26293), and nothing a te
 anything but 127.0.0.1. So such a module defines two sets of tests:
 
 - outside (the default collection): one launcher test that calls `run_inner(__file__, tmp_path)`; it runs
-  `python -m pytest <module>` under `unshare -n` (root) with SWEEP_NETNS_INNER=1, a time limit, and
-  fails with the inner run's output when anything inside failed;
+  `python -m pytest <module>` under `unshare -n` (root) with SWEEP_NETNS_INNER=1, a time limit that
+  stretches with the machine's load (_limits.py), and fails with the inner run's output when anything inside
+  failed; it skips, saying why, when not root or when `unshare` or `ip` is missing (scripts/install-test-deps);
 - inside (SWEEP_NETNS_INNER=1): the real tests. Their fixtures stop what they start by PID, and record
   every PID with `record_pids`; after the inner run the launcher kills any recorded process still alive
   (by PID) and fails if there was one.
@@ -25,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+import _limits
+
 ROOT = Path(__file__).resolve().parent.parent
 INNER_ENV, PIDS_ENV = "SWEEP_NETNS_INNER", "SWEEP_NETNS_PIDS"
 INNER = os.environ.get(INNER_ENV) == "1"
@@ -39,6 +42,14 @@ def _load_loopback():
 
 
 loopback = _load_loopback()
+
+
+def system_program(name: str):
+    """The path of a system program (also in the sbin folders, which a plain user's PATH may lack), or None."""
+    for folder in ("/usr/sbin", "/usr/bin", "/sbin", "/bin"):
+        if os.access(f"{folder}/{name}", os.X_OK):
+            return f"{folder}/{name}"
+    return shutil.which(name)
 
 
 def record_pids(pids, label: str) -> None:
@@ -109,23 +120,26 @@ def run_inner(test_file: str, tmp_path: Path, timeout: float = 240) -> str:
     """Run `test_file`'s inner tests in a new loopback-only network namespace; return their output."""
     if os.geteuid() != 0:
         pytest.skip("needs root: its servers run in a loopback-only network namespace (unshare -n)")
-    for tool in ("unshare", "ip"):
-        if shutil.which(tool) is None:
-            pytest.fail(f"`{tool}` not found: install util-linux and iproute2")
+    missing = [f"{tool} ({package})" for tool, package in (("unshare", "util-linux"), ("ip", "iproute2"))
+               if system_program(tool) is None]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed: `bash scripts/install-test-deps` as root installs them")
     pids = tmp_path / "pids"
     pids.mkdir()
-    inner_limit = max(30, int(timeout) - 30)  # pytest-timeout inside, so that fixtures still clean up
+    # `timeout`: seconds on an idle machine, stretched by the load (_limits.py); pytest-timeout inside gets 30 s
+    # less, so that its fixtures still clean up
+    inner_limit = max(30, int(_limits.scaled(timeout)) - 30)
     cmd = loopback.namespace_command([
         sys.executable, "-m", "pytest", str(test_file), "-q", "-rs", "-p", "no:cacheprovider",
         "-o", f"timeout={inner_limit}", "-o", "timeout_method=signal", "--basetemp", str(tmp_path / "inner")])
     env = dict(os.environ, **{INNER_ENV: "1", PIDS_ENV: str(pids)})
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
-    timed_out = False
+    timed_out = None
     try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
+        out, _ = _limits.communicate(proc, timeout)
+    except subprocess.TimeoutExpired as e:
+        timed_out = e.timeout
         os.killpg(proc.pid, signal.SIGTERM)
         try:
             out, _ = proc.communicate(timeout=15)
@@ -134,8 +148,8 @@ def run_inner(test_file: str, tmp_path: Path, timeout: float = 240) -> str:
             out, _ = proc.communicate()
     left = _leftovers(pids)
     problems = []
-    if timed_out:
-        problems.append(f"the namespace run passed its {timeout:.0f} s limit")
+    if timed_out is not None:
+        problems.append(f"the namespace run passed its {timed_out:.0f} s limit ({timeout:g} s idle, load-scaled)")
     elif proc.returncode != 0:
         problems.append(f"tests inside the namespace failed (exit {proc.returncode})")
     if left:

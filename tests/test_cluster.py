@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import yaml
 
+from _limits import Deadline, communicate, scaled
 from _netns import INNER, ROOT, loopback, record_path, record_pids, run_inner
 
 pytestmark = pytest.mark.cluster
@@ -122,7 +123,7 @@ else:
                                      on_node=lambda node: record_pids([node.pid], "cluster"))
         record_path(c.root)
         try:
-            c.start(timeout=90)
+            c.start(timeout=scaled(90))
             record_pids(c.pids(), "cluster")
             yield c
         finally:
@@ -141,13 +142,14 @@ else:
         record_pids([p.pid], "driver")  # with its session: the local Ray of a single-node run
         return p
 
-    def _finish(proc, timeout, label):
+    def _finish(proc, seconds, label):
+        """The driver's output once it exits; a failure once `seconds` (idle machine, load-scaled) have passed."""
         try:
-            out, _ = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
+            out, _ = communicate(proc, seconds)
+        except subprocess.TimeoutExpired as e:
             os.killpg(proc.pid, 9)
             out, _ = proc.communicate()
-            pytest.fail(f"{label} did not finish in {timeout} s:\n{out[-4000:]}")
+            pytest.fail(f"{label} did not finish in {e.timeout:.0f} s ({seconds} s idle, load-scaled):\n{out[-4000:]}")
         return out
 
     def _data(path):
@@ -181,8 +183,8 @@ else:
                    cwd=tmp_path)
         url = str(tmp_path / "cl.zarr")
         victim = cluster.workers[0]
-        killed, deadline, status = None, time.time() + 120, None
-        while time.time() < deadline and p.poll() is None:
+        killed, deadline, status = None, Deadline(120), None
+        while not deadline.expired() and p.poll() is None:
             time.sleep(0.05)
             try:
                 status = ResultsStore(url).group("r")["status"][...]
@@ -210,7 +212,7 @@ else:
 
         # the lost node is gone for good, and the cluster knows it
         assert not victim.still_running()
-        cluster.wait_alive(2, timeout=30)  # head + the surviving worker
+        cluster.wait_alive(2, timeout=scaled(30))  # head + the surviving worker
         print(f"killed raylet {killed[0]} and {len(killed) - 1} other processes of a worker node after "
               f"{n_done_at_kill} cells; retried cells: {int((attempts >= 2).sum())}")
 

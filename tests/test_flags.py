@@ -10,11 +10,12 @@ digits; and which version a later call got depended on what had been compiled fi
 import importlib
 import os
 import pkgutil
-import subprocess
 import sys
 from pathlib import Path
 
 from numba.core.registry import CPUDispatcher
+
+from _limits import run as run_within
 
 import kernels
 
@@ -52,6 +53,6 @@ print(abs(erfcx(x) / ref - 1))
 
 def test_special_functions_keep_their_precision_after_a_fast_sweep_is_compiled(tmp_path):
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), PYTHONPATH=str(ROOT))
-    out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600)
+    out = run_within([sys.executable, "-c", SCRIPT], 600, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert float(out.stdout.split()[-1]) < 2e-15

@@ -5,12 +5,12 @@ is bounded by a timeout: an alias bomb that expanded, or a file copied whole int
 hit one of the two and fail the test.
 """
 
-import subprocess
 import sys
 import textwrap
 
 import pytest
 
+from _limits import run as run_within
 from sweep import parse_sweep
 from sweep.fields import MAX_ERRORS, MAX_SHOWN
 from sweep.gridsyntax import MAX_VALUES
@@ -18,7 +18,7 @@ from sweep.spec import SpecError
 from sweep.yamlio import MAX_FILE_BYTES, MAX_NODES
 
 MEMORY_CAP = 2 << 30  # bytes of address space for the child (Python + numpy + zarr import in ~1 GB)
-TIME_CAP = 60  # seconds: a refusal takes about one (the imports); an expanding bomb takes minutes
+TIME_CAP = 60  # seconds on an idle machine (load-scaled): a refusal takes about one (the imports); a bomb minutes
 
 
 def plan(tmp_path, text: str, name: str = "hostile.yaml"):
@@ -28,7 +28,7 @@ def plan(tmp_path, text: str, name: str = "hostile.yaml"):
     code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (%d, %d)); "
             "from sweep.cli import app; sys.argv = ['sweep', 'plan', %r, '--store', %r]; app()"
             % (MEMORY_CAP, MEMORY_CAP, str(f), str(tmp_path / "s.zarr")))
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=TIME_CAP)
+    r = run_within([sys.executable, "-c", code], TIME_CAP, capture_output=True, text=True)
     return r.returncode, r.stderr + r.stdout
 
 

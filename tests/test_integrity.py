@@ -22,6 +22,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from _limits import Deadline, communicate, scaled
+from _limits import run as run_within
+
 from sweep import run_sweep
 from sweep.cell import VARIABLES
 from sweep.errors import StorageFailure, StoreError
@@ -68,8 +71,8 @@ def assert_same(a: dict, b: dict) -> None:
 def cli(*args, env=None, faults=False, timeout=300) -> tuple[int, str]:
     """`sweep ARGS` in a child process (through tests/faults.py when `faults`); (exit code, output)."""
     cmd = [sys.executable, FAULTS] if faults else [sys.executable, "-m", "sweep.cli"]
-    r = subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, timeout=timeout,
-                       env=dict(os.environ, **(env or {})))
+    r = run_within(cmd + [str(a) for a in args], timeout, capture_output=True, text=True,  # load-scaled
+                   env=dict(os.environ, **(env or {})))
     return r.returncode, r.stdout + r.stderr
 
 
@@ -117,8 +120,8 @@ def test_rivals_at_one_instant_one_lease(tmp_path):
         for p in procs:
             p.start()
         for p in procs:
-            p.join(30)
-        got = sorted(q.get(timeout=5) for _ in procs)
+            p.join(scaled(30))
+        got = sorted(q.get(timeout=scaled(5)) for _ in procs)
         assert got == ["held", "held", "held", "won"], (trial, got)
 
 
@@ -170,8 +173,8 @@ def test_a_stopped_driver_loses_its_lease_and_stops(tmp_path, reference):
     url = tmp_path / "stopped.zarr"
     env = {"SWEEP_LEASE_SECONDS": "1"}  # this host: a stopped holder is stale after 4 lease periods
     first = start("run", f, "--store", url, "--max-parallel", "1", env=env)
-    deadline = time.time() + 240
-    while time.time() < deadline:
+    deadline = Deadline(240)
+    while not deadline.expired():
         time.sleep(0.1)
         assert first.poll() is None, first.stdout.read()
         try:
@@ -186,7 +189,7 @@ def test_a_stopped_driver_loses_its_lease_and_stops(tmp_path, reference):
         assert code == 0, out
     finally:
         os.kill(first.pid, signal.SIGCONT)
-    out, _ = first.communicate(timeout=120)
+    out, _ = communicate(first, 120)
     assert first.returncode == 2 and "lost its lease on the store" in out and "Traceback" not in out, out
     ref_url = tmp_path / "ref.zarr"
     assert cli("run", f, "--store", ref_url)[0] == 0
@@ -248,7 +251,7 @@ def test_two_drivers_at_one_instant_end_to_end(tmp_path, reference):
     for trial in range(3):
         url = tmp_path / f"two{trial}.zarr"
         procs = [start("run", f, "--store", url) for _ in range(2)]
-        outs = [p.communicate(timeout=300)[0] for p in procs]
+        outs = [communicate(p, 300)[0] for p in procs]
         codes = sorted(p.returncode for p in procs)
         assert codes == [0, 2], (codes, outs)
         loser = outs[[p.returncode for p in procs].index(2)]
@@ -305,11 +308,11 @@ def test_a_full_disk_at_creation_and_mid_run(tmp_path, reference):
         assert not url.exists()  # nothing half made is left
         subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
         p = start("run", f, "--store", url, "--max-parallel", "1")
-        deadline = time.time() + 240
-        while not (url / "zarr.json").exists() and time.time() < deadline and p.poll() is None:
+        deadline = Deadline(240)
+        while not (url / "zarr.json").exists() and not deadline.expired() and p.poll() is None:
             time.sleep(0.05)
         filler = _fill(disk)
-        out, _ = p.communicate(timeout=300)
+        out, _ = communicate(p, 300)
         assert p.returncode == 2 and "no space left on device" in out and "Traceback" not in out, out
         assert not [q for q in url.rglob("*") if ".partial" in q.name], "partial files left behind"
         code, out = answers("status", url)
@@ -441,8 +444,8 @@ def test_status_tells_stale_running_cells_and_an_interrupted_run_counts(tmp_path
     f = write(tmp_path, sweep_text(epochs=1000))
     url = tmp_path / "stale.zarr"
     p = start("run", f, "--store", url, "--max-parallel", "1")
-    deadline = time.time() + 240
-    while time.time() < deadline:
+    deadline = Deadline(240)
+    while not deadline.expired():
         time.sleep(0.1)
         try:
             st = ResultsStore(str(url)).group("r")["status"][...]
@@ -453,14 +456,14 @@ def test_status_tells_stale_running_cells_and_an_interrupted_run_counts(tmp_path
     code, out = answers("status", url)
     assert "being run by host" in out, out
     os.killpg(p.pid, signal.SIGINT)
-    out, _ = p.communicate(timeout=60)
+    out, _ = communicate(p, 60)
     assert p.returncode == 130 and "interrupted: " in out and "to resume" in out and "Traceback" not in out, out
     runs = ResultsStore(str(url)).runs()
     assert runs[-1]["interrupted"] is True and runs[-1]["cells_run"] >= 1 and runs[-1]["end"]
     # a driver killed outright leaves cells marked running: status says nobody runs them
     p = start("run", f, "--store", url, "--max-parallel", "1")
-    deadline = time.time() + 240
-    while time.time() < deadline:
+    deadline = Deadline(240)
+    while not deadline.expired():
         time.sleep(0.1)
         if (ResultsStore(str(url)).group("r")["status"][...] == RUNNING).sum() >= 1:
             break

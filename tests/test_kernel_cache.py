@@ -3,10 +3,10 @@ of a module a cached kernel only calls, compiles afresh instead of running stale
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
+from _limits import run as run_within
 from kernels import cache
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,8 +38,7 @@ def test_a_changed_callee_is_not_served_from_a_stale_cache(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(tmp_path), NUMBA_CACHE_DIR=str(tmp_path / "cache"))
 
     def run() -> float:
-        r = subprocess.run([sys.executable, str(probe)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                           timeout=600)
+        r = run_within([sys.executable, str(probe)], 600, cwd=tmp_path, env=env, capture_output=True, text=True)
         assert r.returncode == 0, r.stderr[-3000:]
         return float(r.stdout.split()[-1])
 

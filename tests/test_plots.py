@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from _limits import run as run_within
 from sweep import plots, run_cell
 from sweep.store import open_results
 
@@ -200,7 +201,7 @@ def test_importing_plots_leaves_the_backend_alone():
 
     code = "import matplotlib; import sweep.plots; print(matplotlib.get_backend())"
     env = dict(os.environ, MPLBACKEND="svg")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    out = run_within([sys.executable, "-c", code], 120, capture_output=True, text=True, env=env)
     assert out.stdout.strip().lower() == "svg", out.stdout + out.stderr
 
 

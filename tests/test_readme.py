@@ -43,7 +43,49 @@ def test_the_notebook_example_runs(tmp_path):
              "assert fig is ax.figure and (ax.collections or ax.images), 'nothing drawn'\n"
              "fig.savefig('phase.png')\n")
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(ROOT))
-    r = subprocess.run([sys.executable, "-c", code + check], cwd=tmp_path, env=env, capture_output=True, text=True,
-                       timeout=600)
+    from _limits import run as run_within
+
+    r = run_within([sys.executable, "-c", code + check], 600, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     assert "12/12 cells done" in r.stdout and (tmp_path / "phase.png").stat().st_size > 10_000
+
+
+def _readme_test_command() -> str:
+    """The indented command line under README's "Install and run the tests" paragraph."""
+    m = re.search(r"Install and run the tests[^\n]*\n\n    ([^\n]+)\n", README)
+    assert m, "README.md has no indented command under 'Install and run the tests'"
+    return m.group(1).strip()
+
+
+def test_ci_runs_exactly_the_readmes_test_command():
+    """.ci/run's last command is README's test command word for word, so the two cannot drift; the command
+    starts with the script that installs the system packages, and that script exists and parses."""
+    import subprocess
+
+    command = _readme_test_command()
+    lines = [ln.strip() for ln in (ROOT / ".ci" / "run").read_text().splitlines()]
+    commands = [ln for ln in lines if ln and not ln.startswith("#")]
+    assert commands[-1] == command, f".ci/run ends with {commands[-1]!r}, README says {command!r}"
+    steps = [s.strip() for s in command.split("&&")]
+    assert steps[0] == "bash scripts/install-test-deps", steps
+    assert steps[1:] == ['python3 -m pip install -e ".[dev]"', "python3 -m pytest"], steps
+    script = ROOT / "scripts" / "install-test-deps"
+    assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
+
+
+def test_install_script_names_what_is_missing_without_installing():
+    """`--check` never installs: it reports all present, or each missing package with the tests that need it;
+    every package the script knows is named in its header table."""
+    import subprocess
+
+    script = ROOT / "scripts" / "install-test-deps"
+    r = subprocess.run(["bash", str(script), "--check"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout + r.stderr
+    assert "install-test-deps: all present" in out or "the tests that need them will skip" in out, out
+    text = script.read_text()
+    packages = re.search(r"^packages=\(([^)]*)\)", text, flags=re.M).group(1).split()
+    header = "\n".join(ln for ln in text.splitlines() if ln.startswith("#"))
+    assert packages and all(re.search(rf"^#   {re.escape(p)}\s", header, flags=re.M) for p in packages), packages
+    r = subprocess.run(["bash", str(script), "--no-such-option"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "usage:" in r.stderr

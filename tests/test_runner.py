@@ -12,6 +12,10 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from _limits import Deadline, communicate
+from _limits import run as run_within
+from _limits import wait as wait_within
+
 from sweep.grid import expand
 from sweep import open_results, parse_sweep, run_cell, run_sweep
 from sweep.cell import VARIABLES
@@ -224,28 +228,31 @@ def longer():
 
 
 def wait_for_done(url: str, n: int, p: subprocess.Popen, limit: float = 240) -> None:
-    """Wait until at least `n` cells of the store are done, `p` (the driver) still running."""
-    deadline = time.time() + limit
-    while time.time() < deadline:
+    """Wait until at least `n` cells of the store are done, `p` (the driver) still running; fail after `limit`
+    seconds (on an idle machine, stretched by the load)."""
+    deadline, done = Deadline(limit), 0
+    while not deadline.expired():
         time.sleep(0.05)
         assert p.poll() is None, "the driver finished before it could be interrupted mid-sweep"
         try:
-            if (ResultsStore(url).group("r")["status"][...] == DONE).sum() >= n:
-                return
+            done = int((ResultsStore(url).group("r")["status"][...] == DONE).sum())
         except Exception:  # noqa: BLE001 - store not created yet
             continue
+        if done >= n:
+            return
+    pytest.fail(f"{url}: {done} cells done after {deadline}, waiting for {n}")
 
 
 def test_sigkill_driver_then_rerun_is_bit_identical(tmp_path):
     f = write(tmp_path, longer())
     ref, url = str(tmp_path / "ref.zarr"), str(tmp_path / "k.zarr")
-    assert _cli(["run", str(f), "--store", ref]).wait(timeout=300) == 0
+    assert wait_within(_cli(["run", str(f), "--store", ref]), 300) == 0
     p = _cli(["run", str(f), "--store", url, "--max-parallel", "1"])
     wait_for_done(url, 2, p)  # kill once some, not all, cells are done
     os.killpg(p.pid, signal.SIGKILL)
     p.wait()
     assert (ResultsStore(url).group("r")["status"][...] == DONE).sum() < 12
-    assert _cli(["run", str(f), "--store", url]).wait(timeout=300) == 0
+    assert wait_within(_cli(["run", str(f), "--store", url]), 300) == 0
     assert_same_data(data_vars(ref), data_vars(url))
 
 
@@ -253,9 +260,9 @@ def test_cell_killed_mid_training_resumes_from_checkpoint(tmp_path):
     text = small(betas="[0.6]", method="pcd", epochs=12, epochs2=8, ckpt=4)
     f = write(tmp_path, text)
     ref, url = str(tmp_path / "ref.zarr"), str(tmp_path / "r.zarr")
-    assert _cli(["run", str(f), "--store", ref]).wait(timeout=300) == 0
+    assert wait_within(_cli(["run", str(f), "--store", ref]), 300) == 0
     # every cell's first attempt is SIGKILLed after its first checkpoint (epoch 4); Ray retries it
-    assert _cli(["run", str(f), "--store", url], env={"FAULT_KILL_AFTER_CHECKPOINT": "1"}).wait(timeout=300) == 0
+    assert wait_within(_cli(["run", str(f), "--store", url], env={"FAULT_KILL_AFTER_CHECKPOINT": "1"}), 300) == 0
     ds = open_results(url)
     assert (ds["attempts"].values == 2).all()
     assert_same_data(data_vars(ref), data_vars(url))
@@ -289,8 +296,8 @@ def test_cli_errors_are_clean(tmp_path):
     assert r.returncode == 2 and "no sweep store" in r.stderr and "Traceback" not in r.stderr
     # a cluster address nothing listens on: a clear message at once (Ray itself waits about 40 s)
     good = Path(__file__).parent.parent / "sweeps" / "quickstart.yaml"
-    r = subprocess.run([sys.executable, "-m", "sweep.cli", "run", str(good), "--store", str(tmp_path / "q.zarr"),
-                        "--address", "127.0.0.1:1"], capture_output=True, text=True, timeout=60)
+    r = run_within([sys.executable, "-m", "sweep.cli", "run", str(good), "--store", str(tmp_path / "q.zarr"),
+                    "--address", "127.0.0.1:1"], 60, capture_output=True, text=True)
     assert r.returncode == 2 and "cannot reach the Ray cluster at 127.0.0.1:1" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr and read_holder(ResultsStore(str(tmp_path / "q.zarr")).location) is None
     assert not (tmp_path / "q.zarr").exists()  # a refused run leaves nothing behind
@@ -503,13 +510,13 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_is_bit_identical(tmp_path):
     130 soon after; the rerun finishes the sweep with the uninterrupted run's bits."""
     f = write(tmp_path, longer())
     ref, url = str(tmp_path / "ref.zarr"), str(tmp_path / "i.zarr")
-    assert _cli(["run", str(f), "--store", ref]).wait(timeout=300) == 0
+    assert wait_within(_cli(["run", str(f), "--store", ref]), 300) == 0
     p = _cli(["run", str(f), "--store", url, "--max-parallel", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
              text=True)
     wait_for_done(url, 2, p)
     t0 = time.time()
     os.killpg(p.pid, signal.SIGINT)
-    out, _ = p.communicate(timeout=120)
+    out, _ = communicate(p, 120)
     took = time.time() - t0
     assert p.returncode == 130, out
     line = out.strip().splitlines()[-1]
@@ -518,7 +525,7 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_is_bit_identical(tmp_path):
     print(f"exit after SIGINT: {took:.1f} s")  # the issue asks for 10 s; measured, not asserted (2 busy cores)
     runs = json.loads(open_results(url).attrs["runs"])
     assert runs[-1]["interrupted"] and runs[-1]["cells_run"] >= 2
-    assert _cli(["run", str(f), "--store", url]).wait(timeout=300) == 0
+    assert wait_within(_cli(["run", str(f), "--store", url]), 300) == 0
     assert_same_data(data_vars(ref), data_vars(url))
 
 
@@ -546,5 +553,5 @@ def test_a_signal_while_the_interpreter_exits_is_no_traceback(tmp_path):
         assert p.stdout.readline() == "done\n"
         time.sleep(0.5)
         p.send_signal(sig)
-        out, _ = p.communicate(timeout=30)
+        out, _ = communicate(p, 30)
         assert (p.returncode, out) == (0, ""), (sig, out)

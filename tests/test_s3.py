@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _limits import Deadline, communicate, scaled
+from _limits import run as run_within
 from _netns import INNER, loopback, record_path, record_pids, run_inner
 
 pytestmark = pytest.mark.cluster
@@ -94,15 +96,15 @@ else:
                                          stdin=subprocess.DEVNULL, start_new_session=True)
             record_pids([self.proc.pid], "seaweedfs")
             fs = self.fs()
-            deadline = time.time() + 60
-            while time.time() < deadline:  # the port opens first, the bucket a moment later
+            deadline = Deadline(60)
+            while not deadline.expired():  # the port opens first, the bucket a moment later
                 assert self.proc.poll() is None, (self.root / "weed.log").read_text()[-3000:]
                 try:
                     fs.ls(BUCKET, refresh=True)
                     return self
                 except Exception:  # noqa: BLE001 - not ready yet
                     time.sleep(0.2)
-            raise TimeoutError("SeaweedFS not ready after 60 s:\n" + (self.root / "weed.log").read_text()[-3000:])
+            raise TimeoutError(f"SeaweedFS not ready after {deadline}:\n" + (self.root / "weed.log").read_text()[-3000:])
 
         def fs(self):
             import s3fs
@@ -152,6 +154,11 @@ else:
                 server.stop()
                 shutil.rmtree(ray_tmp, ignore_errors=True)
 
+    # the commands' working folder: a run on an S3 store writes its log to ./sweep-logs/, which must not land in
+    # the checkout; removed by the launcher after the inner run
+    WORKDIR = Path(tempfile.mkdtemp(prefix="s3-cli-"))
+    record_path(WORKDIR)
+
     @pytest.fixture(scope="module")
     def sweep_file(tmp_path_factory):
         f = tmp_path_factory.mktemp("sweep") / "s3-test.yaml"
@@ -160,15 +167,15 @@ else:
 
     def cli(*args, env=None, timeout=180):
         p = subprocess.Popen([sys.executable, "-m", "sweep.cli", *map(str, args)], stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                             stderr=subprocess.STDOUT, text=True, start_new_session=True, cwd=WORKDIR,
                              env=dict(os.environ, **(env or {})))
         record_pids([p.pid], "cli")
         try:
-            out, _ = p.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
+            out, _ = communicate(p, timeout)  # `timeout`: seconds on an idle machine, load-scaled
+        except subprocess.TimeoutExpired as e:
             os.killpg(p.pid, signal.SIGKILL)
             out, _ = p.communicate()
-            pytest.fail(f"sweep {' '.join(map(str, args))} did not finish in {timeout} s:\n{out[-4000:]}")
+            pytest.fail(f"sweep {' '.join(map(str, args))} did not finish in {e.timeout:.0f} s:\n{out[-4000:]}")
         return p.returncode, out
 
     def data(url):
@@ -192,11 +199,11 @@ else:
         url = f"s3://{BUCKET}/runs/interrupted.zarr"
         p = subprocess.Popen([sys.executable, "-m", "sweep.cli", "run", str(sweep_file), "--store", url,
                               "--max-parallel", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             start_new_session=True)
+                             start_new_session=True, cwd=WORKDIR)
         record_pids([p.pid], "cli")
         opts = {"endpoint_url": s3.endpoint}
-        done, deadline = 0, time.time() + 120
-        while time.time() < deadline:  # kill the driver (and its local Ray) once some, not all, cells are done
+        done, deadline = 0, Deadline(120)
+        while not deadline.expired():  # kill the driver (and its local Ray) once some, not all, cells are done
             time.sleep(0.1)
             assert p.poll() is None, "the driver finished before it could be interrupted:\n" + p.stdout.read()
             try:
@@ -268,8 +275,8 @@ else:
         rc, out = cli("status", url, env={"AWS_SECRET_ACCESS_KEY": "not-the-secret"})
         assert rc == 2 and "access refused" in out and "AWS_ACCESS_KEY_ID" in out and "Traceback" not in out, out
         env = {k: v for k, v in os.environ.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
-        p = subprocess.run([sys.executable, "-m", "sweep.cli", "status", url], env=env, capture_output=True, text=True,
-                           timeout=60)
+        p = run_within([sys.executable, "-m", "sweep.cli", "status", url], 60, env=env, capture_output=True,
+                       text=True, cwd=WORKDIR)
         assert p.returncode == 2 and "NoCredentialsError" in p.stderr and "Traceback" not in p.stderr, p.stderr
 
     def test_rivals_take_the_lease_of_an_s3_store_one_at_a_time(s3):
@@ -299,7 +306,7 @@ else:
             for t in threads:
                 t.start()
             for t in threads:
-                t.join(60)
+                t.join(scaled(60))
             assert sorted(results) == ["held", "held", "held", "won"], (trial, results)
         loc = Location(f"s3://{BUCKET}/leases/stale.zarr", opts)
         loc.write("_lease/0000000003.json", json.dumps({"token": "t", "host": "gone", "pid": 1, "seconds": 30,

@@ -5,6 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
+from _limits import run as run_within
 from kernels import exact, potentials as pot, transfer as tr
 from kernels.samplers import sample_ising, sample_xy
 from sweep import spectrum as sp
@@ -465,7 +466,7 @@ def test_theory_and_analysis_import_only_numpy_scipy_xarray():
             "    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)\n"
             "bad = [m for m in ('numba', 'kernels', 'matplotlib', 'sweep') if m in sys.modules]\n"
             "print('BAD', bad) if bad else print('OK')\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = run_within([sys.executable, "-c", code], 120, capture_output=True, text=True)
     assert out.stdout.strip() == "OK", out.stdout + out.stderr
 
 
