@@ -220,14 +220,15 @@ def resolve_store(arg: str) -> str:
     return arg
 
 
-def _open(store: str):
-    """The ResultsStore at `store`, after refusing (exit 2) a location that holds no usable sweep store."""
+def _open(store: str, checks: bool = True):
+    """The ResultsStore at `store`, after refusing (exit 2) a location that holds no usable sweep store (and,
+    with `checks`, one whose root attributes or cell-table status do not read: `sweep verify` reports those)."""
     from .errors import StoreError
     from .store import ResultsStore
 
     st = ResultsStore(store, _storage_options(store))
     try:
-        state = st.check_usable()
+        state = st.check_usable(attributes=checks, table=checks)
     except StoreError as exc:
         _fail(f"{store}: {exc}")
     except Exception as exc:  # noqa: BLE001 - re-raised unless the storage environment failed
@@ -382,18 +383,21 @@ def verify(store: str = typer.Argument(..., help=STORE_HELP),
             state = st.state()
             if state == "damaged":
                 if sweep_file is None:
-                    _fail(f"{store}: the root metadata (zarr.json) is missing; give the sweep file it was made with: "
-                          f"sweep verify {store} --repair --sweep FILE")
+                    _fail(f"{store}: the root metadata is damaged ({st.root_problem()}); give the sweep file it was "
+                          f"made with: sweep verify {store} --repair --sweep FILE")
                 lease = Lease.acquire(st.location, "sweep verify --repair")
                 from .layout import restore_root
                 from .provenance import contract
 
+                kept = st.location.exists("zarr.json")
                 restore_root(st, _load(sweep_file), contract(), lease)
-                typer.echo(f"restored the root metadata from {sweep_file} (earlier run records are lost)")
-            st = _open(store)
+                typer.echo(f"restored the root metadata from {sweep_file}"
+                           + (" (earlier run records are kept where they still read)" if kept
+                              else " (earlier run records are lost)"))
+            st = _open(store, checks=False)
             lease = lease or Lease.acquire(st.location, "sweep verify --repair")
         else:
-            st = _open(store)
+            st = _open(store, checks=False)
         rep = check(st, repair=repair, lease=lease)
     except StoreError as exc:
         _fail(str(exc) if str(exc).startswith(store) else f"{store}: {exc}")
@@ -417,6 +421,10 @@ def verify(store: str = typer.Argument(..., help=STORE_HELP),
         typer.echo(f"torn {label(idx)}: status done but no data")
     for p in rep.partial_files:
         typer.echo(f"stray partial file: {p}")
+    for note in rep.notes:
+        typer.echo(f"note: {note}")
+    if rep.in_flight:
+        typer.echo(f"{len(rep.in_flight)} in-flight partial files of the running driver ignored")
     typer.echo(f"{rep.cells} cells checked: {len(rep.metadata)} metadata problems, {len(rep.corrupt)} corrupt, "
                f"{len(rep.torn)} torn, {len(rep.partial_files)} partial files"
                + ("; repaired: rerun `sweep run` to recompute them" if rep.repaired else ""))
