@@ -304,6 +304,33 @@ def show(store: str = typer.Argument(..., help=STORE_HELP)):
     typer.echo("\nsweep file:\n" + ds.attrs.get("sweep_yaml", ""))
 
 
+def _corrupt_read(store: str, exc: BaseException, ds, sub, variables=None, quiet: bool = True):
+    """After a read of the store's Dataset `ds` (selected as `sub`) failed: exit 2 with one line naming the
+    corrupt chunk's variable and cell (sweep.verify.find_corrupt) where one is found; otherwise re-raise `exc`,
+    or return when not `quiet` (the caller says what failed)."""
+    import logging
+
+    import numpy as np
+
+    from .verify import find_corrupt
+
+    within = {}
+    for d in ds["status"].dims:
+        if d in sub.dims or (d in sub.coords and sub[d].ndim == 0):
+            full = ds[d].values.tolist()
+            within[d] = [full.index(v) for v in np.atleast_1d(sub[d].values).tolist()]
+    try:
+        msg = find_corrupt(_open(store, checks=False), within, variables)
+    except Exception:  # noqa: BLE001 - the search itself failed: the original error stands
+        msg = None
+    if msg is None:
+        if quiet:
+            raise exc
+        return
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # the failed read's abandoned tasks, at exit
+    _fail(msg)
+
+
 def _parse_sel(items: List[str], ds) -> dict:
     import numpy as np
 
@@ -342,7 +369,10 @@ def query(store: str = typer.Argument(..., help=STORE_HELP),
     sub = ds.sel(_parse_sel(sel, ds))
     if var:
         sub = sub[list(var)]
-    sub = sub.load()
+    try:
+        sub = sub.load()
+    except Exception as exc:  # noqa: BLE001 - a corrupt chunk is named; anything else re-raised
+        _corrupt_read(store, exc, ds, sub, list(var) or None)
     if out is None:
         typer.echo(repr(sub))
         return
@@ -474,7 +504,10 @@ def table(store: str = typer.Argument(..., help=STORE_HELP),
     try:
         df = cells_table(sub, observables=list(observable) or None)
     except ValueError as exc:
+        _corrupt_read(store, exc, ds, sub, quiet=False)
         _fail(f"{store}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - a corrupt chunk is named; anything else re-raised
+        _corrupt_read(store, exc, ds, sub)
     if out is None:
         typer.echo(df.to_string(index=False))
         return

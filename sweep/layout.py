@@ -184,7 +184,7 @@ def build(grid: Grid, attrs: dict) -> dict:
                        chunk_key_encoding=FLAT_KEYS, dimension_names=G, attributes=vattrs)
     if has_digests(attrs):
         names = np.array(list(layout.variable_dims()), dtype=str)
-        a = g.create_array(DIGEST_DIM, shape=names.shape, chunks=names.shape, dtype=names.dtype,
+        a = g.create_array(DIGEST_DIM, shape=names.shape, chunks=names.shape, dtype=str,
                            dimension_names=(DIGEST_DIM,), fill_value="",
                            attributes={"long_name": "data variable of a chunk digest"})
         a[:] = names

@@ -93,10 +93,10 @@ class Location:
             os.stat(self.root)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise StoreError(f"{self.url}: a symbolic link loop ({self.root} leads back to itself); remove the "
+                raise StoreError(f"a symbolic link loop ({self.root} leads back to itself); remove the "
                                  "link or use another --store path") from None
             if isinstance(exc, FileNotFoundError):
-                raise StoreError(f"{self.url}: a symbolic link to {os.readlink(self.root)}, which does not exist; "
+                raise StoreError(f"a symbolic link to {os.readlink(self.root)}, which does not exist; "
                                  "create that folder, or remove the link") from None
             raise
 

@@ -104,7 +104,7 @@ class ResultsStore:
         try:
             attrs = self.attrs()
         except StoreError as exc:
-            return str(exc).split(": ", 1)[-1]
+            return str(exc)
         if not any(k in attrs for k in SWEEP_ATTRS):
             return "its root metadata (zarr.json) has no sweep attributes"
         if not isinstance(attrs.get("sweep_yaml"), str):
@@ -176,15 +176,15 @@ class ResultsStore:
         try:
             raw = self.location.read(ROOT)
         except IsADirectoryError:
-            raise StoreError(f"{self.url}: its root metadata (zarr.json) is a folder, not a file") from None
+            raise StoreError("its root metadata (zarr.json) is a folder, not a file") from None
         if raw is None:
             raise StoreError(f"{self.url}: no sweep store there")
         try:
             meta = json.loads(raw.decode())
         except (ValueError, UnicodeDecodeError):
-            raise StoreError(f"{self.url}: its root metadata (zarr.json) is not valid JSON") from None
+            raise StoreError("its root metadata (zarr.json) is not valid JSON") from None
         if not isinstance(meta, dict) or not isinstance(meta.get("attributes", {}), dict):
-            raise StoreError(f"{self.url}: its root metadata (zarr.json) is not a Zarr group's")
+            raise StoreError("its root metadata (zarr.json) is not a Zarr group's")
         return meta
 
     def attrs(self) -> dict:
@@ -193,7 +193,7 @@ class ResultsStore:
     def sweep(self) -> Sweep:
         problem = self.root_problem()
         if problem is not None:
-            raise StoreError(f"{self.url}: {problem}")
+            raise StoreError(problem)
         a = self.attrs()
         return parse_sweep(a["sweep_yaml"], source=a.get("sweep_source", "<store>"))
 
@@ -209,7 +209,7 @@ class ResultsStore:
         except ValueError:
             env = None
         if not isinstance(env, dict):
-            raise StoreError(f"{self.url}: root attribute environment is not valid JSON of a mapping; "
+            raise StoreError("root attribute environment is not valid JSON of a mapping; "
                              f"`sweep verify {self.url} --repair` mends it")
         return env
 
@@ -221,7 +221,7 @@ class ResultsStore:
         except Exception as exc:  # noqa: BLE001 - any failure to open it is damage
             if _environment(exc):
                 raise
-            raise StoreError(f"{self.url}: the cell table's status cannot be opened ({type(exc).__name__}: "
+            raise StoreError(f"the cell table's status cannot be opened ({type(exc).__name__}: "
                              f"{str(exc)[:120]}); `sweep verify {self.url} --repair` restores it") from None
         try:
             return np.asarray(a[...])
@@ -234,7 +234,7 @@ class ResultsStore:
             except Exception as exc:  # noqa: BLE001 - this one
                 where = ", ".join(f"{d}[{s_.start}..{s_.stop - 1}]" for d, s_ in
                                   zip(a.metadata.dimension_names or (), sel))
-                raise StoreError(f"{self.url}: a chunk of the cell table's status is corrupt (cells {where}: "
+                raise StoreError(f"a chunk of the cell table's status is corrupt (cells {where}: "
                                  f"{type(exc).__name__}: {str(exc)[:120]}); `sweep verify {self.url} --repair` "
                                  "marks its cells for recomputation") from None
         return np.asarray(a[...])
@@ -254,7 +254,7 @@ class ResultsStore:
         except ValueError:
             runs = None
         if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
-            raise StoreError(f"{self.url}: root attribute runs is not valid JSON of a list of records; "
+            raise StoreError("root attribute runs is not valid JSON of a list of records; "
                              f"`sweep verify {self.url} --repair` mends it")
         return runs
 

@@ -177,6 +177,47 @@ def cell_label(store: ResultsStore, idx: tuple) -> str:
     return ", ".join(out)
 
 
+def find_corrupt(store: ResultsStore, within: Optional[dict] = None, variables=None) -> Optional[str]:
+    """After a read of the store failed: the first chunk of the cells `within` ({dimension: positions}; default
+    every cell) and the per-cell `variables` (default all) that does not decode, as one line naming the store,
+    the variable and the cell by its coordinate values, with the command that repairs it; None when every such
+    chunk decodes (the failure was something else)."""
+    import itertools
+
+    dims = store.dims()
+    g = store.group("r")
+    shape = tuple(g["status"].shape)
+    ranges = [list((within or {}).get(d, range(n))) for d, n in zip(dims, shape)]
+    names = [n for n in (variables or list(g.array_keys()))
+             if n in g and tuple(g[n].metadata.dimension_names or ())[:len(dims)] == dims]
+    fix = f"; `sweep verify {store.url} --repair` marks it for recomputation"
+    for name in names:
+        a = g[name]
+        if fast_codecs(a) and a.chunks[:len(dims)] == (1,) * len(dims):
+            own = (0,) * (len(a.shape) - len(dims))
+            for idx in itertools.product(*ranges):
+                key = f"{name}/{a.metadata.encode_chunk_key(tuple(idx) + own)}"
+                raw = store.location.read(key)
+                if raw is None:
+                    continue
+                try:
+                    fast_chunk_values(a, raw)
+                except Exception as exc:  # noqa: BLE001 - this one
+                    return (f"{store.url}: a corrupt chunk: {name} of the cell {cell_label(store, idx)} "
+                            f"({type(exc).__name__}: {str(exc)[:100]}){fix}")
+            continue
+        for sel in chunk_regions(a.chunks[:len(dims)], shape):
+            if not all(any(s_.start <= i < s_.stop for i in r) for s_, r in zip(sel, ranges)):
+                continue
+            try:
+                a[sel]
+            except Exception as exc:  # noqa: BLE001 - this one
+                first = tuple(next(i for i in r if s_.start <= i < s_.stop) for s_, r in zip(sel, ranges))
+                return (f"{store.url}: a corrupt chunk: {name} of the cells from {cell_label(store, first)} "
+                        f"({type(exc).__name__}: {str(exc)[:100]}){fix}")
+    return None
+
+
 def _read_cell_chunks(store: ResultsStore, a, shape: tuple, at_once: int = 4096):
     """Yield (cell index, values or None when the chunk was never written, error text or None, the chunk's
     digest (sweep.chunks.chunk_digest) or None when it was never written) for every per-cell chunk of `a`, read
