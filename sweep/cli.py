@@ -369,6 +369,8 @@ def query(store: str = typer.Argument(..., help=STORE_HELP),
     sub = ds.sel(_parse_sel(sel, ds))
     if var:
         sub = sub[list(var)]
+    else:  # the chunk digests are the store's bookkeeping (and their `variable` axis would multiply CSV rows)
+        sub = sub.drop_vars(["chunk_digest", "variable"], errors="ignore")
     try:
         sub = sub.load()
     except Exception as exc:  # noqa: BLE001 - a corrupt chunk is named; anything else re-raised
@@ -393,8 +395,13 @@ def verify(store: str = typer.Argument(..., help=STORE_HELP),
                                        "or torn cells for recomputation and remove stray partial files."),
            sweep_file: Optional[Path] = typer.Option(None, "--sweep", help="With --repair, for a store that lost its "
                                                      "root metadata: the sweep file it was made with.")):
-    """Check metadata and every cell: every array's zarr.json and the root's listing against the sweep,
-    corrupt chunks (checksums), torn cells and stray partial files.
+    """Check metadata and every cell: every array's zarr.json and the root's listing against the sweep, root
+    attributes, corrupt chunks (checksums; and each done cell's chunks against the digests its row records, so
+    a chunk moved or copied from another cell is found), torn cells and stray partial files (those of a live
+    run are writes in flight: counted, not problems).
+
+    --repair --sweep FILE restores a lost or unreadable root from FILE after proving it is the store's sweep
+    (coordinate values and every finished cell's seeds), and refuses it otherwise, naming the first mismatch.
 
     Exit 0 when the store is clean (or was repaired), 1 otherwise. After --repair, `sweep run` on the same
     sweep file recomputes exactly the marked cells, to identical bits.

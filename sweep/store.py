@@ -43,7 +43,7 @@ from .chunks import chunk_digest, chunk_regions, fast_chunk_bytes, fast_codecs
 from .errors import StorageFailure, StoreError  # noqa: F401 - re-exported: the store's errors
 from .location import Location
 from .results import DONE, FAILED, PENDING, RUNNING, STATUS_NAMES, CellStatus  # noqa: F401 - re-exported
-from .spec import SpecError, Sweep, parse_sweep
+from .spec import Sweep, parse_sweep
 
 warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part", category=UserWarning)
 warnings.filterwarnings("ignore", message="Object at .* is not recognized as a component", category=UserWarning)
@@ -114,8 +114,9 @@ class ResultsStore:
             return "root attribute grid_dims is not a list of dimension names"
         try:
             parse_sweep(attrs["sweep_yaml"], source=str(attrs.get("sweep_source", "<store>")))
-        except SpecError as exc:
-            return f"root attribute sweep_yaml is not a valid sweep file ({str(exc).splitlines()[0][:160]})"
+        except Exception as exc:  # noqa: BLE001 - SpecError, or whatever else a damaged text makes the parser raise
+            first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+            return f"root attribute sweep_yaml is not a valid sweep file ({first})"
         return None
 
     def attribute_problems(self) -> list:
