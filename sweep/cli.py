@@ -315,7 +315,7 @@ def _corrupt_read(store: str, exc: BaseException, ds, sub, variables=None, quiet
     from .verify import find_corrupt
 
     within = {}
-    for d in ds["status"].dims:
+    for d in ds["status"].dims if ds is not None else ():
         if d in sub.dims or (d in sub.coords and sub[d].ndim == 0):
             full = ds[d].values.tolist()
             within[d] = [full.index(v) for v in np.atleast_1d(sub[d].values).tolist()]
@@ -546,6 +546,8 @@ def report(store: str = typer.Argument(..., help=STORE_HELP),
         write_report(store, out, _storage_options(store))
     except OSError as exc:
         _fail(f"--out {out}: cannot write: {exc.strerror or exc}")
+    except Exception as exc:  # noqa: BLE001 - a corrupt chunk is named; anything else re-raised
+        _corrupt_read(store, exc, None, None)
     typer.echo(f"wrote {out}")
 
 
@@ -602,7 +604,11 @@ def plot(kind: PlotKind = typer.Argument(..., help="What to draw.", show_choices
             fig = plots.samples_of(sweep, _parse_sel(sel, coords), n=n)
         else:
             ds = _dataset(resolve_store(store))
-            fig = plots.PLOTS[kind](ds, sel=_parse_sel(sel, ds), **options.get(kind, {}))
+            chosen = _parse_sel(sel, ds)
+            try:
+                fig = plots.PLOTS[kind](ds, sel=chosen, **options.get(kind, {}))
+            except Exception as exc:  # noqa: BLE001 - a corrupt chunk is named; anything else as before
+                _corrupt_read(resolve_store(store), exc, ds, ds.sel(chosen))
     except (ValueError, KeyError, IndexError) as exc:
         _fail(f"plot {kind}: {exc}")
     typer.echo(f"wrote {plots.save(fig, out)}")

@@ -193,13 +193,15 @@ def test_a_store_made_before_digests_opens_verifies_and_resumes(store, reference
 
 
 def test_a_bit_flip_is_one_line_naming_the_cell_in_table_and_query(store):
-    """Finding 13: a flipped byte makes `table` and `query` say which variable of which cell (coordinate values)
-    is corrupt, in one line, not a traceback."""
+    """Finding 13: a flipped byte makes `table` and `query` (and `report`, `plot`) say which variable of which
+    cell (coordinate values) is corrupt, in one line, not a traceback."""
     p = chunk(store, "weights", (1, 0))
     raw = bytearray(p.read_bytes())
     raw[len(raw) // 2] ^= 1
     p.write_bytes(bytes(raw))
-    for args in (["table", store], ["query", store, "--var", "weights"], ["query", store, "--sel", "beta=1.0"]):
+    for args in (["table", store], ["query", store, "--var", "weights"], ["query", store, "--sel", "beta=1.0"],
+                 ["report", store, "--out", store.parent / "r.html"],
+                 ["plot", "weights", store, "--sel", "beta=1.0", "--sel", "seed=0", "--out", store.parent / "w.png"]):
         out = one_line(cli(*args))
         assert "a corrupt chunk: weights of the cell beta=1.0, seed=0" in out and "--repair" in out, (args, out)
     code, out = cli("query", store, "--sel", "beta=0.5", "--var", "weights")  # the other cells read
