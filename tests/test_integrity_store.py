@@ -155,6 +155,21 @@ def test_a_missing_chunk_of_a_done_cell_is_corrupt(store, reference):
     rerun(reference, store, cells=1)
 
 
+def test_the_digests_grow_with_the_grid(store, reference, tmp_path):
+    """A growth along beta: the digest array takes the new cells' rows, the old ones keep theirs, verify is clean
+    and a chunk moved between an old and a new cell is found."""
+    grown = sweep_file(tmp_path, betas="[0.5, 1.0, 1.5]", name="grown.yaml")
+    summary = run_sweep(grown, store=str(store), progress=False, log=False)
+    assert summary.ok and summary.ran == 2
+    d = data(store)["chunk_digest"]
+    assert d.shape == (3, 2, len(VARIABLES)) and (d != 0).all()
+    assert np.array_equal(d[:2], reference["data"]["chunk_digest"])
+    assert cli("verify", store)[0] == 0
+    shutil.copyfile(chunk(store, "weights", (2, 1)), chunk(store, "weights", (0, 1)))
+    code, out = cli("verify", store)
+    assert code == 1 and "corrupt beta[0], seed[1]: weights: its chunk is not the one recorded" in out, out
+
+
 def _as_old_store(url: Path) -> None:
     """The store as a version before chunk digests wrote it: no digest array, no `variable`, no root attribute."""
     from sweep import layout
