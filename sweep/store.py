@@ -134,7 +134,8 @@ class ResultsStore:
             except ValueError:
                 ok = False
             if not ok:
-                out.append((name, f"root attribute {name} is not valid JSON of a {'mapping' if kind is dict else 'list of records'}"))
+                what = "mapping" if kind is dict else "list of records"
+                out.append((name, f"root attribute {name} is not valid JSON of a {what}"))
         return out
 
     def check_usable(self, attributes: bool = True, table: bool = True) -> str:
@@ -152,9 +153,9 @@ class ResultsStore:
         if state == "file":
             raise StoreError("a file, not a sweep store; use another --store path")
         if state == "damaged":
-            raise StoreError(f"a sweep store whose root metadata is damaged: {self.root_problem() or 'zarr.json is missing'}"
-                             f"; `sweep verify {self.url} --repair --sweep FILE` restores it from the sweep file it "
-                             "was made with")
+            why = self.root_problem() or "zarr.json is missing"
+            raise StoreError(f"a sweep store whose root metadata is damaged: {why}; `sweep verify {self.url} --repair "
+                             "--sweep FILE` restores it from the sweep file it was made with")
         if state == "store":
             version = self.attrs().get("layout_version", 1)
             if version != LAYOUT_VERSION:

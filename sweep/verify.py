@@ -171,7 +171,8 @@ def cell_label(store: ResultsStore, idx: tuple) -> str:
     out = []
     for d, i in zip(store.dims(), idx):
         try:
-            out.append(f"{d}={np.asarray(zarr.open_array(store.location.zarr_store(), path=d, mode='r')[int(i)]).item()}")
+            value = np.asarray(zarr.open_array(store.location.zarr_store(), path=d, mode="r")[int(i)]).item()
+            out.append(f"{d}={value}")
         except Exception:  # noqa: BLE001 - a damaged coordinate: the position
             out.append(f"{d}[{i}]")
     return ", ".join(out)
