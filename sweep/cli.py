@@ -314,6 +314,10 @@ def _corrupt_read(store: str, exc: BaseException, ds, sub, variables=None, quiet
 
     from .verify import find_corrupt
 
+    if not _in_store_read(exc):  # not a failure of reading the store: nothing to look for
+        if quiet:
+            raise exc
+        return
     within = {}
     for d in ds["status"].dims if ds is not None else ():
         if d in sub.dims or (d in sub.coords and sub[d].ndim == 0):
@@ -329,6 +333,22 @@ def _corrupt_read(store: str, exc: BaseException, ds, sub, variables=None, quiet
         return
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # the failed read's abandoned tasks, at exit
     _fail(msg)
+
+
+def _in_store_read(exc: BaseException) -> bool:
+    """Whether `exc` (or an exception it chains) was raised inside zarr or its codecs: a chunk failed to read or
+    decode."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        tb = exc.__traceback__
+        while tb is not None:
+            name = tb.tb_frame.f_code.co_filename.replace("\\", "/")
+            if "/zarr/" in name or "/numcodecs/" in name:
+                return True
+            tb = tb.tb_next
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _parse_sel(items: List[str], ds) -> dict:
