@@ -1,10 +1,11 @@
 """Chunks of the results store: their codecs and key layout, the cell table's chunk shape, and whole-chunk
 encoding and decoding that skip zarr's per-chunk machinery (stored bytes identical in format to zarr's own;
-sweep.location writes them)."""
+sweep.location writes them), and the digests that bind a stored chunk to its place (:func:`chunk_digest`)."""
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import itertools
 from typing import Optional
 
@@ -16,6 +17,8 @@ CHECKED = (ZstdCodec(level=3), Crc32cCodec())
 """Codecs of every per-cell array: zstd, then a CRC32C of each chunk (finds flipped bytes and truncation)."""
 FLAT_KEYS = {"name": "default", "separator": "."}
 """Chunk keys of per-cell arrays: `c.3.0.1.0` files side by side in the array's folder (no folder per chunk)."""
+DIGEST_SCHEME = "blake2b-64(key NUL chunk)"
+"""The chunk digest (root attribute `chunk_digests` of stores that keep them): see chunk_digest."""
 TABLE_CHUNK_CELLS = 1024
 """Cells per chunk of the cell table (whole trailing grid dimensions first)."""
 
@@ -88,3 +91,14 @@ def _zstd():
     from numcodecs import Zstd
 
     return Zstd(level=CHECKED[0].level, checksum=CHECKED[0].checksum)
+
+
+def chunk_digest(key: str, stored: bytes) -> int:
+    """The digest of a stored data chunk bound to its place: BLAKE2b with an 8-byte digest over the chunk's key
+    in the store (``weights/c.1.0.0.0.0``, UTF-8), a NUL byte and the chunk's stored bytes (CRC32C included),
+    read as a little-endian unsigned 64-bit integer; never 0 (0 means "no digest" in the cell table: a digest
+    of 0 is stored as 1). The same bytes under another key, another cell's bytes, or bytes rewritten with a
+    recomputed CRC all give another digest."""
+    h = hashlib.blake2b(key.encode() + b"\0", digest_size=8)
+    h.update(stored)
+    return int.from_bytes(h.digest(), "little") or 1

@@ -230,14 +230,15 @@ def resolve_store(arg: str) -> str:
     return arg
 
 
-def _open(store: str):
-    """The ResultsStore at `store`, after refusing (exit 2) a location that holds no usable sweep store."""
+def _open(store: str, checks: bool = True):
+    """The ResultsStore at `store`, after refusing (exit 2) a location that holds no usable sweep store (and,
+    with `checks`, one whose root attributes or cell-table status do not read: `sweep verify` reports those)."""
     from .errors import StoreError
     from .store import ResultsStore
 
     st = ResultsStore(store, _storage_options(store))
     try:
-        state = st.check_usable()
+        state = st.check_usable(attributes=checks, table=checks)
     except StoreError as exc:
         _fail(f"{store}: {exc}")
     except Exception as exc:  # noqa: BLE001 - re-raised unless the storage environment failed
@@ -313,6 +314,53 @@ def show(store: str = typer.Argument(..., help=STORE_HELP)):
     typer.echo("\nsweep file:\n" + ds.attrs.get("sweep_yaml", ""))
 
 
+def _corrupt_read(store: str, exc: BaseException, ds, sub, variables=None, quiet: bool = True):
+    """After a read of the store's Dataset `ds` (selected as `sub`) failed: exit 2 with one line naming the
+    corrupt chunk's variable and cell (sweep.verify.find_corrupt) where one is found; otherwise re-raise `exc`,
+    or return when not `quiet` (the caller says what failed)."""
+    import logging
+
+    import numpy as np
+
+    from .verify import find_corrupt
+
+    if not _in_store_read(exc):  # not a failure of reading the store: nothing to look for
+        if quiet:
+            raise exc
+        return
+    within = {}
+    for d in ds["status"].dims if ds is not None else ():
+        if d in sub.dims or (d in sub.coords and sub[d].ndim == 0):
+            full = ds[d].values.tolist()
+            within[d] = [full.index(v) for v in np.atleast_1d(sub[d].values).tolist()]
+    try:
+        msg = find_corrupt(_open(store, checks=False), within, variables)
+    except Exception:  # noqa: BLE001 - the search itself failed: the original error stands
+        msg = None
+    if msg is None:
+        if quiet:
+            raise exc
+        return
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # the failed read's abandoned tasks, at exit
+    _fail(msg)
+
+
+def _in_store_read(exc: BaseException) -> bool:
+    """Whether `exc` (or an exception it chains) was raised inside zarr or its codecs: a chunk failed to read or
+    decode."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        tb = exc.__traceback__
+        while tb is not None:
+            name = tb.tb_frame.f_code.co_filename.replace("\\", "/")
+            if "/zarr/" in name or "/numcodecs/" in name:
+                return True
+            tb = tb.tb_next
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def _parse_sel(items: List[str], ds) -> dict:
     import numpy as np
 
@@ -353,7 +401,12 @@ def query(store: str = typer.Argument(..., help=STORE_HELP),
     sub = ds.sel(_parse_sel(sel, ds))
     if var:
         sub = sub[list(var)]
-    sub = sub.load()
+    else:  # the chunk digests are the store's bookkeeping (and their `variable` axis would multiply CSV rows)
+        sub = sub.drop_vars(["chunk_digest", "variable"], errors="ignore")
+    try:
+        sub = sub.load()
+    except Exception as exc:  # noqa: BLE001 - a corrupt chunk is named; anything else re-raised
+        _corrupt_read(store, exc, ds, sub, list(var) or None)
     if out is None:
         typer.echo(repr(sub))
         return
@@ -376,8 +429,13 @@ def verify(store: str = typer.Argument(..., help=STORE_HELP),
                                        "or torn cells for recomputation and remove stray partial files."),
            sweep_file: Optional[Path] = typer.Option(None, "--sweep", help="With --repair, for a store that lost its "
                                                      "root metadata: the sweep file it was made with.")):
-    """Check metadata and every cell: every array's zarr.json and the root's listing against the sweep,
-    corrupt chunks (checksums), torn cells and stray partial files.
+    """Check metadata and every cell: every array's zarr.json and the root's listing against the sweep, root
+    attributes, corrupt chunks (checksums; and each done cell's chunks against the digests its row records, so
+    a chunk moved or copied from another cell is found), torn cells and stray partial files (those of a live
+    run are writes in flight: counted, not problems).
+
+    --repair --sweep FILE restores a lost or unreadable root from FILE after proving it is the store's sweep
+    (coordinate values and every finished cell's seeds), and refuses it otherwise, naming the first mismatch.
 
     Exit 0 when the store is clean (or was repaired), 1 otherwise. After --repair, `sweep run` on the same
     sweep file recomputes exactly the marked cells, to identical bits.
@@ -396,18 +454,21 @@ def verify(store: str = typer.Argument(..., help=STORE_HELP),
             state = st.state()
             if state == "damaged":
                 if sweep_file is None:
-                    _fail(f"{store}: the root metadata (zarr.json) is missing; give the sweep file it was made with: "
-                          f"sweep verify {store} --repair --sweep FILE")
+                    _fail(f"{store}: the root metadata is damaged ({st.root_problem()}); give the sweep file it was "
+                          f"made with: sweep verify {store} --repair --sweep FILE")
                 lease = Lease.acquire(st.location, "sweep verify --repair")
                 from .layout import restore_root
                 from .provenance import contract
 
+                kept = st.location.exists("zarr.json")
                 restore_root(st, _load(sweep_file), contract(), lease)
-                typer.echo(f"restored the root metadata from {sweep_file} (earlier run records are lost)")
-            st = _open(store)
+                typer.echo(f"restored the root metadata from {sweep_file}"
+                           + (" (earlier run records are kept where they still read)" if kept
+                              else " (earlier run records are lost)"))
+            st = _open(store, checks=False)
             lease = lease or Lease.acquire(st.location, "sweep verify --repair")
         else:
-            st = _open(store)
+            st = _open(store, checks=False)
         rep = check(st, repair=repair, lease=lease)
     except StoreError as exc:
         _fail(str(exc) if str(exc).startswith(store) else f"{store}: {exc}")
@@ -431,6 +492,10 @@ def verify(store: str = typer.Argument(..., help=STORE_HELP),
         typer.echo(f"torn {label(idx)}: status done but no data")
     for p in rep.partial_files:
         typer.echo(f"stray partial file: {p}")
+    for note in rep.notes:
+        typer.echo(f"note: {note}")
+    if rep.in_flight:
+        typer.echo(f"{len(rep.in_flight)} in-flight partial files of the running driver ignored")
     typer.echo(f"{rep.cells} cells checked: {len(rep.metadata)} metadata problems, {len(rep.corrupt)} corrupt, "
                f"{len(rep.torn)} torn, {len(rep.partial_files)} partial files"
                + ("; repaired: rerun `sweep run` to recompute them" if rep.repaired else ""))
@@ -485,7 +550,10 @@ def table(store: str = typer.Argument(..., help=STORE_HELP),
     try:
         df = cells_table(sub, observables=names)
     except ValueError as exc:
+        _corrupt_read(store, exc, ds, sub, quiet=False)
         _fail(f"{store}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - a corrupt chunk is named; anything else re-raised
+        _corrupt_read(store, exc, ds, sub)
     if out is None:
         typer.echo(df.to_string(index=False))
         return
@@ -524,6 +592,8 @@ def report(store: str = typer.Argument(..., help=STORE_HELP),
         _fail(f"{store}: {exc}")
     except OSError as exc:
         _fail(f"--out {out}: cannot write: {write_failure(exc)}")
+    except Exception as exc:  # noqa: BLE001 - a corrupt chunk is named; anything else re-raised
+        _corrupt_read(store, exc, None, None)
     typer.echo(f"wrote {out}")
 
 
@@ -591,7 +661,11 @@ def plot(kind: PlotKind = typer.Argument(..., help="What to draw.", show_choices
             fig = plots.samples_of(sweep, _parse_sel(sel, coords), n=n)
         else:
             ds = _dataset(resolve_store(store))
-            fig = plots.PLOTS[kind](ds, sel=_parse_sel(sel, ds), **options.get(kind, {}))
+            chosen = _parse_sel(sel, ds)
+            try:
+                fig = plots.PLOTS[kind](ds, sel=chosen, **options.get(kind, {}))
+            except Exception as exc:  # noqa: BLE001 - a corrupt chunk is named; anything else as before
+                _corrupt_read(resolve_store(store), exc, ds, ds.sel(chosen))
     except (ValueError, KeyError, IndexError) as exc:
         _fail(f"plot {kind}: {exc}")
     from .export import write_failure

@@ -9,6 +9,10 @@ Lease holder only (sweep.lease): every function here that writes takes the held 
 - The metadata is a function of the sweep (:func:`build`), so any array's `zarr.json` can be checked and
   restored from the sweep the root holds (:func:`metadata_problems`, :func:`restore_metadata`); the cell
   table's chunk shape, set at creation, is kept in the root attribute `table_chunks`.
+- Chunk digests: a store made by this version keeps, in the cell table, the digest of each of a cell's data
+  chunks bound to its key (``chunk_digest`` [G, variable], uint64, sweep.chunks.chunk_digest; the
+  coordinate ``variable`` names the data variables; root attribute ``chunk_digests`` names the scheme).
+  Stores made before have neither and stay valid (`build` lays them out only where the root attribute is).
 - Growth appends values along grid dimensions: the arrays' metadata and the coordinates are rewritten for the
   grown grid, then the root in one atomic write. A growth cut short leaves arrays larger than the root's
   sweep says; the next run grows them again (same sweep) or shrinks their metadata back (the old sweep), as
@@ -27,13 +31,13 @@ import zarr
 from zarr.storage import MemoryStore
 
 from .cell import VARIABLE_ATTRS, is_statistics, variable_dims
-from .chunks import CHECKED, FLAT_KEYS, table_chunks
+from .chunks import CHECKED, DIGEST_SCHEME, FLAT_KEYS, chunk_regions, table_chunks
 from .errors import StoreError
 from .fields import canonical_json
 from .grid import Grid, expand
 from .lease import LEASE_DIR, Lease
-from .names import STATISTICS_VARIABLES
-from .results import PENDING, STATUS_NAMES
+from .names import DIGEST, DIGEST_DIM, STATISTICS_VARIABLES
+from .results import DONE, PENDING, STATUS_NAMES
 from .spec import Sweep, recorded_epochs
 from .store import CREATING, LAYOUT_VERSION, ROOT, ResultsStore
 
@@ -99,6 +103,18 @@ TABLE_ARRAYS = {  # the cell table, one value per cell: dtype, fill value, attrs
     "cell_train_seed": ("uint64", 0, {"long_name": "seed of the cell's training stream"}),
 }
 FLOAT32 = ("weights", "visible_fields", "hidden_theta", "hidden_gamma")
+DIGEST_ATTRS = {"long_name": "digest of each of the cell's data chunks bound to its key (sweep.chunks.chunk_digest); "
+                             "0: none recorded"}
+
+
+def table_fill(name: str):
+    """The fill value of a cell-table array (TABLE_ARRAYS, or the chunk digests)."""
+    return 0 if name == DIGEST else TABLE_ARRAYS[name][1]
+
+
+def has_digests(attrs: dict) -> bool:
+    """Whether a store with root attributes `attrs` keeps chunk digests (made by a version that writes them)."""
+    return bool(attrs.get("chunk_digests"))
 
 
 def _coord_array(values):
@@ -125,7 +141,8 @@ def root_attributes(sweep: Sweep, grid: Grid, environment: dict) -> dict:
     return {**sweep_attributes(sweep), "package_version": __version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "grid_dims": list(grid.dims),
             "layout_version": LAYOUT_VERSION, "table_chunks": list(table_chunks(grid.shape)),
-            "environment": json.dumps(environment, sort_keys=True), "Conventions": "CF-1.10"}
+            "environment": json.dumps(environment, sort_keys=True), "chunk_digests": DIGEST_SCHEME,
+            "Conventions": "CF-1.10"}
 
 
 def build(grid: Grid, attrs: dict) -> dict:
@@ -165,6 +182,16 @@ def build(grid: Grid, attrs: dict) -> dict:
             vattrs["coordinates"] = coord_attr
         g.create_array(var, shape=shape, chunks=chunks, dtype=dtype, fill_value=fill, compressors=CHECKED,
                        chunk_key_encoding=FLAT_KEYS, dimension_names=G, attributes=vattrs)
+    if has_digests(attrs):
+        names = np.array(list(layout.variable_dims()), dtype=str)
+        a = g.create_array(DIGEST_DIM, shape=names.shape, chunks=names.shape, dtype=str,
+                           dimension_names=(DIGEST_DIM,), fill_value="",
+                           attributes={"long_name": "data variable of a chunk digest"})
+        a[:] = names
+        vattrs = dict(DIGEST_ATTRS, coordinates=coord_attr) if coord_attr else dict(DIGEST_ATTRS)
+        g.create_array(DIGEST, shape=shape + names.shape, chunks=chunks + names.shape, dtype="uint64", fill_value=0,
+                       compressors=CHECKED, chunk_key_encoding=FLAT_KEYS, dimension_names=G + (DIGEST_DIM,),
+                       attributes=vattrs)
     zarr.consolidate_metadata(mem)
     return {k: v.to_bytes() for k, v in files.items()}
 
@@ -310,20 +337,104 @@ def restore_metadata(store: ResultsStore, problems: list, lease: Lease, expected
 
 
 def restore_root(store: ResultsStore, sweep: Sweep, environment: dict, lease: Lease) -> None:
-    """Write a root `zarr.json` for a store that lost it, from the sweep file (`sweep verify --repair --sweep`):
-    the sweep's attributes, this environment, the cell table's chunk shape as its arrays have it; run records
-    are gone. Refuses a sweep whose grid does not match the store's arrays."""
+    """Write a root `zarr.json` for a store that lost it (or whose root is unreadable), from the sweep file
+    (`sweep verify --repair --sweep`): the sweep's attributes, the cell table's chunk shape as its arrays have it,
+    and, where the old root still reads, its environment, creation time and run records (else this
+    environment; run records are gone). Refuses (StoreError) a sweep that is not the store's: another grid
+    shape, other coordinate values, or seeds that differ from those of the cells the store holds
+    (:func:`prove_sweep`)."""
     grid = expand(sweep)
     raw = store.location.read("status/zarr.json")
-    meta = json.loads(raw.decode()) if raw else {}
-    if tuple(meta.get("shape", ())) != grid.shape or tuple(meta.get("dimension_names") or ()) != grid.dims:
+    try:
+        meta = json.loads(raw.decode()) if raw else {}
+    except (ValueError, UnicodeDecodeError):
+        meta = {}
+    if not isinstance(meta, dict) or tuple(meta.get("shape", ())) != grid.shape \
+            or tuple(meta.get("dimension_names") or ()) != grid.dims:
+        meta = meta if isinstance(meta, dict) else {}
         raise StoreError(f"the sweep's grid {dict(zip(grid.dims, grid.shape))} is not the store's "
                          f"({dict(zip(meta.get('dimension_names') or (), meta.get('shape', ())))}); give the sweep "
                          "file the store was made with")
+    prove_sweep(store, sweep, grid)
     attrs = root_attributes(sweep, grid, environment)
     attrs["table_chunks"] = list(meta["chunk_grid"]["configuration"]["chunk_shape"])
     attrs["created"] = "unknown (root metadata restored " + time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + ")"
+    old = _old_attributes(store)
+    for key in ("environment", "runs", "created", "package_version"):
+        if isinstance(old.get(key), str):
+            attrs[key] = old[key]
+    if not store.location.exists(f"{DIGEST}/zarr.json"):  # a store made before chunk digests
+        attrs.pop("chunk_digests", None)
     files = build(grid, attrs)
     lease.check()
     store.location.write(ROOT, files[ROOT])
     store.refresh()
+
+
+def _old_attributes(store: ResultsStore) -> dict:
+    """The attributes of a root that is there but damaged (unreadable ones: {})."""
+    try:
+        return store.attrs()
+    except (StoreError, OSError):
+        return {}
+
+
+def prove_sweep(store: ResultsStore, sweep: Sweep, grid: Grid) -> None:
+    """Refuse (StoreError naming the first mismatch, stored vs claimed) a sweep that is not the one the store's
+    cells were computed from: each coordinate the store keeps must hold the sweep's values (the grid's and the
+    per-cell axes: epochs, units), and each cell with a stored seed (every cell that finished) must have the
+    data and training seeds the sweep derives for it. The seeds derive from the master seed and every value of
+    the cell's resolved specification (sweep.grid), so they prove the specification too; a corrupt table chunk
+    proves nothing and is skipped (`verify --repair` then recomputes its cells)."""
+    loc = store.location
+    zstore = loc.zarr_store()
+    claimed = {name: _coord_array(values) for name, values in grid.coords.items()}
+    claimed.update(Layout.of(grid).own_coords())
+    for name, want in claimed.items():
+        try:
+            got = np.asarray(zarr.open_array(zstore, path=name, mode="r")[...])
+        except Exception:  # noqa: BLE001 - a coordinate that cannot be read proves nothing (restored later)
+            continue
+        same = got.shape == want.shape and (got.astype(str) == want.astype(str)).all() if got.dtype.kind in "UTSO" \
+            else got.shape == want.shape and np.array_equal(got, want)
+        if not same:
+            raise StoreError(f"{sweep.source} is not the sweep this store was made with: coordinate {name}: stored "
+                             f"{_short(got)}, the file gives {_short(want)}; give the sweep file the store was made "
+                             "with")
+    arrays = {}
+    for name in ("status", "cell_data_seed", "cell_train_seed"):
+        try:
+            arrays[name] = zarr.open_array(zstore, path=name, mode="r")
+        except Exception:  # noqa: BLE001 - without its metadata the array proves nothing
+            pass
+    if "cell_data_seed" not in arrays and "cell_train_seed" not in arrays:
+        return
+    a = arrays["cell_data_seed"] if "cell_data_seed" in arrays else arrays["cell_train_seed"]
+    for sel in chunk_regions(a.chunks, grid.shape):
+        part = {}
+        for name, arr in arrays.items():
+            try:
+                part[name] = np.asarray(arr[sel])
+            except Exception:  # noqa: BLE001 - a corrupt chunk proves nothing
+                pass
+        held = np.zeros(tuple(s_.stop - s_.start for s_ in sel), dtype=bool)
+        for name in ("cell_data_seed", "cell_train_seed"):
+            if name in part:
+                held |= part[name] != 0
+        if "status" in part:
+            held |= part["status"] == int(DONE)
+        for local in zip(*np.nonzero(held)):
+            idx = tuple(int(i + s_.start) for i, s_ in zip(local, sel))
+            cell = grid.cell(idx)
+            for name, want in (("cell_data_seed", cell.data_seed), ("cell_train_seed", cell.train_seed)):
+                if name in part and int(part[name][local]) != int(want):
+                    what = "data" if name == "cell_data_seed" else "training"
+                    raise StoreError(f"{sweep.source} is not the sweep this store was made with: cell {cell.label()}: "
+                                     f"stored {what} seed {int(part[name][local])}, the file derives {int(want)} "
+                                     "(another master seed or other parameter values); give the sweep file the "
+                                     "store was made with")
+
+
+def _short(values: np.ndarray) -> str:
+    items = values.tolist()
+    return str(items if len(items) <= 8 else items[:8] + ["..."])

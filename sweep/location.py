@@ -23,7 +23,8 @@ from typing import Iterable, Optional
 ENVIRONMENT_ERRNOS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
                       errno.EROFS: "read-only file system", errno.EACCES: "permission denied",
                       errno.EPERM: "operation not permitted", errno.ENAMETOOLONG: "file name too long",
-                      errno.EIO: "input/output error", errno.ENOTDIR: "a path component is a file, not a folder"}
+                      errno.EIO: "input/output error", errno.ENOTDIR: "a path component is a file, not a folder",
+                      errno.ELOOP: "too many levels of symbolic links (a symbolic link loop)"}
 
 
 def environment_failure(exc: BaseException) -> Optional[str]:
@@ -81,6 +82,24 @@ class Location:
         return self._zarr
 
     # -- paths
+    def check_path(self) -> None:
+        """Refuse (StoreError) a local root that is a symbolic link loop or a link to nothing: neither can hold a
+        store, and the operating system's own errors for them ("File exists") name neither."""
+        if not self.local or not os.path.islink(self.root):
+            return
+        from .errors import StoreError
+
+        try:
+            os.stat(self.root)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise StoreError(f"a symbolic link loop ({self.root} leads back to itself); remove the "
+                                 "link or use another --store path") from None
+            if isinstance(exc, FileNotFoundError):
+                raise StoreError(f"a symbolic link to {os.readlink(self.root)}, which does not exist; "
+                                 "create that folder, or remove the link") from None
+            raise
+
     def path(self, key: str = "") -> str:
         return f"{self.root}/{key}" if key else self.root
 
@@ -162,6 +181,7 @@ class Location:
         path = self.path(key)
         if os.path.isdir(path):
             return False
+        self.check_path()
         os.makedirs(path, exist_ok=True)
         return True
 

@@ -18,7 +18,13 @@ TABLE_VARIABLES = ("status", "attempts", "wall_time", "host", "error", "provenan
                    "cell_train_seed")
 """The cell table, written by the driver: one value per cell."""
 
-STORE_NAMES = frozenset(PER_CELL_DIMS + TRAJECTORY_VARIABLES + STATISTICS_VARIABLES + TABLE_VARIABLES)
+DIGEST = "chunk_digest"
+DIGEST_DIM = "variable"
+"""The cell table's digests of each cell's data chunks [grid..., variable] (sweep.layout; stores written before
+them have neither), and their dimension, whose coordinate names the data variables."""
+
+STORE_NAMES = frozenset(PER_CELL_DIMS + TRAJECTORY_VARIABLES + STATISTICS_VARIABLES + TABLE_VARIABLES
+                        + (DIGEST, DIGEST_DIM))
 """Every name the store uses for itself; no grid coordinate may take one."""
 
 REPLICA_DIMS = ("seed", "train_seed", "data_seed")

@@ -29,13 +29,16 @@ STATUS_NAMES = tuple(s.name.lower() for s in CellStatus)
 class CellOutcome:
     """One cell as a task computed it: DONE with its `arrays` (sweep.cell.cell_arrays) or FAILED with the
     `error` (a traceback or a reason); `wall_time` is the computation's (sampling and training), in seconds;
-    `checkpointed`: a checkpoint of the cell exists and is dropped once its data landed."""
+    `checkpointed`: a checkpoint of the cell exists and is dropped once its data landed; `digests`: once its
+    data landed, the digest of each data chunk as stored (sweep.store.ResultsStore.write_cells; None for a store
+    without digests), which the driver records with the cell's row."""
 
     status: CellStatus
     wall_time: float = 0.0
     error: str = ""
     arrays: Optional[dict] = field(default=None, repr=False)
     checkpointed: bool = False
+    digests: Optional[list] = None
 
 
 @dataclass

@@ -514,7 +514,8 @@ def _dispatch(ray, task, plan: Plan, table: CellTable, url: str, storage_options
                                    error="" if tries > 1 else None, cell_data_seed=np.uint64(c.data_seed),
                                    cell_train_seed=np.uint64(c.train_seed),
                                    provenance=cell_record(c.data_seed, c.train_seed, tries, r.wall_time,
-                                                          res.environment))
+                                                          res.environment),
+                                   chunk_digest=None if r.digests is None else np.array(r.digests, dtype=np.uint64))
                         if verbose:
                             run.note(f"done: {c.label()} ({r.wall_time:.2f} s on {res.host}, attempt {tries})")
                     else:

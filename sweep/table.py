@@ -1,4 +1,4 @@
-"""The cell table: status, attempts, wall_time, host, error, provenance and seeds of every cell.
+"""The cell table: status, attempts, wall_time, host, error, provenance, seeds and chunk digests of every cell.
 
 Written by the lease holder alone (the driver), in batches: a table chunk spans up to TABLE_CHUNK_CELLS cells,
 so each touched chunk is read, updated and rewritten whole, all chunks concurrently, and `status` goes last,
@@ -75,5 +75,5 @@ class CellTable:
         if self.lease is not None:
             self.lease.check()
         a = self.store.group("r+")[name]
-        shape = tuple(s_.stop - s_.start for s_ in sel)
+        shape = tuple(s_.stop - s_.start for s_ in sel) + tuple(a.shape[len(sel):])  # chunk_digest: [G, variable]
         a[sel] = np.full(shape, fill, dtype=object if a.dtype.kind in "OUT" else a.dtype)

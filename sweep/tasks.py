@@ -98,9 +98,10 @@ def execute_batch(url: str, storage_options: Optional[dict], cells: list,
     results, pending, size = [], [], 0
 
     def write_pending():  # a failed write fails the task: the driver reruns its cells one per task
-        store.write_cells([(c, r.arrays) for c, r in pending])
+        digests = store.write_cells([(c, r.arrays) for c, r in pending])
         for c, r in pending:
             r.arrays = None
+            r.digests = digests.get(tuple(int(i) for i in c.index))
             if r.checkpointed:
                 checkpoints.drop(store.location, c.index)
         pending.clear()
