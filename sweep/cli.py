@@ -129,7 +129,13 @@ def run(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
         stop.set()
         raise KeyboardInterrupt
 
+    def unraisable(info, default=sys.unraisablehook):  # the interrupt raised where Python can only drop it (a
+        if isinstance(info.exc_value, KeyboardInterrupt) and stop.is_set():  # finalizer, a C callback): the run
+            return  # stops all the same, at its next look at `stop`; no "Exception ignored" traceback
+        default(info)
+
     previous = {sig: signal.signal(sig, interrupt) for sig in SIGNALS}
+    previous_hook, sys.unraisablehook = sys.unraisablehook, unraisable
     command = _command(file, sets, store, *(["--address", address] if address else []))
     try:
         summary = run_sweep(sweep, store=url, address=address, max_parallel=max_parallel,
@@ -146,6 +152,7 @@ def run(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        sys.unraisablehook = previous_hook
     _say(summary.text())
     raise typer.Exit(0 if summary.ok else 1)
 

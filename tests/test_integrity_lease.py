@@ -179,6 +179,46 @@ def test_no_clock_skew_wedges_or_steals_the_lease(tmp_path, skew):
     rival.release()
 
 
+WEDGED = textwrap.dedent("""
+    import sys, threading, time
+    from sweep.lease import Lease
+    from sweep.location import Location
+    stop = threading.Event()
+    held = Lease.acquire(Location(sys.argv[1]), "wedged", stop=stop)
+    print("held", flush=True)
+    if sys.argv[2] == "main-ends":   # the main thread ends; another thread keeps the process running
+        threading.Thread(target=time.sleep, args=(600,)).start()
+    else:                            # told to stop (a signal's event), then wedged for good
+        stop.set()
+        time.sleep(600)
+""")
+
+
+@pytest.mark.parametrize("how", ["main-ends", "wedged-after-stop"])
+def test_the_heartbeat_stops_with_the_main_thread_or_after_a_stop(tmp_path, how):
+    """Finding 4: a driver whose main thread ended, or that was told to stop and hangs, must not keep the store:
+    its heartbeat stops (at once, or two lease periods after the stop), so a rival takes the store over although
+    the process still runs."""
+    url = tmp_path / "wedged.zarr"
+    p = subprocess.Popen([sys.executable, "-c", WEDGED, str(url), how], stdout=subprocess.PIPE, text=True,
+                         env=dict(os.environ, PYTHONPATH=ROOT, SWEEP_LEASE_SECONDS="1"))
+    try:
+        assert p.stdout.readline() == "held\n"
+        loc = Location(str(url))
+        pid = read_holder(loc).pid
+        lease, deadline = None, time.time() + 300  # the limit only keeps a broken heartbeat from hanging the suite
+        while lease is None:  # refused while it still renews (at most two periods after the stop), then taken
+            try:
+                lease = Lease.acquire(loc, "rival")
+            except LeaseHeld:
+                assert p.poll() is None and time.time() < deadline, "the heartbeat outlived its main thread"
+        assert p.poll() is None and lease.taken_over.pid == pid == p.pid  # the process runs; the lease is free
+        lease.release()
+    finally:
+        p.kill()
+        p.wait()
+
+
 BAD = [('{"host": "x", "pid": 1, "heartbeat": 1e999, "seconds": 1}', "heartbeat inf is not in"),
        ('{"host": "x", "pid": 1, "heartbeat": -5}', "heartbeat -5 is not in"),
        ('{"host": "x", "pid": "12"}', 'pid "12" is not an integer'),
