@@ -1,7 +1,8 @@
 """The `sweep` command line: a thin layer over the Python API (sweep.run_sweep, sweep.open_results, ...).
 
 Exit codes: 0 success; 1 a sweep finished with failed or unfinished cells; 2 bad input (sweep file,
-store, arguments), always with a message naming the file, the key and the reason, never a traceback.
+store, arguments), always with a message naming the file, the key and the reason, never a traceback;
+128 + the signal's number for a command a signal stopped (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP).
 """
 
 from __future__ import annotations
@@ -123,7 +124,10 @@ def run(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
 
     def interrupt(signum, frame):  # stop the run (also where Ray swallows the interrupt); a second one: exit now
         if received:
-            os.write(2, b"interrupted again: exiting now; the store's lease expires by itself\n")
+            try:
+                os.write(2, b"interrupted again: exiting now; the store's lease expires by itself\n")
+            except OSError:  # a closed stderr
+                pass
             os._exit(signal_exit_code(received[0]))
         received.append(signum)
         stop.set()
