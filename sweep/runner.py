@@ -22,9 +22,9 @@ Contract of `run_sweep`:
   lost worker or node is retried by Ray (`max_retries`); a batch lost beyond its retries, or whose data could
   not be written, is split and its cells run one per task; a failure of the storage environment (full disk,
   read-only, unreachable object store) stops the run with StorageFailure and records nothing as failed;
-- a failure of Ray itself (the local raylet died, the driver's node died, Ray's system error) is no cell's
-  failure: the run stops with RayLost naming the cause, the cells in flight go back to `pending`, and the
-  rerun resumes;
+- a failure of Ray itself is no cell's failure: cells lost with another node beyond Ray's retries run once more;
+  the local raylet dead, a node dead again, Ray's system error stop the run with RayLost naming the cause,
+  the cells in flight go back to `pending`, and the rerun resumes;
 - interrupted (KeyboardInterrupt: Ctrl-C, or SIGTERM / SIGHUP through the CLI) the driver stops scheduling,
   keeps what came back, records the run with what it did and releases the lease: the rerun resumes. A closed
   stdout/stderr (`sweep run ... | head`) only turns the display off: the run goes on to its end, its log
@@ -609,6 +609,7 @@ def _dispatch(ray, task, plan: Plan, table: CellTable, url: str, storage_options
     sent = 0  # cells of plan.todo sent so far (in grid order)
     alone: deque = deque()  # cells of a batch lost beyond its retries: one per task
     inflight: dict = {}  # future -> list of cells
+    requeued: set = set()  # indices of cells sent again after their node died (once each)
     bar.show(force=True)
     completed = False
     try:
@@ -637,6 +638,11 @@ def _dispatch(ray, task, plan: Plan, table: CellTable, url: str, storage_options
                     if environment_failure(exc) and not _ray_lost(exc):
                         raise _storage_failure(st.url, exc) from None
                     lost = _ray_lost(exc)
+                    if lost and lost.startswith("a Ray node died") and not requeued & {c.index for c in cells}:
+                        requeued.update(c.index for c in cells)  # another node: its cells once more, elsewhere
+                        alone.extend(cells)
+                        run.note(f"{len(cells)} cells lost with their node ({lost[:120]}); running them again")
+                        continue
                     if lost:  # Ray failed, not the cells: they go back to pending, with those still in flight
                         for c in cells + [c for more in inflight.values() for c in more]:
                             writer.add(c.index, status=PENDING, attempts=int(attempts[c.index]))
@@ -690,7 +696,7 @@ def _dispatch(ray, task, plan: Plan, table: CellTable, url: str, storage_options
 
 
 RAY_LOST = {"LocalRayletDiedError": "Ray's local raylet died", "NodeDiedError": "a Ray node died",
-            "RaySystemError": "Ray failed (RaySystemError)", "GetTimeoutError": None}
+            "RaySystemError": "Ray failed (RaySystemError)"}
 
 
 def _ray_lost(exc: BaseException) -> Optional[str]:
