@@ -495,3 +495,37 @@ def test_a_dead_raylet_is_no_cell_failure(tmp_path, reference, monkeypatch):
     monkeypatch.setattr(runner, "_init_ray", real)
     assert run_sweep(f, store=str(url), progress=False).ok
     assert_same(reference["data"], data(url))
+
+
+def test_cells_lost_with_another_node_run_again(tmp_path, reference, monkeypatch):
+    """A NodeDiedError (another node lost beyond Ray's retries) for one task: its cells run once more, nothing is
+    recorded failed, and the run finishes with the uninterrupted run's bits."""
+    import ray
+
+    from sweep import runner
+
+    real = runner._init_ray
+    calls = [0]
+
+    class NodeLosingRay:
+        def __init__(self, ray_module):
+            self._ray = ray_module
+
+        def __getattr__(self, name):
+            return getattr(self._ray, name)
+
+        def get(self, ref, *args, **kwargs):
+            value = self._ray.get(ref, *args, **kwargs)
+            if isinstance(ref, ray.ObjectRef) and not isinstance(value, dict):
+                calls[0] += 1
+                if calls[0] == 2:
+                    raise ray.exceptions.NodeDiedError("node 1234 died (injected)")
+            return value
+
+    monkeypatch.setattr(runner, "_init_ray", lambda address, num_cpus: NodeLosingRay(real(address, num_cpus)))
+    monkeypatch.setattr(runner, "TASK_SECONDS", 1e-6)
+    f = write(tmp_path, sweep_text())
+    url = tmp_path / "node.zarr"
+    summary = run_sweep(f, store=str(url), progress=False, max_parallel=2)
+    assert summary.ok and summary.failed == 0 and calls[0] == 13, (summary.text(), calls)
+    assert_same(reference["data"], data(url))
