@@ -1,7 +1,8 @@
 """The `sweep` command line: a thin layer over the Python API (sweep.run_sweep, sweep.open_results, ...).
 
 Exit codes: 0 success; 1 a sweep finished with failed or unfinished cells; 2 bad input (sweep file,
-store, arguments), always with a message naming the file, the key and the reason, never a traceback.
+store, arguments), always with a message naming the file, the key and the reason, never a traceback;
+128 + the signal's number for a command a signal stopped (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP).
 """
 
 from __future__ import annotations
@@ -107,13 +108,14 @@ def run(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
 
     s3:// stores: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, SWEEP_STORAGE_OPTIONS (environment only).
 
-    Ctrl-C stops scheduling, keeps every finished cell and exits 130; rerunning resumes.
+    Ctrl-C, SIGTERM or SIGHUP stops scheduling, keeps every finished cell, releases the store and exits
+    128 + the signal's number (130, 143, 129) with the command that resumes; a second signal exits at once.
 
     Example: sweep run sweeps/quickstart.yaml --store results/quick.zarr
     """
     from .errors import StoreError
     from .plan import TooLarge
-    from .runner import default_store, plan_sweep, run_sweep
+    from .runner import RunInProgress, default_store, run_sweep
 
     sweep = _load(file, sets)
     url = store or default_store(sweep)
@@ -122,13 +124,30 @@ def run(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
         return _print_plan(sweep, url, options, file, sets)
     import threading
 
-    stop = threading.Event()
+    from .entry import SIGNALS, signal_exit_code
 
-    def interrupt(signum, frame):  # SIGINT and SIGTERM: stop the run (also where Ray swallows the interrupt)
+    stop = threading.Event()
+    received = []
+
+    def interrupt(signum, frame):  # stop the run (also where Ray swallows the interrupt); a second one: exit now
+        if received:
+            try:
+                os.write(2, b"interrupted again: exiting now; the store's lease expires by itself\n")
+            except OSError:  # a closed stderr
+                pass
+            os._exit(signal_exit_code(received[0]))
+        received.append(signum)
         stop.set()
         raise KeyboardInterrupt
 
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    def unraisable(info, default=sys.unraisablehook):  # the interrupt raised where Python can only drop it (a
+        if isinstance(info.exc_value, KeyboardInterrupt) and stop.is_set():  # finalizer, a C callback): the run
+            return  # stops all the same, at its next look at `stop`; no "Exception ignored" traceback
+        default(info)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in SIGNALS}
+    previous_hook, sys.unraisablehook = sys.unraisablehook, unraisable
+    command = _command(file, sets, store, *(["--address", address] if address else []))
     try:
         summary = run_sweep(sweep, store=url, address=address, max_parallel=max_parallel,
                             storage_options=options, allow_env_change=allow_env_change,
@@ -138,21 +157,38 @@ def run(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
         _fail(str(exc))
     except StoreError as exc:
         _fail((str(exc) if str(exc).startswith(url) else f"{url}: {exc}") + _new_store_hint(str(exc), url, file, sets))
-    except ConnectionError as exc:  # sweep.runner says which cluster and how token authentication is set up
+    except (ConnectionError, RunInProgress) as exc:  # which cluster and how its token is set up; a lost Ray
         _fail(str(exc))
     except KeyboardInterrupt:
-        _interrupted(url, options, _command(file, sets, store, *(["--address", address] if address else [])))
+        _interrupted(url, options, command, received[0] if received else signal.SIGINT)
     except Exception as exc:  # noqa: BLE001 - re-raised unless the storage environment failed
         _store_trouble(url, exc)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    typer.echo(summary.text())
+        sys.unraisablehook = previous_hook
+    _say(summary.text())
     raise typer.Exit(0 if summary.ok else 1)
 
 
-def _interrupted(url: str, options: Optional[dict], command: str):
-    """Exit 130 after an interrupted run, saying how far it got and how to resume."""
+def _say(text: str, err: bool = False) -> None:
+    """typer.echo, for an output that may have been closed (`sweep run ... | head`): then nothing is printed,
+    and the interpreter's own flush at exit prints nothing either."""
+    from .progress import output_closed
+
+    try:
+        typer.echo(text, err=err)
+    except (OSError, ValueError) as exc:
+        if not output_closed(exc):
+            raise
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+
+
+def _interrupted(url: str, options: Optional[dict], command: str, signum: int = signal.SIGINT):
+    """Exit 128 + the signal's number after an interrupted run, saying how far it got and how to resume."""
+    from .entry import signal_exit_code
     from .results import DONE
     from .store import ResultsStore
 
@@ -161,7 +197,9 @@ def _interrupted(url: str, options: Optional[dict], command: str):
         where = f"{int((st == DONE).sum())} of {st.size} cells done"
     except Exception:  # noqa: BLE001 - a store that was never created
         where = "no cell done"
-    _fail(f"interrupted: {where}; rerun \"{command}\" to resume", code=130)
+    name = {signal.SIGINT: "interrupted"}.get(signum, f"interrupted ({signal.Signals(signum).name})")
+    _say(f"{name}: {where}; rerun \"{command}\" to resume", err=True)
+    raise typer.Exit(signal_exit_code(signum))
 
 
 def _command(file: Path, sets: List[str], store: Optional[str], *extra: str) -> str:
@@ -276,16 +314,27 @@ def status(store: str = typer.Argument(..., help=STORE_HELP),
 
     from .lease import live_holder
 
+    from .errors import StoreError
+
     while True:
         st = _open(store)
         ds = _dataset(store)
-        holder = live_holder(st.location)
+        try:
+            holder = live_holder(st.location)
+        except StoreError as exc:
+            _fail(str(exc) if str(exc).startswith(store) else f"{store}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - re-raised unless the storage environment failed
+            _store_trouble(store, exc)
         dims = list(ds["status"].dims)
         axes = map_.split(",") if map_ else report.default_axes(dims)
         if len(axes) > 2 or not axes:
             _fail(f"--map {map_!r}: give one or two grid dimensions, e.g. --map beta,n_samples")
+        valid = holder is not None and not holder.problem
         try:
-            text = report.summary(ds, holder.describe() if holder else None) + "\n" + report.status_map(ds, axes[0], axes[1] if len(axes) > 1 else None)
+            text = report.summary(ds, holder.describe() if valid else None, driver_known=holder is None) + "\n" + report.status_map(ds, axes[0], axes[1] if len(axes) > 1 else None)
+            if holder is not None and holder.problem:
+                text += (f"\nlease: {holder.key} is not a valid lease ({holder.problem}); `sweep run` takes the store "
+                         "over once it is seen unchanged for a lease period, `sweep unlock` removes it")
         except ValueError as exc:
             _fail(f"--map: {exc}")
         fails = report.failures(ds, full=tracebacks)
@@ -503,9 +552,12 @@ def verify(store: str = typer.Argument(..., help=STORE_HELP),
 
 
 @app.command()
-def unlock(store: str = typer.Argument(..., help=STORE_HELP)):
+def unlock(store: str = typer.Argument(..., help=STORE_HELP),
+           force: bool = typer.Option(False, "--force", help="Free the store even when its driver looks live (for an "
+                                      "operator who knows it is gone); the next run's record notes it.")):
     """Free a store whose driver is gone (killed, or its machine lost) without waiting for its lease to expire;
-    a store held by a live run is refused.
+    a store held by a live run is refused (a holder on another host is watched for one lease period first).
+    --force frees it even then: it says what it freed, and the next run's record notes it.
 
     Example: sweep unlock results/quickstart.zarr
     """
@@ -516,13 +568,18 @@ def unlock(store: str = typer.Argument(..., help=STORE_HELP)):
 
     st = ResultsStore(store, _storage_options(store))
     try:
-        holder = break_lease(st.location)
+        holder = break_lease(st.location, force=force)
     except StoreError as exc:
-        _fail(str(exc))
+        _fail(str(exc) if str(exc).startswith(store) else f"{store}: {exc}")
     except Exception as exc:  # noqa: BLE001 - re-raised unless the storage environment failed
         _store_trouble(store, exc)
-    typer.echo(f"{store}: removed the lease of {holder.describe()} (no longer running)" if holder
-               else f"{store}: no run holds this store")
+    if holder is None:
+        typer.echo(f"{store}: no run holds this store")
+    elif force:
+        typer.echo(f"{store}: forced: removed the lease of {holder.describe()}; if that driver still runs it stops "
+                   "at its next check; the next run's record notes this")
+    else:
+        typer.echo(f"{store}: removed the lease of {holder.describe()} (no longer running)")
 
 
 @app.command()

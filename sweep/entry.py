@@ -1,19 +1,32 @@
-"""The `sweep` console script: a Ctrl-C (or SIGTERM) is the one line `interrupted` and exit 130, never a
+"""The `sweep` console script: a Ctrl-C, SIGTERM or SIGHUP is the one line `interrupted` and exit 128 + the
+signal's number (130, 143, 129: the shell's convention, what systemd and job schedulers expect), never a
 traceback, while the command starts (its imports take a second or two) and in commands that change nothing;
-`sweep run` installs its own handling (stop scheduling, keep what finished, say how to resume)."""
+`sweep run` installs its own handling (stop scheduling, keep what finished, release the store, say how to
+resume; the same exit codes)."""
 
 import signal
 import sys
 
+SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+def signal_exit_code(signum: int) -> int:
+    """The exit code of a command a signal stopped: 128 + the signal's number."""
+    return 128 + int(signum)
+
 
 def _interrupted(signum, frame):
-    sys.stderr.write("interrupted\n")
-    raise SystemExit(130)
+    try:
+        sys.stderr.write("interrupted\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):  # a closed stderr
+        pass
+    raise SystemExit(signal_exit_code(signum))
 
 
 def quiet_interrupts() -> None:
-    """Until a command installs its own handler, SIGINT and SIGTERM end the process quietly (exit 130)."""
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    """Until a command installs its own handler, SIGINT, SIGTERM and SIGHUP end the process quietly."""
+    for sig in SIGNALS:
         signal.signal(sig, _interrupted)
 
 
@@ -24,7 +37,7 @@ def run(app) -> None:
     finally:
         # The command has finished and said so: a signal while Ray's exit handlers stop its processes changes
         # nothing and must not interrupt them with a traceback (their waits are bounded).
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in SIGNALS:
             signal.signal(sig, signal.SIG_IGN)
 
 

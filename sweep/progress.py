@@ -7,10 +7,14 @@
   the measured to the estimated time of the cells finished so far, divided among the CPUs still busy:
   ``ETA = (estimated seconds left) * (measured / estimated so far) / min(CPUs, cells left)``. Before the
   first cell finishes the ratio is 1: the plan's estimate, never "nan".
+- A closed output (`sweep run ... | head`, a closed terminal: BrokenPipeError, or a write to a closed file)
+  never fails a run: the display turns itself off and `closed` says why; the run goes on.
 """
 
 from __future__ import annotations
 
+import errno
+import functools
 import sys
 import time
 from typing import Optional
@@ -51,6 +55,31 @@ def format_seconds(s: float) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m"
 
 
+def output_closed(exc: BaseException) -> bool:
+    """Whether `exc` is a write to an output nobody reads any more (a closed pipe or file)."""
+    return (isinstance(exc, BrokenPipeError) or (isinstance(exc, OSError) and exc.errno == errno.EPIPE)
+            or (isinstance(exc, ValueError) and "closed file" in str(exc)))
+
+
+def _quiet(method):
+    """A display method that turns the display off, instead of raising, when its output was closed."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        if self.closed:
+            return None
+        try:
+            return method(self, *args, **kwargs)
+        except (OSError, ValueError) as exc:
+            if not output_closed(exc):
+                raise
+            self.closed = f"{type(exc).__name__}: {exc}"
+            self.mode, self._bar = "off", None
+            return None
+
+    return wrapper
+
+
 class RunProgress:
     """The progress display of one run. `mode`: "auto" (a live bar where there is a terminal or a notebook,
     plain lines otherwise), "plain", or "off"."""
@@ -63,6 +92,7 @@ class RunProgress:
         self.last = 0.0
         self.mode = mode
         self._bar = None
+        self.closed = ""  # why the output was found closed ("" while it is open)
         if mode == "auto":
             from rich.console import Console
 
@@ -72,6 +102,7 @@ class RunProgress:
             else:
                 self.mode = "plain"
 
+    @_quiet
     def _start_bar(self, console) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -92,6 +123,7 @@ class RunProgress:
         n = self.already + self.done
         return f"{n}/{self.total} cells done, " + self.info()
 
+    @_quiet
     def show(self, force: bool = False) -> None:
         if self.mode == "off":
             return
@@ -104,6 +136,7 @@ class RunProgress:
             self.stream.flush()
             self.last = now
 
+    @_quiet
     def note(self, text: str) -> None:
         """A line above the bar (a failed cell, a lost task)."""
         if self.mode == "off":
@@ -114,6 +147,7 @@ class RunProgress:
             self.stream.write(text + "\n")
             self.stream.flush()
 
+    @_quiet
     def close(self) -> None:
         if self._bar is not None:
             self.show()

@@ -3,15 +3,28 @@
 - the attempt number of the running task (`ray._private.worker.global_worker.core_worker
   .get_current_task_attempt_number()`): a lost worker's retry counts as attempt 2;
 - `ray._raylet.GcsClient`, to probe a cluster address and its token in a child process before `ray.init`
-  (Ray's own client waits 20-40 s, or aborts its process when token authentication finds no token).
+  (Ray's own client waits 20-40 s, or aborts its process when token authentication finds no token);
+- `ray._private.utils.set_sigterm_handler` and `ray._private.services.ConsolePopen`, patched for the time of
+  one `ray.init` by `ray_init_guard`: `ray.init` would replace the caller's SIGTERM handler with one that raises
+  SystemExit wherever the main thread is (it hung a driver inside Ray once), and would start the local Ray's
+  processes (GCS, raylet, ...) in the caller's process group, so a SIGTERM to the group (systemd, a job
+  scheduler, a terminal) killed the raylet under a driver that still ran (SIGABRT). Under the guard the
+  caller's handlers stay (and are put back after `ray.init`), and Ray's processes start in their own session:
+  they still end with the driver (Ray's fate sharing), which stops them itself;
+- `ray._private.services.find_gcs_addresses` and `find_bootstrap_address`, for `--address auto`
+  (`sweep.runner.resolve_auto`): the Ray instances running on this machine, and the one `ray start` recorded.
 
-Both were checked against the Ray versions in TESTED; outside that range they are not called: attempts then
-count 1 per start of a task, and the address probe is left to `ray.init`.
+They were checked against the Ray versions in TESTED; outside that range they are not called: attempts then
+count 1 per start of a task, the address probe is left to `ray.init`, `ray.init` runs unguarded (the handlers
+are still put back after it), and `--address auto` is left to Ray.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import signal
+import threading
 
 TESTED = ((2, 40), (2, 60))
 """Ray versions (major, minor), inclusive, whose private APIs above were checked."""
@@ -55,3 +68,57 @@ except Exception as exc:
     print("other: " + type(exc).__name__)
 """
 """A child process's program: prints `ok`, `auth: <reason>` or `other: <error>` for a GCS address (argv[1])."""
+
+
+SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+@contextlib.contextmanager
+def ray_init_guard():
+    """Around `ray.init` (see the module docstring): the caller's signal handlers survive it, and the local Ray's
+    processes start in a session of their own."""
+    main = threading.current_thread() is threading.main_thread()
+    saved = {s: signal.getsignal(s) for s in SIGNALS} if main else {}
+    undo = []
+    if supported():
+        try:
+            import ray._private.services as services
+            import ray._private.utils as utils
+
+            popen = services.ConsolePopen
+
+            class SessionPopen(popen):  # Ray's processes out of the caller's process group
+                def __init__(self, *args, **kwargs):
+                    kwargs.setdefault("start_new_session", True)
+                    super().__init__(*args, **kwargs)
+
+            keep = utils.set_sigterm_handler
+            if main:
+                utils.set_sigterm_handler = lambda handler: None
+                undo.append(lambda: setattr(utils, "set_sigterm_handler", keep))
+            services.ConsolePopen = SessionPopen
+            undo.append(lambda: setattr(services, "ConsolePopen", popen))
+        except Exception:  # noqa: BLE001 - an API this Ray lacks: unguarded, handlers still put back below
+            pass
+    try:
+        yield
+    finally:
+        for u in reversed(undo):
+            u()
+        for sig, handler in saved.items():
+            if handler is not None:
+                signal.signal(sig, handler)
+
+
+def local_ray_instances() -> tuple[set, "str | None"]:
+    """(GCS addresses of the Ray instances running on this machine, the address `ray start` recorded or None);
+    (set(), None) with an untested Ray."""
+    if not supported():
+        return set(), None
+    try:
+        from ray._private import services
+
+        services.find_gcs_addresses.cache_clear()
+        return set(services.find_gcs_addresses()), services.find_bootstrap_address(None)
+    except Exception:  # noqa: BLE001 - an API this Ray lacks
+        return set(), None

@@ -22,8 +22,16 @@ Contract of `run_sweep`:
   lost worker or node is retried by Ray (`max_retries`); a batch lost beyond its retries, or whose data could
   not be written, is split and its cells run one per task; a failure of the storage environment (full disk,
   read-only, unreachable object store) stops the run with StorageFailure and records nothing as failed;
-- interrupted (KeyboardInterrupt: Ctrl-C, or SIGTERM through the CLI) the driver stops scheduling, keeps
-  what came back, records the run with what it did and releases the lease: the rerun resumes;
+- a failure of Ray itself is no cell's failure: cells lost with another node beyond Ray's retries run once more;
+  the local raylet dead, a node dead again, Ray's system error stop the run with RayLost naming the cause,
+  the cells in flight go back to `pending`, and the rerun resumes;
+- interrupted (KeyboardInterrupt: Ctrl-C, or SIGTERM / SIGHUP through the CLI) the driver stops scheduling,
+  keeps what came back, records the run with what it did and releases the lease: the rerun resumes. A closed
+  stdout/stderr (`sweep run ... | head`) only turns the display off: the run goes on to its end, its log
+  file notes it;
+- one run per process (RunInProgress otherwise); `--address auto` joins only a Ray cluster this user started
+  with `ray start` (resolve_auto); the arguments are checked before anything is touched (TypeError,
+  ValueError);
 - results are bit-identical to an uninterrupted run, whatever was interrupted.
 """
 
@@ -44,14 +52,14 @@ import numpy as np
 from . import layout, tasks
 from .errors import StorageFailure, StoreError
 from .grid import expand
-from .lease import Lease
+from .lease import Lease, take_forced_unlocks
 from .location import environment_failure
 from .plan import Plan, check_fits, estimate_seconds, estimate_total, plan_sweep
 from .progress import Eta, RunProgress, progress_mode
 from .provenance import cell_record, contract, run_record
-from .raycompat import GCS_PROBE, supported
+from .raycompat import GCS_PROBE, local_ray_instances, ray_init_guard, supported
 from .runlog import RunLog, log_path
-from .results import DONE, FAILED, RUNNING, BatchOutcome, CellOutcome
+from .results import DONE, FAILED, PENDING, RUNNING, BatchOutcome, CellOutcome
 from .spec import Sweep, load_sweep
 from .store import ResultsStore
 from .table import CellTable
@@ -74,7 +82,21 @@ class EnvironmentChanged(StoreError):
 
 
 class ClusterUnreachable(ConnectionError):
-    """A Ray cluster that cannot be joined (nothing at its address, a refused token): the message says how."""
+    """A Ray cluster that cannot be joined (nothing at its address, a refused token, `--address auto` with no
+    cluster of this user's): the message says how."""
+
+
+class RayLost(ConnectionError):
+    """Ray failed under the run (the local raylet died, the driver's node died): no cell's fault; the cells in
+    flight are left pending and the rerun resumes. The message names the store and the cause."""
+
+
+class RunInProgress(RuntimeError):
+    """run_sweep was called while another run_sweep runs in this process: one run per process."""
+
+
+_ACTIVE = threading.Lock()
+_active_store: list = []
 
 
 # ------------------------------------------------------------------------------------- running
@@ -218,17 +240,82 @@ def _init_ray(address: Optional[str], num_cpus: Optional[int]):
     address = address or os.environ.get("RAY_ADDRESS") or None  # RAY_ADDRESS joins a cluster like --address
     runtime_env = {"env_vars": dict(THREAD_ENV)}
     if address:
+        if address == "auto":
+            address = resolve_auto()
         _preflight(address)
         try:
-            ray.init(address=address, runtime_env=runtime_env, logging_level="ERROR", log_to_driver=False)
+            with ray_init_guard():
+                ray.init(address=address, runtime_env=runtime_env, logging_level="ERROR", log_to_driver=False)
         except (ConnectionError, ray.exceptions.AuthenticationError) as exc:  # what _preflight did not catch
             reason = str(exc).split(". Ensure that")[0]  # Ray's own long hint replaced by ours
             raise ClusterUnreachable(f"cannot join the Ray cluster at {address}: {reason}. {AUTH_HINT}") from None
     else:
         # "local": a new local instance, never a cluster that `ray start` left on this machine (Ray's default)
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, runtime_env=runtime_env,
-                 object_store_memory=100 * 1024 * 1024, logging_level="ERROR", log_to_driver=False)
+        with ray_init_guard():
+            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, runtime_env=runtime_env,
+                     object_store_memory=100 * 1024 * 1024, logging_level="ERROR", log_to_driver=False)
     return ray
+
+
+def _proc(pid: str) -> tuple:
+    """(argv, parent pid, uid) of a process from /proc; ([], "", -1) when it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+        with open(f"/proc/{pid}/status") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+        return argv, fields.get("PPid", "").strip(), int(fields.get("Uid", "-1").split()[0])
+    except (OSError, ValueError, IndexError):
+        return [], "", -1
+
+
+def _owner(address: str) -> tuple:
+    """(uid, parent pid, the parent's command line) of the Ray instance whose GCS is at `address` on this
+    machine (from its processes' `--gcs-address`); (-1, "", "") when none is found."""
+    for pid in sorted(p for p in os.listdir("/proc") if p.isdigit()):
+        argv, ppid, uid = _proc(pid)
+        if f"--gcs-address={address}" in argv:
+            parent = _proc(ppid)[0] if ppid else []
+            return uid, ppid, " ".join(parent)[:120]
+    return -1, "", ""
+
+
+def _user(uid: int) -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(uid).pw_name
+    except (KeyError, ImportError):
+        return f"uid {uid}"
+
+
+def resolve_auto() -> str:
+    """`--address auto`: the GCS address of the Ray cluster this user started on this machine with `ray start
+    --head` (the address Ray records for it, its processes running and this user's); ClusterUnreachable, saying
+    whose the instances found are, otherwise. Never another program's private `ray.init()` instance (its driver
+    owns it and stops it when it ends), nor another user's. With an untested Ray, "auto" is left to Ray."""
+    if not supported():
+        return "auto"
+    running, recorded = local_ray_instances()
+    if recorded and recorded in running:
+        uid, _, _ = _owner(recorded)
+        if uid in (-1, os.getuid()):
+            return recorded
+        raise ClusterUnreachable(f"--address auto: the Ray cluster at {recorded} on this machine is {_user(uid)}'s, "
+                                 "not yours; pass its address explicitly to join it, or leave --address out to start "
+                                 "a local Ray for this run")
+    if not running:
+        raise ClusterUnreachable("--address auto: no Ray cluster runs on this machine (start one with `ray start "
+                                 "--head`), or leave --address out to start a local Ray for this run")
+    found = []
+    for addr in sorted(running):
+        uid, ppid, parent = _owner(addr)
+        who = f"{_user(uid)}'s" if uid != -1 else "someone's"
+        found.append(f"{addr} ({who}, started by pid {ppid or '?'}: {parent or '?'})")
+    raise ClusterUnreachable("--address auto: the Ray instances on this machine are other programs' private "
+                             "`ray.init()` instances, not clusters started with `ray start --head`: "
+                             + "; ".join(found) + "; start a cluster with `ray start --head` and pass its "
+                             "address, or leave --address out to start a local Ray for this run")
 
 
 def check_storage(ray, probe, url: str, storage_options: Optional[dict], token: str,
@@ -327,15 +414,63 @@ def run_sweep(sweep_or_path, store: Optional[str] = None, address: Optional[str]
     store would not fit the free disk (sweep.plan.check_fits, checked before Ray starts). Raises StoreError (a store
     that cannot be used as asked: LeaseHeld, EnvironmentChanged, TooLarge, ...), StorageFailure (the storage environment
     failed), ConnectionError (a cluster that cannot be joined), KeyboardInterrupt (the store is left
-    consistent and released)."""
-    if isinstance(sweep_or_path, (str, Path)):
+    consistent and released), RunInProgress (another run_sweep runs in this process), TypeError / ValueError
+    (arguments, checked before anything is touched)."""
+    _check_arguments(sweep_or_path, store=store, address=address, max_parallel=max_parallel,
+                     storage_options=storage_options, num_cpus=num_cpus, max_retries=max_retries,
+                     allow_env_change=allow_env_change, overrides=overrides, stop=stop)
+    progress_mode(progress)
+    if isinstance(sweep_or_path, (str, os.PathLike)):
         sweep = load_sweep(sweep_or_path, overrides)
     elif overrides:
         raise ValueError("overrides apply to a sweep file: give its path, or a Sweep already overridden "
                          "(sweep.load_sweep(path, overrides))")
     else:
         sweep = sweep_or_path
-    url = store or default_store(sweep)
+    url = os.fspath(store) if store is not None else default_store(sweep)
+    if not _ACTIVE.acquire(blocking=False):
+        raise RunInProgress(f"{url}: another run_sweep is running in this process (store "
+                            f"{_active_store[0] if _active_store else '?'}); one run per process: wait for it to "
+                            "finish, or run this sweep in another process")
+    _active_store[:] = [url]
+    try:
+        return _run_sweep(sweep, url, address, max_parallel, storage_options, progress, num_cpus, max_retries,
+                          allow_env_change, verbose, log, stop)
+    finally:
+        _active_store.clear()
+        _ACTIVE.release()
+
+
+def _check_arguments(sweep_or_path, **a) -> None:
+    """run_sweep's arguments as the CLI checks them: a TypeError or ValueError naming the argument."""
+    from .spec import Sweep as SweepType
+
+    def kind(name, ok, what):
+        if a[name] is not None and not ok(a[name]):
+            raise TypeError(f"run_sweep: {name} must be {what}, got {a[name]!r}")
+
+    if not isinstance(sweep_or_path, (str, os.PathLike, SweepType)):
+        raise TypeError(f"run_sweep: the sweep must be a sweep file's path or a Sweep, got {sweep_or_path!r}")
+    is_int = lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool)  # noqa: E731
+    kind("store", lambda v: isinstance(v, (str, os.PathLike)), "a path or URL (str or os.PathLike)")
+    kind("address", lambda v: isinstance(v, str), "a Ray address (str)")
+    kind("storage_options", lambda v: isinstance(v, dict), "a dict")
+    kind("overrides", lambda v: isinstance(v, dict), "a dict")
+    for name in ("max_parallel", "num_cpus", "max_retries"):
+        kind(name, is_int, "an integer")
+    kind("allow_env_change", lambda v: isinstance(v, bool), "True or False")
+    kind("stop", lambda v: callable(getattr(v, "is_set", None)), "a threading.Event")
+    if a["store"] is not None and not os.fspath(a["store"]):
+        raise ValueError("run_sweep: store must not be empty")
+    for name, low in (("max_parallel", 1), ("num_cpus", 1), ("max_retries", 0)):
+        if a[name] is not None and a[name] < low:
+            raise ValueError(f"run_sweep: {name} must be >= {low}, got {a[name]}")
+    if a["max_retries"] is None:
+        raise TypeError("run_sweep: max_retries must be an integer, got None")
+
+
+def _run_sweep(sweep: Sweep, url: str, address, max_parallel, storage_options, progress, num_cpus, max_retries,
+               allow_env_change, verbose, log, stop) -> RunSummary:
     # tasks get an absolute path: Ray workers do not run in the driver's folder (on a cluster, not on its machine)
     t0 = time.time()
     st = ResultsStore(url, storage_options)
@@ -343,10 +478,9 @@ def run_sweep(sweep_or_path, store: Optional[str] = None, address: Optional[str]
     try:
         st.check_usable()  # refuse a location `sweep run` never touches before making anything there
         made_folder = st.location.makedirs()
-        lease = Lease.acquire(st.location, command=run_record()["command"])
+        lease = Lease.acquire(st.location, command=run_record()["command"], stop=stop)
     except OSError as exc:
         raise _storage_failure(url, exc) from None
-    lease.start_heartbeat()
     run = _Run(st, lease, made_folder)
     try:
         try:
@@ -369,6 +503,12 @@ def run_sweep(sweep_or_path, store: Optional[str] = None, address: Optional[str]
             record = run_record()
             if run.accepted:
                 record["environment_change"] = run.accepted
+            forced = take_forced_unlocks(lease)
+            if forced:  # `sweep unlock --force` freed the store since the last run: the record says so
+                record["forced_unlock"] = forced
+                for f in forced:
+                    run.log.write(f"the store was freed by `sweep unlock --force` at {f.get('at')} (lease of host "
+                                  f"{f.get('host')}, pid {f.get('pid')}, since {f.get('since')})")
             lease.check()
             run.position = st.record_run(record)
             if len(plan.todo):
@@ -379,7 +519,7 @@ def run_sweep(sweep_or_path, store: Optional[str] = None, address: Optional[str]
                           cpus, verbose, stop)
         except OSError as exc:
             cause = environment_failure(exc)
-            if cause is None or isinstance(exc, ClusterUnreachable):
+            if cause is None or isinstance(exc, (ClusterUnreachable, RayLost)):
                 raise
             raise _storage_failure(url, exc) from None
     except BaseException as exc:
@@ -424,6 +564,7 @@ class _Run:
         self.tally, self.failures, self.accepted = Tally(), [], []
         self.bar: Optional[RunProgress] = None
         self.log = RunLog(None)
+        self.output_closed = False
 
     def note(self, text: str) -> None:
         if self.bar is not None:
@@ -432,14 +573,16 @@ class _Run:
 
     def finish(self, interrupted: bool, error: Optional[BaseException] = None) -> None:
         """End the run: the run record counts what it did (also when interrupted), the lease is released, and a
-        store that could not even be created leaves no folder behind."""
-        if self.bar is not None:
-            self.bar.close()
+        store that could not even be created leaves no folder behind. Nothing here (a closed output, a failing
+        store) keeps the lease from being released."""
+        self.lease.wind_down()
         t = self.tally
-        self.log.write(("interrupted" if interrupted else f"stopped: {error}" if error else "finished")
-                       + f": {t.ran} cells run ({t.done} done, {t.failed} failed)")
-        self.log.close()
         try:
+            if self.bar is not None:
+                self.bar.close()  # never raises for a closed output (sweep.progress)
+            self.log.write(("interrupted" if interrupted else f"stopped: {error}" if error else "finished")
+                           + f": {t.ran} cells run ({t.done} done, {t.failed} failed)")
+            self.log.close()
             if self.position is not None and self.lease.lost is None:
                 self.lease.check()
                 self.st.finish_run(self.position, end=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -468,6 +611,7 @@ def _dispatch(ray, task, plan: Plan, table: CellTable, url: str, storage_options
     sent = 0  # cells of plan.todo sent so far (in grid order)
     alone: deque = deque()  # cells of a batch lost beyond its retries: one per task
     inflight: dict = {}  # future -> list of cells
+    requeued: set = set()  # indices of cells sent again after their node died (once each)
     bar.show(force=True)
     completed = False
     try:
@@ -493,8 +637,20 @@ def _dispatch(ray, task, plan: Plan, table: CellTable, url: str, storage_options
                 try:
                     res = ray.get(ref)
                 except Exception as exc:  # noqa: BLE001 - worker or node lost beyond the retries, or no store
-                    if environment_failure(exc):
+                    if environment_failure(exc) and not _ray_lost(exc):
                         raise _storage_failure(st.url, exc) from None
+                    lost = _ray_lost(exc)
+                    if lost and lost.startswith("a Ray node died") and not requeued & {c.index for c in cells}:
+                        requeued.update(c.index for c in cells)  # another node: its cells once more, elsewhere
+                        alone.extend(cells)
+                        run.note(f"{len(cells)} cells lost with their node ({lost[:120]}); running them again")
+                        continue
+                    if lost:  # Ray failed, not the cells: they go back to pending, with those still in flight
+                        for c in cells + [c for more in inflight.values() for c in more]:
+                            writer.add(c.index, status=PENDING, attempts=int(attempts[c.index]))
+                        inflight.clear()
+                        raise RayLost(f"{st.url}: {lost}; the run stopped, no cell was recorded as failed, and the "
+                                      "cells it was running are pending again: rerun the same command to resume")
                     err = f"{type(exc).__name__}: {exc}"
                     if len(cells) > 1:
                         alone.extend(cells)  # find the cell that kills its worker or its write, if one does
@@ -529,6 +685,9 @@ def _dispatch(ray, task, plan: Plan, table: CellTable, url: str, storage_options
                         run.log.write(f"failed: {c.label()} (attempt {tries}, host {res.host}):\n{r.error}")
             writer.maybe_flush()
             bar.show()
+            if bar.closed and not run.output_closed:
+                run.output_closed = True
+                run.log.write(f"the output was closed ({bar.closed}); the run goes on without a display")
         completed = True
     finally:
         bar.running = 0
@@ -537,6 +696,25 @@ def _dispatch(ray, task, plan: Plan, table: CellTable, url: str, storage_options
         except Exception:  # noqa: BLE001 - a full disk or a lost lease: the rerun recomputes those cells
             if completed:
                 raise
+
+
+RAY_LOST = {"LocalRayletDiedError": "Ray's local raylet died", "NodeDiedError": "a Ray node died",
+            "RaySystemError": "Ray failed (RaySystemError)"}
+
+
+def _ray_lost(exc: BaseException) -> Optional[str]:
+    """What failed when `exc` (from ray.get) is a failure of Ray itself rather than of the cells: the local
+    raylet or a node died, a Ray system error; None otherwise (a worker killed by its cell is the cell's)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        for cls in type(exc).__mro__:
+            what = RAY_LOST.get(cls.__name__)
+            if what:
+                first = " ".join(str(exc).split())[:160]
+                return f"{what} ({type(exc).__name__}: {first})" if first else f"{what} ({type(exc).__name__})"
+        exc = getattr(exc, "cause", None) or exc.__cause__ or exc.__context__
+    return None
 
 
 def _stop_requested(stop: Optional[threading.Event]) -> None:

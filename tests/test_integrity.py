@@ -133,17 +133,33 @@ def test_stale_leases_are_taken_over_and_live_ones_refused(tmp_path, monkeypatch
     with pytest.raises(LeaseHeld):
         break_lease(loc)  # `sweep unlock` refuses a live holder
     a.release()
-    # a holder on another host whose heartbeat is older than a lease period is gone
+    # a holder on another host whose file does not change for one lease period (watched on this clock) is gone,
+    # whatever its heartbeat says
     loc.write("_lease/0000000004.json", json.dumps({"token": "t", "host": "elsewhere", "pid": 1, "heartbeat":
-                                                    time.time() - 31, "seconds": 30}).encode())
+                                                    time.time() + 3600, "seconds": 1}).encode())
     b = Lease.acquire(loc, "b")
     assert b.generation == 5 and [g for g in os.listdir(loc.path("_lease"))] == ["0000000005.json"]
     b.release()
-    # a fresh heartbeat from another host is live
-    loc.write("_lease/0000000006.json", json.dumps({"token": "t", "host": "elsewhere", "pid": 1, "heartbeat":
-                                                    time.time(), "seconds": 30}).encode())
-    with pytest.raises(LeaseHeld, match="host elsewhere"):
-        Lease.acquire(loc, "c")
+    # a holder on another host that renews (its counter changes) is live, whatever its heartbeat says
+    stop = __import__("threading").Event()
+
+    def renew():
+        beat = 0
+        while not stop.wait(0.1):
+            beat += 1
+            loc.write("_lease/0000000006.json", json.dumps({"token": "t", "host": "elsewhere", "pid": 1, "beat": beat,
+                                                            "heartbeat": time.time() - 120, "seconds": 1}).encode())
+
+    renew_thread = __import__("threading").Thread(target=renew, daemon=True)
+    renew_thread.start()
+    try:
+        while not loc.exists("_lease/0000000006.json"):
+            time.sleep(0.05)
+        with pytest.raises(LeaseHeld, match="host elsewhere"):
+            Lease.acquire(loc, "c")
+    finally:
+        stop.set()
+        renew_thread.join()
     # this host, a process that is gone: stale at once, and `sweep unlock` removes it
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
