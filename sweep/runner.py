@@ -418,7 +418,7 @@ def run_sweep(sweep_or_path, store: Optional[str] = None, address: Optional[str]
     (arguments, checked before anything is touched)."""
     _check_arguments(sweep_or_path, store=store, address=address, max_parallel=max_parallel,
                      storage_options=storage_options, num_cpus=num_cpus, max_retries=max_retries,
-                     allow_env_change=allow_env_change, overrides=overrides, stop=stop)
+                     allow_env_change=allow_env_change, overrides=overrides, stop=stop, allow_large=allow_large)
     progress_mode(progress)
     if isinstance(sweep_or_path, (str, os.PathLike)):
         sweep = load_sweep(sweep_or_path, overrides)
@@ -435,7 +435,7 @@ def run_sweep(sweep_or_path, store: Optional[str] = None, address: Optional[str]
     _active_store[:] = [url]
     try:
         return _run_sweep(sweep, url, address, max_parallel, storage_options, progress, num_cpus, max_retries,
-                          allow_env_change, verbose, log, stop)
+                          allow_env_change, verbose, log, stop, allow_large)
     finally:
         _active_store.clear()
         _ACTIVE.release()
@@ -459,6 +459,7 @@ def _check_arguments(sweep_or_path, **a) -> None:
     for name in ("max_parallel", "num_cpus", "max_retries"):
         kind(name, is_int, "an integer")
     kind("allow_env_change", lambda v: isinstance(v, bool), "True or False")
+    kind("allow_large", lambda v: isinstance(v, bool), "True or False")
     kind("stop", lambda v: callable(getattr(v, "is_set", None)), "a threading.Event")
     if a["store"] is not None and not os.fspath(a["store"]):
         raise ValueError("run_sweep: store must not be empty")
@@ -470,7 +471,7 @@ def _check_arguments(sweep_or_path, **a) -> None:
 
 
 def _run_sweep(sweep: Sweep, url: str, address, max_parallel, storage_options, progress, num_cpus, max_retries,
-               allow_env_change, verbose, log, stop) -> RunSummary:
+               allow_env_change, verbose, log, stop, allow_large) -> RunSummary:
     # tasks get an absolute path: Ray workers do not run in the driver's folder (on a cluster, not on its machine)
     t0 = time.time()
     st = ResultsStore(url, storage_options)
