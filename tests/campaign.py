@@ -225,8 +225,10 @@ class Campaign:
                                         self.rng.uniform(0.0, 12))
         elif kind in SIGNALS:
             sig, group = SIGNALS[kind]
-            detail, out = self._kill_when(start("run", f, "--store", url, "--max-parallel", "1"), url,
-                                          self.rng.uniform(0.0, 12), sig, group)
+            # cells slowed by half a second (same bits): a signal at a random moment finds the run going
+            detail, out = self._kill_when(start("run", f, "--store", url, "--max-parallel", "1", faults=True,
+                                                env={"FAULT_CELL_DELAY": "0.5"}), url,
+                                          self.rng.uniform(0.0, 8), sig, group)
             code = int(detail.rsplit("exit ", 1)[1])
             if "Traceback" in out or code not in (0, 129, 130, 143) or (code and "interrupted:" not in out):
                 problems.append(f"the {kind} run's output: {out[-600:]}")

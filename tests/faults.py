@@ -9,6 +9,8 @@
   the lease's own files not counted (creation writes a few dozen files, growth a few dozen, the cell table
   one per chunk): a kill at an exact instant of creation or growth.
 - FAULT_KILL_WORKER_AT_CELL=text: the first attempt of a cell whose label contains `text` SIGKILLs its worker.
+- FAULT_CELL_DELAY=seconds: every cell's task sleeps that long before it computes (same bits, a run long enough
+  on an idle machine to be interrupted mid-run).
 
 Production code has no fault hooks: these wrap sweep.tasks.execute_cell (the task body's `cell_fn` seam,
 looked up when the Ray functions are built) and sweep.location.Location's writes, in this process only; Ray
@@ -32,12 +34,16 @@ def install() -> None:
     kill_after = int(os.environ.get("FAULT_KILL_AFTER_CHECKPOINT", "0") or 0)
     fail = os.environ.get("FAULT_FAIL_CELLS", "")
     kill_cell = os.environ.get("FAULT_KILL_WORKER_AT_CELL", "")
+    delay = float(os.environ.get("FAULT_CELL_DELAY", "0") or 0)
     original = tasks.execute_cell
 
-    if kill_after or fail or kill_cell:
+    if kill_after or fail or kill_cell or delay:
         def faulty_cell(store, cell, attempt):
             import os
             import signal
+            import time
+
+            time.sleep(delay)
 
             from sweep import cell as cell_module
             from sweep import checkpoints

@@ -82,11 +82,13 @@ def answers(*args, env=None) -> tuple[int, str]:
     return r.exit_code, r.output
 
 
-def start(*args, env=None, **kw) -> subprocess.Popen:
-    """`sweep ARGS` as a child process in its own session (its process group is its own)."""
+def start(*args, env=None, faults=False, **kw) -> subprocess.Popen:
+    """`sweep ARGS` as a child process in its own session (its process group is its own); with `faults`, the
+    fault driver (tests/faults.py) instead, configured by `env`."""
     kw.setdefault("stdout", subprocess.PIPE)
     kw.setdefault("stderr", subprocess.PIPE)
-    return subprocess.Popen([sys.executable, "-m", "sweep.cli", *[str(a) for a in args]], text=True,
+    cmd = [str(Path(__file__).parent / "faults.py")] if faults else ["-m", "sweep.cli"]
+    return subprocess.Popen([sys.executable, *cmd, *[str(a) for a in args]], text=True,
                             env=dict(os.environ, PYTHONPATH=ROOT, **(env or {})), start_new_session=True, **kw)
 
 
@@ -345,7 +347,8 @@ def test_sigterm_and_sighup_stop_a_run_as_ctrl_c_does(tmp_path, reference, sig, 
     and no Ray stack lines, the lease released; the rerun finishes with the uninterrupted run's bits."""
     f = write(tmp_path, sweep_text())
     url = tmp_path / "sig.zarr"
-    p = start("run", f, "--store", url, "--max-parallel", "1")
+    # cells slowed by a second each (same bits): on an idle machine the run outlasts its first done cell
+    p = start("run", f, "--store", url, "--max-parallel", "1", faults=True, env={"FAULT_CELL_DELAY": "1"})
     if phase == "start-up":
         wait_until(lambda: lease_files(url), p, "the driver took the lease")
     else:
