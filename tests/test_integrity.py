@@ -416,7 +416,8 @@ def test_an_environment_change_is_refused_then_allowed(tmp_path, ray_local, refe
     st = ResultsStore(str(url))
     assert run_sweep(f, store=str(url), progress=False).ok
     env = st.environment()
-    assert set(env) == {"rbm-sweep", "commit", "numpy", "numba", "llvmlite", "cpu", "llvm_cpu", "vector_width"}
+    assert set(env) == {"rbm-sweep", "commit", "numpy", "numba", "llvmlite", "cpu", "llvm_cpu", "vector_width",
+                        "llvm_features", "numba_opt", "numba_vectorize", "numba_svml", "numba_jit"}
     assert env["vector_width"] in (128, 256, 512) and env["numpy"] == np.__version__
     other = dict(env, numpy="1.0.0", llvm_cpu="pentium")
     lease = Lease.acquire(st.location)
