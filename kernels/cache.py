@@ -137,7 +137,7 @@ def scan(folder: Path | None = None) -> list[str]:
     folder = Path(folder or os.environ.get("NUMBA_CACHE_DIR") or cache_dir())
     damaged = []
     try:
-        files = sorted(p for p in folder.iterdir() if p.suffix in (".nbi", ".nbc"))
+        files = sorted(p for p in folder.rglob("*.nb[ic]") if p.is_file())  # Numba nests a folder per source folder
     except OSError:
         return damaged
     for path in files:

@@ -1,4 +1,5 @@
-"""Provenance: what produced a cell (software versions, source commit, host) and who ran a sweep.
+"""Provenance: what produced a cell (software versions, source commit, host) and who ran a sweep; the bit-identity
+contract (contract(): versions, processor, and what Numba compiles the kernels for in this process).
 
 Computed once per process and cached (a task returns its own with its cells); stored per cell as a JSON string (`provenance`) and per run in
 the store's root attribute `runs` (a JSON list of {command, host, pid, start, end, cells_run}).
@@ -117,8 +118,12 @@ def _feature_diff(stored: str, current: str) -> str:
 
     a, b = flags(stored), flags(current)
     changed = sorted(k for k in a.keys() | b.keys() if a.get(k, "-") != b.get(k, "-"))
-    shown = lambda d: ",".join(d.get(k, "-") + k for k in changed[:8]) + (",..." if len(changed) > 8 else "")
-    return f"{shown(a) or repr(stored)} -> {shown(b) or repr(current)} ({len(changed)} flags differ)"
+    def shown(s, d):
+        if not s:
+            return "none given (the target CPU's own)"
+        return ",".join(d.get(k, "-") + k for k in changed[:8]) + (",..." if len(changed) > 8 else "")
+
+    return f"{shown(stored, a)} -> {shown(current, b)} ({len(changed)} flags differ)"
 
 
 def contract_diff(stored: dict | None, current: dict) -> list[str]:

@@ -359,6 +359,10 @@ def run_sweep(sweep_or_path, store: Optional[str] = None, address: Optional[str]
                 run.log = RunLog(log_path(url, st.location.root if st.location.local else None, sweep.name)
                                  if log else None)
                 run.log.write(f"{run_record()['command']}\n" + "\n".join(plan.describe().splitlines()[:3]))
+                from .cell import check_kernel_cache  # damaged compiled kernels removed (and logged) before dispatch
+
+                for name in check_kernel_cache():
+                    run.log.write(f"damaged Numba cache file removed, its kernel compiles again: {name}")
                 task, probe_fn = _remote_functions(ray, max_retries)
                 nodes = check_storage(ray, probe_fn, task_url, storage_options, lease.holder.token)
                 run.accepted += _check_nodes(url, st, nodes, allow_env_change)
