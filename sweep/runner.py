@@ -9,8 +9,9 @@ Contract of `run_sweep`:
 - the environment bit-identity depends on (sweep.provenance.contract) must be the store's: a difference is
   refused, naming each, unless `allow_env_change` (the run record then notes it, and the store takes the new
   environment);
-- on a multi-node cluster every node that can run cells first proves it sees the store (it reads the lease's
-  token) and reports its environment; a store some node cannot reach is refused before any cell runs;
+- every node that can run cells (the driver's own too) first proves it sees the store (it reads the lease's
+  token) and reports its workers' environment; a store some node cannot reach, or a node whose workers' environment
+  is not the store's, is refused before any cell runs;
 - done cells are skipped; pending, running (an interrupted run) and failed cells run again;
 - cells go to Ray tasks in batches sized from the measured cell time (about TASK_SECONDS of work per task),
   with at most `max_parallel` tasks in flight. A task trains its cells one after the other (checkpointing
@@ -234,13 +235,13 @@ def _init_ray(address: Optional[str], num_cpus: Optional[int]):
 def check_storage(ray, probe, url: str, storage_options: Optional[dict], token: str,
                   timeout: float = 120) -> dict:
     """Refuse, before any cell runs, a store that a node able to run cells cannot reach: a probe task pinned to
-    each such node reads the lease's token. Returns {node description: its bit-identity contract}; skipped
-    (empty) when the only such node is the driver's own."""
+    each such node reads the lease's token. Returns {node description: its bit-identity contract, computed by
+    its worker}; the driver's own node is probed too, since its workers may not share the driver's environment
+    (a Ray started elsewhere, a runtime_env setting NUMBA_CPU_NAME)."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     nodes = [n for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) > 0]
-    own = ray.get_runtime_context().get_node_id()
-    if not nodes or [n["NodeID"] for n in nodes] == [own]:
+    if not nodes:
         return {}
     refs = {probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(
         url, storage_options, token): n for n in nodes}

@@ -127,6 +127,31 @@ def test_a_worker_under_another_target_reports_it_and_is_refused(store):
     assert " of node B differs" in str(info.value) and "llvm_cpu: " in str(info.value)
 
 
+def test_workers_in_another_environment_than_their_driver_are_refused(tmp_path):
+    """A Ray whose workers compile for another target than the driver (here its runtime_env sets
+    NUMBA_CPU_NAME=generic; a `ray start` from another shell does the same): the probe of the driver's own node
+    reports the workers' contract, and the run stops before any cell runs."""
+    import ray
+
+    from sweep import run_sweep
+    from sweep.errors import StoreError
+    from sweep.store import DONE
+
+    f = tmp_path / "s.yaml"
+    f.write_text(SWEEP)
+    url = tmp_path / "w.zarr"
+    ray.init(num_cpus=1, include_dashboard=False, object_store_memory=80 * 1024 * 1024, logging_level="ERROR",
+             log_to_driver=False, runtime_env={"env_vars": {"NUMBA_CPU_NAME": "generic", "NUMBA_NUM_THREADS": "1"}})
+    try:
+        with pytest.raises(StoreError) as info:
+            run_sweep(f, store=str(url), progress=False, log=False)
+    finally:
+        ray.shutdown()
+    msg = str(info.value)
+    assert msg.startswith(f"{url}: the environment of node ") and f"llvm_cpu: {contract()['llvm_cpu']} -> generic" in msg
+    assert not (ResultsStore(str(url)).group("r")["status"][...] == DONE).any()
+
+
 def test_a_store_recorded_before_the_codegen_entries_resumes(store):
     """A contract without the new entries (as stores before them recorded it): those are not compared, so the
     store resumes on its machine; its llvm_cpu (the host's, the target Numba used) still refuses another target."""
