@@ -292,7 +292,8 @@ def _prepare(plan: Plan, lease: Lease) -> list:
         layout.restore_metadata(st, plan.heal, lease)
     if plan.action == "extend":
         layout.grow(st, plan.sweep, expand(st.sweep()), lease)
-    if plan.environment:
+    stored = st.environment()
+    if plan.environment or (stored and set(contract()) - set(stored)):  # changed, or recorded before some entries
         lease.check()
         st.update_root_attrs(environment=json.dumps(contract(), sort_keys=True))
     _remove_stray_partials(st, lease)

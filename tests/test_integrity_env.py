@@ -154,7 +154,8 @@ def test_workers_in_another_environment_than_their_driver_are_refused(tmp_path):
 
 def test_a_store_recorded_before_the_codegen_entries_resumes(store):
     """A contract without the new entries (as stores before them recorded it): those are not compared, so the
-    store resumes on its machine; its llvm_cpu (the host's, the target Numba used) still refuses another target."""
+    store resumes on its machine, and records them from then on; its llvm_cpu (the host's, the target Numba
+    used) refuses another target anyway."""
     f, url = store
     host = ResultsStore(str(url)).environment()
     old = {k: host[k] for k in ("rbm-sweep", "commit", "numpy", "numba", "llvmlite", "cpu", "llvm_cpu",
@@ -162,10 +163,15 @@ def test_a_store_recorded_before_the_codegen_entries_resumes(store):
     assert contract_diff(old, contract()) == []
     set_environment(url, old)
     try:
-        code, out = sweep_cli("run", f, "--store", url, "--quiet")
-        assert code == 0, out
         code, out = sweep_cli("run", f, "--store", url, "--quiet", NUMBA_CPU_NAME="generic")
         assert code == 2 and f"llvm_cpu: {host['llvm_cpu']} -> generic" in out and "Traceback" not in out, out
+        assert ResultsStore(str(url)).environment() == old
+        code, out = sweep_cli("run", f, "--store", url, "--quiet")
+        assert code == 0, out
+        assert ResultsStore(str(url)).environment() == host  # the entries it lacked, recorded
+        assert "environment_change" not in ResultsStore(str(url)).runs()[-1]
+        code, out = sweep_cli("run", f, "--store", url, "--quiet", NUMBA_OPT="0")
+        assert code == 2 and "numba_opt: 3 -> 0" in out and "Traceback" not in out, out
     finally:
         set_environment(url, host)
 
