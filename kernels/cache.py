@@ -20,8 +20,8 @@ is a CheckedCache (guard(), called by kernels/__init__.py before any kernel comp
 SHA-256 of their contents. A file that fails its digest or cannot be unpickled or rebuilt is logged (a warning
 of the logger ``kernels.cache`` naming the folder and the file), the kernel's entries are removed, and the
 kernel compiles again and is cached afresh. A cache that cannot be read or written at all (permissions, a full
-disk) is logged and the kernel compiles without it. scan() checks every file of a folder the same way without
-compiling anything, for a caller that wants the cache whole before it starts work.
+disk) is logged and the kernel compiles without it. scan() checks every kernel's file of the folder the same way
+without compiling anything, for a caller that wants the cache whole before it starts work.
 """
 
 from __future__ import annotations
@@ -130,14 +130,27 @@ def _read_index(raw: bytes) -> tuple:
     return version, f.read()
 
 
+FOLDERS: set = set()
+"""The folders Numba caches the kernels in (their Numba subfolder of the cache folder), as guard() found them."""
+
+
+def _kernel_file(path: Path) -> bool:
+    """A cache file of a kernel (``<module>.<function>-<line>.pyXY[.N].nb[ic]``), not of another function cached in
+    the same folder (NUMBA_CACHE_DIR is the process's: a user's own ``cache=True`` functions land there too)."""
+    module = path.name.split(".", 1)[0]
+    return path.suffix in (".nbi", ".nbc") and (HERE / f"{module}.py").is_file()
+
+
 def scan(folder: Path | None = None) -> list[str]:
-    """Check every cache file in `folder` (default: this process's cache folder) without compiling: an index
-    must unpickle and both kinds must match their digest. The damaged files are removed (with the warning) so
-    that their kernels compile again; returns their names."""
-    folder = Path(folder or os.environ.get("NUMBA_CACHE_DIR") or cache_dir())
+    """Check every kernel's cache file in `folder` (default: the folders guard() found) without compiling: an
+    index must unpickle and both kinds must match their digest. The damaged files are removed (with the warning)
+    so that their kernels compile again; returns their names. Other functions' files are left alone."""
     damaged = []
     try:
-        files = sorted(p for p in folder.rglob("*.nb[ic]") if p.is_file())  # Numba nests a folder per source folder
+        if folder is None:
+            files = sorted(p for f in FOLDERS for p in Path(f).iterdir() if _kernel_file(p))
+        else:  # Numba nests a folder per source folder
+            files = sorted(p for p in Path(folder).rglob("*.nb[ic]") if _kernel_file(p))
     except OSError:
         return damaged
     for path in files:
@@ -153,11 +166,11 @@ def scan(folder: Path | None = None) -> list[str]:
         except FileNotFoundError:
             continue
         except OSError as exc:
-            log.warning("cannot read the Numba cache file %s (%s); its kernels will compile without the cache",
+            log.warning("cannot read the Numba cache file %s (%s); its kernel will compile without the cache",
                         path, exc)
             continue
         except Exception as exc:  # noqa: BLE001 - any failure to read a file back is damage
-            _remove([path], folder, f"{path.name}: {_why(exc)}")
+            _remove([path], path.parent, f"{path.name}: {_why(exc)}")
             damaged.append(path.name)
     return damaged
 
@@ -291,5 +304,6 @@ def guard(modules) -> int:
             if isinstance(obj, Dispatcher) and obj.py_func.__module__ == mod.__name__ \
                     and type(getattr(obj, "_cache", None)) is FunctionCache:
                 obj._cache = cls(obj.py_func)
+                FOLDERS.add(obj._cache.cache_path)
                 n += 1
     return n

@@ -113,7 +113,7 @@ def check_kernel_cache() -> list[str]:
     damaged file met while a kernel loads is handled the same way there (kernels.cache.CheckedCache)."""
     from kernels.cache import scan
 
-    return scan(kernels.CACHE_DIR)
+    return scan()
 
 
 class Diverged(ValueError):

@@ -14,7 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import xarray as xr
 
 from kernels import cache
 from sweep.lease import Lease
@@ -63,7 +65,7 @@ def store(tmp_path_factory):
     f = folder / "s.yaml"
     f.write_text(SWEEP)
     url = folder / "s.zarr"
-    code, out = sweep_cli("run", f, "--store", url, "--quiet")
+    code, out = sweep_cli("run", f, "--store", url, "--quiet", NUMBA_CACHE_DIR=str(folder / "cache"))
     assert code == 0, out
     return f, url
 
@@ -231,5 +233,25 @@ def test_a_damaged_cache_is_rebuilt_and_gives_the_same_bits(tmp_path):
     garbled = sorted(Path(clean["folder"]).rglob("*.nbc"))[-1]
     garbled.write_bytes(b"\x80\x05garbage")
     index.write_bytes(b"")
+    other = index.parent / "notebook.f-3.py311.nbi"  # another function cached in the same folder: not ours to judge
+    other.write_bytes(b"plain Numba")
     assert sorted(cache.scan(Path(clean["folder"]))) == sorted([garbled.name, index.name])
     assert not garbled.exists() and not index.exists() and cache.scan(Path(clean["folder"])) == []
+    assert other.exists()
+
+
+def test_the_driver_checks_the_cache_before_dispatch(store):
+    """A damaged kernel file in the cache of a `sweep run`: found before any cell runs, removed, noted in the run's
+    log; the cells compute as they would have."""
+    f, url = store
+    folder = url.parent / "cache"
+    (damaged,) = [p for p in sorted(folder.rglob("*.nbc")) if p.name.startswith("train.")][:1]
+    damaged.write_bytes(damaged.read_bytes()[:-7])  # truncated
+    other = url.parent / "other.zarr"
+    code, out = sweep_cli("run", f, "--store", other, "--quiet", NUMBA_CACHE_DIR=str(folder))
+    assert code == 0, out
+    (log,) = sorted((url.parent / "other.zarr.logs").glob("run-*.log"))
+    assert f"damaged Numba cache file removed, its kernel compiles again: {damaged.name}" in log.read_text()
+    a, b = (xr.open_zarr(str(u)).load() for u in (url, other))
+    for v in ("weights", "loglik_train"):
+        assert np.array_equal(a[v].values, b[v].values), v
