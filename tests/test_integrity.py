@@ -166,7 +166,7 @@ def test_a_lost_lease_stops_table_writes(tmp_path):
 def test_a_stopped_driver_loses_its_lease_and_stops(tmp_path, reference):
     """A driver stopped (SIGSTOP) longer than its lease: a second run takes the store over and finishes it; the
     first, woken up, stops with a message and writes nothing more. The data are the uninterrupted run's."""
-    f = write(tmp_path, sweep_text(epochs=200))
+    f = write(tmp_path, sweep_text(epochs=2000))  # cells of seconds: the stop falls before the last one is done
     url = tmp_path / "stopped.zarr"
     env = {"SWEEP_LEASE_SECONDS": "1"}  # this host: a stopped holder is stale after 4 lease periods
     first = start("run", f, "--store", url, "--max-parallel", "1", env=env)
