@@ -1,8 +1,9 @@
 """Provenance: what produced a cell (software versions, source commit, host) and who ran a sweep; the bit-identity
 contract (contract(): versions, processor, and what Numba compiles the kernels for in this process).
 
-Computed once per process and cached (a task returns its own with its cells); stored per cell as a JSON string (`provenance`) and per run in
-the store's root attribute `runs` (a JSON list of {command, host, pid, start, end, cells_run}).
+environment() is computed once per process and cached (a task returns its own with its cells); stored per cell as
+a JSON string (`provenance`) and per run in the store's root attribute `runs` (a JSON list of {command, host, pid,
+start, end, cells_run}). contract() is computed at each call, from the calling process's environment.
 """
 
 from __future__ import annotations

@@ -150,7 +150,8 @@ def test_workers_in_another_environment_than_their_driver_are_refused(tmp_path):
     finally:
         ray.shutdown()
     msg = str(info.value)
-    assert msg.startswith(f"{url}: the environment of node ") and f"llvm_cpu: {contract()['llvm_cpu']} -> generic" in msg
+    assert msg.startswith(f"{url}: the environment of node ")
+    assert f"llvm_cpu: {contract()['llvm_cpu']} -> generic" in msg
     assert not (ResultsStore(str(url)).group("r")["status"][...] == DONE).any()
 
 
