@@ -7,8 +7,9 @@ Public API:
     TrainConfig, TrainState, fit(cfg, train, test=None, seed=0, state=None, stop_epoch=None)
     exact_loglik(cfg, state, data), init_state(cfg, train, seed)
 
-Numba caches the compiled kernels in a folder keyed by a hash of these sources (kernels/cache.py): the one
-module here that touches the environment, and only to say where compiled code goes.
+Numba caches the compiled kernels in a folder keyed by a hash of these sources and of Numba's code-generation
+settings, and a damaged cache file is removed and its kernel compiled again (kernels/cache.py): the one module
+here that touches the environment, and only to say where compiled code goes and to keep it whole.
 """
 
 from .cache import configure as _configure_cache
@@ -21,6 +22,18 @@ from .rng import new_state  # noqa: E402
 from .mcmc import mcmc_sample_ising, mcmc_sample_xy  # noqa: E402
 from .samplers import sample_ising, sample_ring, sample_xy  # noqa: E402
 from .train import TrainConfig, TrainState, exact_loglik, fit, init_state  # noqa: E402
+
+
+def _guard_caches() -> None:
+    import importlib
+    import pkgutil
+
+    from .cache import guard
+
+    guard(importlib.import_module(f"{__name__}.{m.name}") for m in pkgutil.iter_modules(__path__))
+
+
+_guard_caches()  # every kernel's cache checked (kernels/cache.py), before any kernel compiles
 
 __all__ = [
     "CACHE_DIR",

@@ -106,6 +106,16 @@ def compute_cell(spec: dict, data_seed: int, train_seed: int, state: Optional[Tr
     return state
 
 
+def check_kernel_cache() -> list[str]:
+    """Check this process's Numba cache of the kernels without compiling (kernels.cache.scan): damaged files are
+    removed, with a warning naming the folder, so that their kernels compile again; returns their names. Cheap
+    (it reads the cache folder): for a driver before it dispatches cells, or a step that compiles ahead. A
+    damaged file met while a kernel loads is handled the same way there (kernels.cache.CheckedCache)."""
+    from kernels.cache import scan
+
+    return scan()
+
+
 class Diverged(ValueError):
     """Training produced weights that are not finite (or overflow float32): the cell fails with this reason."""
 

@@ -9,8 +9,9 @@ Contract of `run_sweep`:
 - the environment bit-identity depends on (sweep.provenance.contract) must be the store's: a difference is
   refused, naming each, unless `allow_env_change` (the run record then notes it, and the store takes the new
   environment);
-- on a multi-node cluster every node that can run cells first proves it sees the store (it reads the lease's
-  token) and reports its environment; a store some node cannot reach is refused before any cell runs;
+- every node that can run cells (the driver's own too) first proves it sees the store (it reads the lease's
+  token) and reports its workers' environment; a store some node cannot reach, or a node whose workers' environment
+  is not the store's, is refused before any cell runs;
 - done cells are skipped; pending, running (an interrupted run) and failed cells run again;
 - cells go to Ray tasks in batches sized from the measured cell time (about TASK_SECONDS of work per task),
   with at most `max_parallel` tasks in flight. A task trains its cells one after the other (checkpointing
@@ -321,13 +322,13 @@ def resolve_auto() -> str:
 def check_storage(ray, probe, url: str, storage_options: Optional[dict], token: str,
                   timeout: float = 120) -> dict:
     """Refuse, before any cell runs, a store that a node able to run cells cannot reach: a probe task pinned to
-    each such node reads the lease's token. Returns {node description: its bit-identity contract}; skipped
-    (empty) when the only such node is the driver's own."""
+    each such node reads the lease's token. Returns {node description: its bit-identity contract, computed by
+    its worker}; the driver's own node is probed too, since its workers may not share the driver's environment
+    (a Ray started elsewhere, a runtime_env setting NUMBA_CPU_NAME)."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     nodes = [n for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) > 0]
-    own = ray.get_runtime_context().get_node_id()
-    if not nodes or [n["NodeID"] for n in nodes] == [own]:
+    if not nodes:
         return {}
     refs = {probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(
         url, storage_options, token): n for n in nodes}
@@ -378,7 +379,8 @@ def _prepare(plan: Plan, lease: Lease) -> list:
         layout.restore_metadata(st, plan.heal, lease)
     if plan.action == "extend":
         layout.grow(st, plan.sweep, expand(st.sweep()), lease)
-    if plan.environment:
+    stored = st.environment()
+    if plan.environment or (stored and set(contract()) - set(stored)):  # changed, or recorded before some entries
         lease.check()
         st.update_root_attrs(environment=json.dumps(contract(), sort_keys=True))
     _remove_stray_partials(st, lease)
@@ -496,6 +498,10 @@ def _run_sweep(sweep: Sweep, url: str, address, max_parallel, storage_options, p
                 run.log = RunLog(log_path(url, st.location.root if st.location.local else None, sweep.name)
                                  if log else None)
                 run.log.write(f"{run_record()['command']}\n" + "\n".join(plan.describe().splitlines()[:3]))
+                from .cell import check_kernel_cache  # damaged compiled kernels removed (and logged) before dispatch
+
+                for name in check_kernel_cache():
+                    run.log.write(f"damaged Numba cache file removed, its kernel compiles again: {name}")
                 task, probe_fn = _remote_functions(ray, max_retries)
                 nodes = check_storage(ray, probe_fn, task_url, storage_options, lease.holder.token)
                 run.accepted += _check_nodes(url, st, nodes, allow_env_change)

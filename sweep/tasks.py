@@ -121,7 +121,8 @@ def execute_batch(url: str, storage_options: Optional[dict], cells: list,
 
 def probe_store(url: str, storage_options: Optional[dict], token: str) -> dict:
     """Run on one node before a sweep: {"problem": None when the node sees this run's store (its lease holds
-    `token`) else why not, "contract": the node's sweep.provenance.contract()}."""
+    `token`) else why not, "contract": the node's sweep.provenance.contract(), computed here, in the worker, from
+    its own environment (a worker configured for another target CPU reports it)}."""
     problem = None
     try:
         holder = read_holder(ResultsStore(url, storage_options).location)

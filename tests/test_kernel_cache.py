@@ -1,5 +1,6 @@
-"""The kernels' Numba cache is keyed by their sources (kernels/cache.py): a change of any kernels/*.py, also
-of a module a cached kernel only calls, compiles afresh instead of running stale cached code."""
+"""The kernels' Numba cache is keyed by their sources and Numba's code-generation settings (kernels/cache.py): a
+change of any kernels/*.py, also of a module a cached kernel only calls, or of NUMBA_OPT, compiles afresh instead of
+running stale cached code. (Damaged cache files: tests/test_integrity_env.py.)"""
 
 import os
 import shutil
@@ -14,12 +15,29 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_the_folder_is_keyed_by_the_sources_and_inherited_not_nested(tmp_path):
     folder = cache.cache_dir({"NUMBA_CACHE_DIR": str(tmp_path)})
-    assert folder == tmp_path / f"kernels-{cache.sources_key()}"
+    assert folder == tmp_path / f"kernels-{cache.settings_key()}"
     assert cache.cache_dir({"NUMBA_CACHE_DIR": str(folder)}) == folder  # a child process: same folder
     assert cache.cache_dir({"NUMBA_CACHE_DIR": str(tmp_path / "kernels-0123456789abcdef")}) == folder
     import kernels
 
     assert os.environ["NUMBA_CACHE_DIR"] == str(kernels.CACHE_DIR) and cache.PATTERN.match(kernels.CACHE_DIR.name)
+
+
+def test_the_key_covers_the_settings_numba_does_not_key_by(monkeypatch):
+    from numba.core import config
+
+    default = cache.settings_key()
+    try:
+        for name, value in (("NUMBA_OPT", "0"), ("NUMBA_SLP_VECTORIZE", "1"), ("NUMBA_BOUNDSCHECK", "1")):
+            with monkeypatch.context() as m:
+                m.setenv(name, value)
+                assert cache.settings_key() != default, name
+        monkeypatch.setenv("NUMBA_CPU_NAME", "generic")  # in Numba's own index: the same folder
+        assert cache.settings_key() == default
+    finally:
+        monkeypatch.undo()
+        config.reload_config()
+    assert cache.settings_key() == default
 
 
 def test_a_changed_callee_is_not_served_from_a_stale_cache(tmp_path):
