@@ -20,9 +20,9 @@ Faults (each trial draws one, with its instant, from `random.Random(seed)`):
   marks the cells for recomputation, and the rerun restores them;
 - wrong-repair: a finished store whose root `zarr.json` was deleted; `verify --repair --sweep` with a sweep of
   the same grid shape but other beta values or another master seed must be refused, the right file accepted;
-- clock-ahead: the driver SIGKILLed at a random moment, then its lease file rewritten as by a driver on
-  another host whose clock runs an hour ahead: the rerun must take the store over after one lease period of
-  its own clock (SWEEP_LEASE_SECONDS=2 for the reruns), not after an hour.
+- clock-ahead: the driver (lease period SWEEP_LEASE_SECONDS=3) SIGKILLed at a random moment, then its lease
+  file rewritten as by a driver on another host whose clock runs an hour ahead: the rerun must take the store
+  over after watching the lease unchanged for one period of its own clock, not after an hour.
 
 Used by tests/test_integrity.py (a few trials) and benchmarks/bench_faults.py (a longer campaign).
 """
@@ -280,13 +280,13 @@ class Campaign:
         elif kind == "wrong-repair":
             detail = self._wrong_repair(n, f, url, problems)
         elif kind == "clock-ahead":
-            detail, _ = self._kill_when(start("run", f, "--store", url, "--max-parallel", "1"), url,
-                                        self.rng.uniform(0.0, 12))
+            detail, _ = self._kill_when(start("run", f, "--store", url, "--max-parallel", "1",
+                                              env={"SWEEP_LEASE_SECONDS": "3"}), url, self.rng.uniform(0.0, 12))
             for lease in (url / "_lease").glob("*.json"):
                 held = json.loads(lease.read_text())
                 held.update(host="a-host-an-hour-ahead", heartbeat=time.time() + 3600)
                 lease.write_text(json.dumps(held))
-            self._finish(f, url, key, problems, reruns=5, env={"SWEEP_LEASE_SECONDS": "2"})
+            self._finish(f, url, key, problems)
             return Outcome(n, kind, detail, not problems, problems, time.time() - t0)
         else:
             raise ValueError(kind)
