@@ -42,6 +42,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _limits import scaled  # noqa: E402 - the tests' load-scaled time limits
+
 HERE = Path(__file__).resolve().parent
 FAULTS = str(HERE / "faults.py")
 KINDS = ("kill-driver", "kill-worker", "kill-checkpoint", "kill-create", "kill-grow", "sigint", "enospc",
@@ -88,9 +91,9 @@ def _cmd(faults: bool) -> list:
     return [sys.executable, FAULTS] if faults else [sys.executable, "-m", "sweep.cli"]
 
 
-def run(*args, env=None, faults=False, timeout=600) -> tuple[int, str]:
+def run(*args, env=None, faults=False, timeout=300) -> tuple[int, str]:
     """Run the `sweep` command (or the fault driver) in a new session: (exit code, stdout and stderr)."""
-    r = subprocess.run(_cmd(faults) + [str(a) for a in args], capture_output=True, text=True, timeout=timeout,
+    r = subprocess.run(_cmd(faults) + [str(a) for a in args], capture_output=True, text=True, timeout=scaled(timeout),
                        env=dict(os.environ, **(env or {})), start_new_session=True, preexec_fn=_default_sigint)
     return r.returncode, r.stdout + r.stderr
 
@@ -203,7 +206,7 @@ class Campaign:
         """Send `sig` to the run's process group (or, with `group` False, to the driver alone) `wait` seconds
         after its store exists (if it still runs): a moment of the run, not of Python's start: (detail,
         output)."""
-        deadline = time.time() + 300
+        deadline = time.time() + scaled(100)
         while done_cells(url) < 0 and p.poll() is None and time.time() < deadline:
             time.sleep(0.05)
         t0 = time.time()
@@ -212,7 +215,7 @@ class Campaign:
         done = done_cells(url)
         if p.poll() is None:
             (os.killpg if group else os.kill)(p.pid, sig)
-        out, _ = p.communicate(timeout=300)
+        out, _ = p.communicate(timeout=scaled(100))
         return f"{wait:.1f} s after creation ({done} cells done); exit {p.returncode}", out
 
     def trial(self, n: int, kind: str) -> Outcome:
@@ -270,7 +273,7 @@ class Campaign:
             subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
         elif kind == "two-drivers":
             procs = [start("run", f, "--store", url) for _ in range(2)]
-            outs = [p.communicate(timeout=600)[0] for p in procs]
+            outs = [p.communicate(timeout=scaled(200))[0] for p in procs]
             codes = sorted(p.returncode for p in procs)
             detail = f"exits {codes}"
             if codes != [0, 2] or any("Traceback" in o for o in outs):
