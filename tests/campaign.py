@@ -233,7 +233,8 @@ class Campaign:
                                                 env={"FAULT_CELL_DELAY": "0.5"}), url,
                                           self.rng.uniform(0.0, 8), sig, group)
             code = int(detail.rsplit("exit ", 1)[1])
-            if "Traceback" in out or code not in (0, 129, 130, 143) or (code and "interrupted:" not in out):
+            if "Traceback" in out or code not in (0, 129, 130, 143) or \
+                    (code and not ("interrupted" in out and "to resume" in out)):
                 problems.append(f"the {kind} run's output: {out[-600:]}")
             if leases(url):
                 problems.append(f"the {kind} run left its lease: {leases(url)}")
