@@ -285,8 +285,8 @@ class Campaign:
             detail = self._wrong_repair(n, f, url, problems)
         elif kind == "clock-ahead":
             detail, _ = self._kill_when(start("run", f, "--store", url, "--max-parallel", "1", faults=True,
-                                              env={"SWEEP_LEASE_SECONDS": "3", "FAULT_CELL_DELAY": "0.5"}),
-                                        url, self.rng.uniform(0.0, 8))
+                                              env={"SWEEP_LEASE_SECONDS": "3", "FAULT_CELL_DELAY": "1"}),
+                                        url, self.rng.uniform(0.0, 4))
             if not leases(url):
                 problems.append("no lease left to rewrite: the run had finished before the kill")
             for lease in (url / "_lease").glob("*.json"):
