@@ -318,7 +318,10 @@ def test_a_full_disk_at_creation_and_mid_run(tmp_path, reference):
     _mount_tmpfs(disk, "24k")
     try:
         url = disk / "full.zarr"
-        code, out = cli("run", f, "--store", url)
+        code, out = cli("run", f, "--store", url)  # refused before anything is made: the store cannot fit
+        assert code == 2 and out.count("\n") == 1 and "--allow-large" in out and "free at" in out, out
+        assert not url.exists()
+        code, out = cli("run", f, "--store", url, "--allow-large")  # past the estimate: the disk itself fills
         assert code == 2 and out.count("\n") == 1, out
         assert out.startswith(f"{url}: no space left on device") and "rerun the same command" in out, out
         assert not url.exists()  # nothing half made is left
