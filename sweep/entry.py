@@ -30,15 +30,33 @@ def quiet_interrupts() -> None:
         signal.signal(sig, _interrupted)
 
 
+def _ignore_signals() -> None:
+    for sig in SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+
+
+def _stop_ray() -> None:
+    """Shut down the Ray this process joined, if any (what Ray's own exit handler would do a moment later)."""
+    ray = sys.modules.get("ray")
+    try:
+        if ray is not None and ray.is_initialized():
+            ray.shutdown()
+    except Exception:  # noqa: BLE001 - the command has finished; Ray's exit handler tries again
+        pass
+
+
 def run(app) -> None:
     """Run the Typer `app`; once it has finished, signals are ignored while the interpreter exits."""
     try:
         app()
     finally:
         # The command has finished and said so: a signal while Ray's exit handlers stop its processes changes
-        # nothing and must not interrupt them with a traceback (their waits are bounded).
-        for sig in SIGNALS:
-            signal.signal(sig, signal.SIG_IGN)
+        # nothing and must not interrupt them with a traceback (their waits are bounded). Ray's shutdown puts
+        # SIGTERM back to its default action at the C level (the process would die of a SIGTERM, exit -15), so
+        # Ray is shut down here, signals ignored, and ignored again once it is down.
+        _ignore_signals()
+        _stop_ray()
+        _ignore_signals()
 
 
 def main() -> None:

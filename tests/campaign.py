@@ -308,9 +308,12 @@ class Campaign:
         if code != 0:
             problems.append(f"the first run failed: {out[-600:]}")
             return f"first run exit {code}"
-        var = self.rng.choice(DAMAGED)
-        a, b = self.rng.sample(CELLS, 2)
-        pa, pb = cell_chunk(url, var, a), cell_chunk(url, var, b)
+        while True:  # two chunks that differ: a swap or copy of equal bytes (zero fields, say) changes nothing
+            var = self.rng.choice(DAMAGED)
+            a, b = self.rng.sample(CELLS, 2)
+            pa, pb = cell_chunk(url, var, a), cell_chunk(url, var, b)
+            if kind == "recrc-chunk" or pa.read_bytes() != pb.read_bytes():
+                break
         if kind == "swap-chunks":
             ra, rb = pa.read_bytes(), pb.read_bytes()
             pa.write_bytes(rb)

@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from _limits import scaled
 from sweep import run_sweep
 from sweep.cell import VARIABLES
 from sweep.lease import FORCED, Lease, LeaseHeld, LeaseLost, break_lease, read_holder
@@ -532,3 +533,31 @@ def test_cells_lost_with_another_node_run_again(tmp_path, reference, monkeypatch
     summary = run_sweep(f, store=str(url), progress=False, max_parallel=2)
     assert summary.ok and summary.failed == 0 and calls[0] == 13, (summary.text(), calls)
     assert_same(reference["data"], data(url))
+
+
+def test_a_sigterm_after_the_command_finished_is_ignored_even_after_rays_shutdown(tmp_path):
+    """Ray's shutdown puts SIGTERM back to its default action at the C level: a SIGTERM once a `sweep` command
+    has finished (here from an exit handler that runs after Ray's own) must not kill the process (exit -15)."""
+    script = tmp_path / "late.py"
+    script.write_text(textwrap.dedent("""
+        import atexit, os, signal, sys, time
+
+        def late():  # registered before Ray's exit handler, so it runs after it
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.5)
+            sys.stdout.write("survived\\n")
+            sys.stdout.flush()
+
+        atexit.register(late)
+        import ray
+        from sweep.entry import run
+
+        def app():
+            ray.init(num_cpus=1, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+            raise SystemExit(0)
+
+        run(app)
+    """))
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=ROOT), timeout=scaled(120))
+    assert r.returncode == 0 and "survived" in r.stdout, (r.returncode, r.stdout, r.stderr[-2000:])
