@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from _limits import scaled
 from kernels import cache
 from sweep.lease import Lease
 from sweep.provenance import contract, contract_diff
@@ -47,9 +48,9 @@ def child_env(**extra) -> dict:
     return dict(env, **extra)
 
 
-def run(args: list, env: dict, timeout: float = 900) -> tuple[int, str, str]:
+def run(args: list, env: dict, timeout: float = 400) -> tuple[int, str, str]:
     r = subprocess.run([sys.executable] + [str(a) for a in args], capture_output=True, text=True, env=env,
-                       cwd=ROOT, timeout=timeout)
+                       cwd=ROOT, timeout=scaled(timeout))
     return r.returncode, r.stdout, r.stderr
 
 

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 import sweep.cells
 import sweep.plan
 import sweep.report
+from _limits import scaled
 from sweep import analysis, layout, open_results, parse_sweep
 from sweep.cli import app
 from sweep.grid import expand
@@ -46,7 +47,7 @@ def sweep_cli(*args, cap=None, cwd=None):
             resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 
     r = subprocess.run([sys.executable, "-m", "sweep.cli", *map(str, args)], capture_output=True, text=True,
-                       timeout=TIMEOUT, env=env, cwd=cwd, preexec_fn=limit)
+                       timeout=scaled(TIMEOUT), env=env, cwd=cwd, preexec_fn=limit)
     return r.returncode, r.stderr + r.stdout
 
 

@@ -96,7 +96,7 @@ def start(*args, env=None, faults=False, **kw) -> subprocess.Popen:
 def wait_until(predicate, p: subprocess.Popen | None = None, what: str = "", limit: float = 300) -> None:
     """Wait for `predicate()` (checked every 50 ms), the driver `p` still running. The limit only keeps a broken
     run from hanging the suite; a busy machine is slower, never wrong."""
-    deadline = time.time() + limit
+    deadline = time.time() + scaled(limit)
     while not predicate():
         if p is not None and p.poll() is not None:
             raise AssertionError(f"the driver ended before {what}: {p.communicate()}")
@@ -209,7 +209,7 @@ def test_the_heartbeat_stops_with_the_main_thread_or_after_a_stop(tmp_path, how)
         assert p.stdout.readline() == "held\n"
         loc = Location(str(url))
         pid = read_holder(loc).pid
-        lease, deadline = None, time.time() + 300  # the limit only keeps a broken heartbeat from hanging the suite
+        lease, deadline = None, time.time() + scaled(300)  # the limit only keeps a broken heartbeat from hanging the suite
         while lease is None:  # refused while it still renews (at most two periods after the stop), then taken
             try:
                 lease = Lease.acquire(loc, "rival")
@@ -325,7 +325,7 @@ def test_unlock_force_frees_a_live_looking_lease_and_the_next_run_records_it(tmp
         assert code == 0 and out.strip().startswith(
             f"{url}: forced: removed the lease of host {socket.gethostname()}, pid {p.pid}, since {h.started}"), out
         assert "lost its lease on the store to `sweep unlock`" in p.stdout.readline()
-        assert p.wait(timeout=60) == 0
+        assert p.wait(timeout=scaled(60)) == 0
     finally:
         p.kill()
         p.wait()
@@ -355,7 +355,7 @@ def test_sigterm_and_sighup_stop_a_run_as_ctrl_c_does(tmp_path, reference, sig, 
     else:
         wait_until(lambda: done_count(url) >= 1, p, "a cell was done")
     (os.killpg if group else os.kill)(p.pid, sig)
-    out, err = p.communicate(timeout=300)
+    out, err = p.communicate(timeout=scaled(300))
     assert p.returncode == 128 + sig, (p.returncode, out, err)
     last = err.strip().splitlines()[-1]
     assert last.startswith(f"interrupted ({signal.Signals(sig).name}): ") and last.endswith(
@@ -382,7 +382,7 @@ def test_a_closed_output_neither_keeps_the_lease_nor_is_a_storage_failure(tmp_pa
     with os.fdopen(r) as reader:
         lines = [reader.readline() for _ in range(2)]
     assert all(lines), lines
-    assert p.wait(timeout=300) == 0
+    assert p.wait(timeout=scaled(300)) == 0
     assert read_holder(Location(str(url))) is None
     assert_same(reference["data"], data(url))
     logs = list(Path(str(url) + ".logs").glob("*.log"))
@@ -398,7 +398,7 @@ def test_address_auto_never_joins_another_programs_private_ray(tmp_path, ray_loc
     f = write(tmp_path, sweep_text())
     url = tmp_path / "auto.zarr"
     p = start("run", f, "--store", url, "--address", "auto")
-    out, err = p.communicate(timeout=300)
+    out, err = p.communicate(timeout=scaled(300))
     assert p.returncode == 2 and "Traceback" not in err and err.count("\n") == 1, err
     assert "--address auto: the Ray instances on this machine are other programs' private `ray.init()` " in err, err
     assert f"started by pid {os.getpid()}: " in err, err
