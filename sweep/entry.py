@@ -51,9 +51,9 @@ def run(app) -> None:
         app()
     finally:
         # The command has finished and said so: a signal while Ray's exit handlers stop its processes changes
-        # nothing and must not interrupt them with a traceback (their waits are bounded). Ray's shutdown puts
-        # SIGTERM back to its default action at the C level (the process would die of a SIGTERM, exit -15), so
-        # Ray is shut down here, signals ignored, and ignored again once it is down.
+        # nothing and must not interrupt them with a traceback (their waits are bounded). Ray is shut down here,
+        # and the signals ignored again once it is down (sweep.raycompat: under an unguarded Ray its shutdown
+        # puts SIGTERM back to its default action at the C level).
         _ignore_signals()
         _stop_ray()
         _ignore_signals()

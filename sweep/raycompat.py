@@ -12,7 +12,14 @@
   caller's handlers stay (and are put back after `ray.init`), and Ray's processes start in their own session:
   they still end with the driver (Ray's fate sharing), which stops them itself;
 - `ray._private.services.find_gcs_addresses` and `find_bootstrap_address`, for `--address auto`
-  (`sweep.runner.resolve_auto`): the Ray instances running on this machine, and the one `ray start` recorded.
+  (`sweep.runner.resolve_auto`): the Ray instances running on this machine, and the one `ray start` recorded;
+- `ray._private.ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER` (the environment variable of that name, read
+  when Ray is imported), set for the driver during `ray.init` by `ray_init_guard`: otherwise the driver's core
+  worker installs abseil's failure handler for SIGTERM too (a SIGTERM then printed C++ stack lines) and
+  `ray.shutdown` uninstalls it by putting SIGTERM back to its *default* action at the C level, behind Python's
+  back, 0.3 s into a 1.4 s shutdown (measured here), so a SIGTERM during the rest of it killed a command that
+  had finished (exit -15). The processes Ray starts (GCS, raylet, workers) read their own environment and keep
+  their crash handlers.
 
 They were checked against the Ray versions in TESTED; outside that range they are not called: attempts then
 count 1 per start of a task, the address probe is left to `ray.init`, `ray.init` runs unguarded (the handlers
@@ -75,8 +82,8 @@ SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if h
 
 @contextlib.contextmanager
 def ray_init_guard():
-    """Around `ray.init` (see the module docstring): the caller's signal handlers survive it, and the local Ray's
-    processes start in a session of their own."""
+    """Around `ray.init` (see the module docstring): the caller's signal handlers survive it (and Ray's shutdown),
+    and the local Ray's processes start in a session of their own."""
     main = threading.current_thread() is threading.main_thread()
     saved = {s: signal.getsignal(s) for s in SIGNALS} if main else {}
     undo = []
@@ -96,6 +103,11 @@ def ray_init_guard():
             if main:
                 utils.set_sigterm_handler = lambda handler: None
                 undo.append(lambda: setattr(utils, "set_sigterm_handler", keep))
+                import ray._private.ray_constants as constants
+
+                failure_handler = constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER
+                constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER = True
+                undo.append(lambda: setattr(constants, "RAY_DISABLE_FAILURE_SIGNAL_HANDLER", failure_handler))
             services.ConsolePopen = SessionPopen
             undo.append(lambda: setattr(services, "ConsolePopen", popen))
         except Exception:  # noqa: BLE001 - an API this Ray lacks: unguarded, handlers still put back below

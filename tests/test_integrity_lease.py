@@ -536,24 +536,38 @@ def test_cells_lost_with_another_node_run_again(tmp_path, reference, monkeypatch
 
 
 def test_a_sigterm_after_the_command_finished_is_ignored_even_after_rays_shutdown(tmp_path):
-    """Ray's shutdown puts SIGTERM back to its default action at the C level: a SIGTERM once a `sweep` command
-    has finished (here from an exit handler that runs after Ray's own) must not kill the process (exit -15)."""
+    """An unguarded Ray's shutdown puts SIGTERM back to its default action at the C level a moment into the
+    shutdown (sweep.raycompat): SIGTERMs once a `sweep` command has finished (every 10 ms through Ray's shutdown,
+    then from an exit handler that runs after Ray's own) must not kill the process (exit -15)."""
     script = tmp_path / "late.py"
     script.write_text(textwrap.dedent("""
-        import atexit, os, signal, sys, time
+        import atexit, os, signal, sys, threading, time
 
         def late():  # registered before Ray's exit handler, so it runs after it
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(0.5)
-            sys.stdout.write("survived\\n")
+            sys.stdout.write(f"survived {sent[0]} signals\\n")
             sys.stdout.flush()
 
         atexit.register(late)
         import ray
         from sweep.entry import run
+        from sweep.raycompat import ray_init_guard
+
+        sent = [0]
+
+        def spray():  # SIGTERMs through the command's end and Ray's shutdown
+            for _ in range(400):
+                time.sleep(0.01)
+                os.kill(os.getpid(), signal.SIGTERM)
+                sent[0] += 1
 
         def app():
-            ray.init(num_cpus=1, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+            with ray_init_guard():  # as sweep.runner starts Ray
+                ray.init(num_cpus=1, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+            ray.get(ray.remote(lambda: 1).remote())
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the finished command's state (sweep.entry.run)
+            threading.Thread(target=spray, daemon=True).start()
             raise SystemExit(0)
 
         run(app)
