@@ -327,7 +327,11 @@ class Lease:
                             beat=0, mono=time.monotonic(), seconds=lease_seconds(), command=command)
             if not loc.create(_key(generation), _body(holder)):
                 continue  # a rival took this generation first: look again (it is live, so we refuse)
-            now = generations(loc)
+            try:
+                now = generations(loc)
+            except BaseException:  # a signal (or a failure) before the lease is handed over: give it back
+                loc.delete(_key(generation))
+                raise
             if now[-1] != generation:  # a rival read an older listing and went higher: it holds the store
                 loc.delete(_key(generation))
                 continue

@@ -484,7 +484,11 @@ def _run_sweep(sweep: Sweep, url: str, address, max_parallel, storage_options, p
         lease = Lease.acquire(st.location, command=run_record()["command"], stop=stop)
     except OSError as exc:
         raise _storage_failure(url, exc) from None
-    run = _Run(st, lease, made_folder)
+    try:
+        run = _Run(st, lease, made_folder)
+    except BaseException:  # a signal between taking the lease and holding it in the run: give it back
+        lease.release()
+        raise
     try:
         try:
             plan = plan_sweep(sweep, url, storage_options)

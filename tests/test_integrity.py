@@ -463,7 +463,8 @@ def test_an_environment_change_is_refused_then_allowed(tmp_path, ray_local, refe
 def test_status_tells_stale_running_cells_and_an_interrupted_run_counts(tmp_path, reference):
     f = write(tmp_path, sweep_text(epochs=1000))
     url = tmp_path / "stale.zarr"
-    p = start("run", f, "--store", url, "--max-parallel", "1")
+    # cells slowed by 2 s each (same bits): an idle machine must not finish before a cell is seen running
+    p = start("run", f, "--store", url, "--max-parallel", "1", faults=True, env={"FAULT_CELL_DELAY": "2"})
     deadline = Deadline(240)
     while not deadline.expired():
         time.sleep(0.1)
