@@ -197,6 +197,12 @@ def _interrupted(url: str, options: Optional[dict], command: str, signum: int = 
         where = f"{int((st == DONE).sum())} of {st.size} cells done"
     except Exception:  # noqa: BLE001 - a store that was never created
         where = "no cell done"
+    from .entry import SIGNALS
+    from .raycompat import stop_ray
+
+    for sig in SIGNALS:  # the run has stopped and given its lease back: a further signal changes nothing
+        signal.signal(sig, signal.SIG_IGN)
+    stop_ray()  # first, so that nothing Ray prints as it stops follows the last line
     name = {signal.SIGINT: "interrupted"}.get(signum, f"interrupted ({signal.Signals(signum).name})")
     _say(f"{name}: {where}; rerun \"{command}\" to resume", err=True)
     raise typer.Exit(signal_exit_code(signum))

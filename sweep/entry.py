@@ -35,16 +35,6 @@ def _ignore_signals() -> None:
         signal.signal(sig, signal.SIG_IGN)
 
 
-def _stop_ray() -> None:
-    """Shut down the Ray this process joined, if any (what Ray's own exit handler would do a moment later)."""
-    ray = sys.modules.get("ray")
-    try:
-        if ray is not None and ray.is_initialized():
-            ray.shutdown()
-    except Exception:  # noqa: BLE001 - the command has finished; Ray's exit handler tries again
-        pass
-
-
 def run(app) -> None:
     """Run the Typer `app`; once it has finished, signals are ignored while the interpreter exits."""
     try:
@@ -55,7 +45,9 @@ def run(app) -> None:
         # and the signals ignored again once it is down (sweep.raycompat: under an unguarded Ray its shutdown
         # puts SIGTERM back to its default action at the C level).
         _ignore_signals()
-        _stop_ray()
+        from .raycompat import stop_ray
+
+        stop_ray()
         _ignore_signals()
 
 

@@ -122,6 +122,43 @@ def ray_init_guard():
                 signal.signal(sig, handler)
 
 
+def stop_ray() -> None:
+    """Shut down the Ray this process joined, if any, with what Ray's C++ threads write to file descriptor 2
+    meanwhile (an interrupted run's cancelled tasks: `task_manager.cc: Failed to push error to driver ...`)
+    sent to this package's logger at DEBUG instead of the user's terminal: the command has already said how it
+    ended. A failure of the shutdown is left to Ray's own exit handler, which tries again."""
+    import logging
+    import os
+    import sys
+    import tempfile
+
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return
+    saved = captured = None
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        captured = tempfile.TemporaryFile()
+        os.dup2(captured.fileno(), 2)
+    except (OSError, ValueError):  # no stderr to protect
+        saved = None
+    try:
+        ray.shutdown()
+    except Exception:  # noqa: BLE001 - see the docstring
+        pass
+    finally:
+        if saved is not None:
+            os.dup2(saved, 2)
+            os.close(saved)
+        if captured is not None:
+            captured.seek(0)
+            text = captured.read().decode(errors="replace").strip()
+            captured.close()
+            if text:
+                logging.getLogger(__name__).debug("Ray during its shutdown:\n%s", text)
+
+
 def local_ray_instances() -> tuple[set, "str | None"]:
     """(GCS addresses of the Ray instances running on this machine, the address `ray start` recorded or None);
     (set(), None) with an untested Ray."""

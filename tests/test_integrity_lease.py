@@ -575,3 +575,33 @@ def test_a_sigterm_after_the_command_finished_is_ignored_even_after_rays_shutdow
     r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                        env=dict(os.environ, PYTHONPATH=ROOT), timeout=scaled(120))
     assert r.returncode == 0 and "survived" in r.stdout, (r.returncode, r.stdout, r.stderr[-2000:])
+
+
+def test_what_ray_writes_to_stderr_as_it_stops_goes_to_the_log(tmp_path):
+    """Ray's C++ threads write straight to file descriptor 2 while an interrupted run's tasks are cancelled
+    (`task_manager.cc: Failed to push error to driver`, once after the `interrupted` line in CI): `stop_ray`
+    sends those bytes to the package's logger at DEBUG and gives file descriptor 2 back afterwards."""
+    script = tmp_path / "stop.py"
+    script.write_text(textwrap.dedent("""
+        import logging, os, sys, types
+
+        fake = types.ModuleType("ray")  # a stand-in whose shutdown writes below Python, as Ray's threads do
+        state = {"up": True}
+        fake.is_initialized = lambda: state["up"]
+        def shutdown():
+            os.write(2, b"[E task_manager.cc:1545] Failed to push error to driver\\n")
+            state["up"] = False
+        fake.shutdown = shutdown
+        sys.modules["ray"] = fake
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stdout, format="%(name)s %(levelname)s %(message)s")
+        from sweep.raycompat import stop_ray
+
+        stop_ray()
+        stop_ray()  # nothing to stop: nothing happens
+        os.write(2, b"stderr is back\\n")
+    """))
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=ROOT), timeout=scaled(120))
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == "stderr is back\n", r.stderr
+    assert "sweep.raycompat DEBUG Ray during its shutdown:" in r.stdout and "Failed to push error" in r.stdout
