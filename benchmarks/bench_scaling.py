@@ -11,7 +11,7 @@ cells' own time (sum of their stored wall_time), per-cell overhead (wall x CPUs 
 speed-up of 2 workers over 1. On this 2-core machine the driver, the head and the workers share the cores.
 
 Part 2: wall-time estimates of the paper-size sweeps (sweeps/paper/*.yaml without -small) on N nodes of C
-CPUs: each cell's single-core cost from `sweep.plan.estimate_seconds` (the per-epoch rates measured by
+CPUs: each cell's single-core cost from `sweep.run.plan.estimate_seconds` (the per-epoch rates measured by
 benchmarks/bench_training.py) plus the measured per-cell overhead, scheduled as the runner does (cells in
 grid order, each to the next free CPU). Results: benchmarks/out/scaling.json.
 """
@@ -63,8 +63,8 @@ def driver(args) -> None:
     wall = time.perf_counter() - t0
     assert summary.ok, summary.text()
     own = open_results(url)["wall_time"].values
-    from sweep.grid import expand
-    from sweep.plan import estimate_seconds
+    from sweep.config.grid import expand
+    from sweep.run.plan import estimate_seconds
 
     est = sum(estimate_seconds(c.spec) for c in expand(sweep))
     print(json.dumps({"cpus": cpus, "cells": args.cells, "wall_s": wall, "own_s": float(np.nansum(own)),
@@ -112,8 +112,8 @@ def makespan(costs: list[float], slots: int) -> float:
 
 def estimate(overhead: float, cpus_per_node: int, nodes=(1, 4, 16, 64)) -> list[dict]:
     from sweep import load_sweep
-    from sweep.grid import expand
-    from sweep.plan import estimate_seconds
+    from sweep.config.grid import expand
+    from sweep.run.plan import estimate_seconds
 
     rows, every = [], []
     for f in sorted((ROOT / "sweeps" / "paper").glob("*.yaml")):

@@ -8,15 +8,10 @@ Python API (the CLI is a thin layer over it):
     load_sweep(path), parse_sweep(text)         validated sweep files (SpecError on bad input)
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from .config.version import __version__
 
-try:
-    __version__ = version("rbm-sweep")
-except PackageNotFoundError:  # running from a source tree without installing
-    __version__ = "0.1.0+unknown"
-
-_API = {"run_cell": "cell", "cells_table": "cells", "run_sweep": "runner", "SpecError": "spec", "load_sweep": "spec",
-        "parse_sweep": "spec", "open_results": "store"}
+_API = {"run_cell": "run.cell", "cells_table": "views.table", "run_sweep": "run.runner", "SpecError": "config.sweepfile",
+        "load_sweep": "config.sweepfile", "parse_sweep": "config.sweepfile", "open_results": "store.results_store"}
 """The API's names and their modules, imported when first used (PEP 562): `import sweep` and the `sweep`
 command start in a fraction of a second, and a Ctrl-C at once is no traceback."""
 

@@ -1,5 +1,5 @@
 """`python -m sweep`: the `sweep` command."""
 
-from .entry import main
+from .cli.entry import main
 
 main()

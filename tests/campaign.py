@@ -107,7 +107,7 @@ def start(*args, env=None, faults=False) -> subprocess.Popen:
 def data(url) -> dict:
     import xarray as xr
 
-    from sweep.location import Location
+    from sweep.store.location import Location
 
     ds = xr.open_zarr(Location(str(url)).zarr_store()).load()
     return {v: ds[v].values for v in VARIABLES}
@@ -118,7 +118,7 @@ def differences(ref: dict, got: dict) -> list:
 
 
 def done_cells(url) -> int:
-    from sweep.store import DONE, ResultsStore
+    from sweep.store.results_store import DONE, ResultsStore
 
     try:
         return int((ResultsStore(str(url)).group("r")["status"][...] == DONE).sum())

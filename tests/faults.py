@@ -12,8 +12,8 @@
 - FAULT_CELL_DELAY=seconds: every cell's task sleeps that long before it computes (same bits, a run long enough
   on an idle machine to be interrupted mid-run).
 
-Production code has no fault hooks: these wrap sweep.tasks.execute_cell (the task body's `cell_fn` seam,
-looked up when the Ray functions are built) and sweep.location.Location's writes, in this process only; Ray
+Production code has no fault hooks: these wrap sweep.run.tasks.execute_cell (the task body's `cell_fn` seam,
+looked up when the Ray functions are built) and sweep.store.location.Location's writes, in this process only; Ray
 takes the wrapper to its workers by value (it is defined in __main__).
 """
 
@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def install() -> None:
-    from sweep import tasks
-    from sweep.location import Location
+    from sweep.run import tasks
+    from sweep.store.location import Location
 
     kill_after = int(os.environ.get("FAULT_KILL_AFTER_CHECKPOINT", "0") or 0)
     fail = os.environ.get("FAULT_FAIL_CELLS", "")
@@ -45,8 +45,8 @@ def install() -> None:
 
             time.sleep(delay)
 
-            from sweep import cell as cell_module
-            from sweep import checkpoints
+            from sweep.run import cell as cell_module
+            from sweep.store import checkpoints
 
             compute = cell_module.cell_arrays
 
@@ -91,7 +91,7 @@ def install() -> None:
 
 
 if __name__ == "__main__":
-    from sweep.entry import quiet_interrupts, run
+    from sweep.cli.entry import quiet_interrupts, run
 
     quiet_interrupts()
     install()

@@ -1,4 +1,4 @@
-"""sweep.analysis on constructed inputs with known answers (docs/physics.md section 5)."""
+"""sweep.science.analysis on constructed inputs with known answers (docs/physics.md section 5)."""
 
 import warnings
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from sweep import analysis as an
+from sweep.science import analysis as an
 
 N = 100
 
@@ -563,7 +563,7 @@ def test_centred_profile_overlays_peaks_from_anywhere():
 
 
 def test_profile_scaling_of_the_lattice_solution():
-    from sweep import theory
+    from sweep.science import theory
 
     prof = theory.integrate_one_unit(N=N)["w"]
     betas = [0.05, 0.2]
@@ -580,6 +580,6 @@ def test_profile_scaling_of_the_lattice_solution():
 
 def test_replica_dims_are_the_stores():
     """analysis keeps its own copy (it imports nothing from sweep); it must equal the store's vocabulary."""
-    from sweep import names
+    from sweep.config import names
 
     assert an.REPLICA_DIMS == names.REPLICA_DIMS

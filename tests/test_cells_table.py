@@ -1,5 +1,5 @@
 """sweep.cells_table and `sweep table`: one row per cell of real (small) stores, built without Ray: cells computed
-by sweep.cell.cell_arrays and written as the driver writes them, some done, one failed, one pending."""
+by sweep.run.cell.cell_arrays and written as the driver writes them, some done, one failed, one pending."""
 
 import json
 
@@ -9,14 +9,16 @@ import pytest
 from typer.testing import CliRunner
 
 import sweep
-from sweep import analysis, layout, open_results, parse_sweep
-from sweep.cell import cell_arrays
+from sweep import open_results, parse_sweep
+from sweep.science import analysis
+from sweep.store import layout
+from sweep.run.cell import cell_arrays
 from sweep.cli import app
-from sweep.grid import expand
-from sweep.lease import Lease
-from sweep.provenance import contract
-from sweep.store import DONE, FAILED, RUNNING, ResultsStore
-from sweep.table import CellTable
+from sweep.config.grid import expand
+from sweep.store.lease import Lease
+from sweep.run.provenance import contract
+from sweep.store.results_store import DONE, FAILED, RUNNING, ResultsStore
+from sweep.store.cell_table import CellTable
 
 ISING = """
 name: cells-ising

@@ -113,9 +113,9 @@ if not INNER:
 
 # ------------------------------------------------------------------------------------- inside
 else:
-    from sweep.cell import VARIABLES
-    from sweep.lease import read_holder
-    from sweep.store import DONE, RUNNING, ResultsStore
+    from sweep.run.cell import VARIABLES
+    from sweep.store.lease import read_holder
+    from sweep.store.results_store import DONE, RUNNING, ResultsStore
 
     @pytest.fixture(scope="module")
     def cluster():

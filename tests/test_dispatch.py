@@ -1,8 +1,8 @@
 """Packing cells into tasks (batch sizes from the measured cell time, bounded, balanced at the end) and the
 plan's work estimate."""
 
-from sweep.grid import expand
-from sweep.runner import MAX_BATCH, TASK_SECONDS, Batcher
+from sweep.config.grid import expand
+from sweep.run.runner import MAX_BATCH, TASK_SECONDS, Batcher
 
 
 def test_first_wave_comes_from_the_estimate_and_stays_small():
@@ -34,8 +34,8 @@ def test_work_estimate_and_layout_from_the_dimensions_that_matter(tmp_path):
     import numpy as np
 
     from sweep import parse_sweep
-    from sweep.plan import estimate_seconds, estimate_total
-    from sweep.layout import Layout
+    from sweep.run.plan import estimate_seconds, estimate_total
+    from sweep.store.layout import Layout
 
     sweep = parse_sweep("""
 name: est

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from sweep import analysis as an
-from sweep.grid import expand
-from sweep.spec import parse_sweep
+from sweep.science import analysis as an
+from sweep.config.grid import expand
+from sweep.config.sweepfile import parse_sweep
 
 
 def _script():
@@ -143,7 +143,7 @@ def test_overlap_broadcasts_replicas_against_one_vector():
 
 # ---------------------------------------------------------------------------------------- RMT in the script
 def test_ring_population_spectrum_is_the_exact_correlation_matrix_spectrum():
-    from sweep import theory
+    from sweep.science import theory
 
     N, beta = 24, 0.7
     t = math.tanh(beta)
@@ -247,7 +247,7 @@ def _constructed_store():
     """A Dataset laid out like a finite-size store, whose weights are built from the cells' own data:
     train_seed 0 holds the data's top eigenvector (overlap 1), train_seed 1 a vector orthogonal to it
     (overlap 0); the last epoch is 1/0.9 times the one before (relative change 0.1)."""
-    from sweep.cell import sample_data
+    from sweep.run.cell import sample_data
 
     grid = expand(parse_sweep(SWEEP))
     shape = grid.shape
@@ -288,7 +288,7 @@ def test_the_script_regenerates_each_cells_data_and_measures_the_weights_against
     lam = spec["top_eigenvalue"].sel(beta=0.3, n_samples=40).values
     assert lam[0] != lam[1]
     # the eigenvector's own observables are those of the regenerated data's top eigenvector
-    from sweep.cell import sample_data
+    from sweep.run.cell import sample_data
     cell = expand(parse_sweep(SWEEP)).cell((1, 2, 1, 0))  # beta 0.9, N = n = 24, data seed 3
     v = sample_data(cell.spec["data"], cell.data_seed).astype(np.float64)
     u = np.linalg.eigh(v.T @ v / len(v))[1][:, -1]

@@ -6,9 +6,9 @@ import textwrap
 
 import pytest
 
-from sweep.grid import (MAX_VALUES, TRAIN_SEED_EXCLUDED, Cell, Grid, data_seed, derive_seeds,
+from sweep.config.grid import (MAX_VALUES, TRAIN_SEED_EXCLUDED, Cell, Grid, data_seed, derive_seeds,
                         expand, train_seed)
-from sweep.spec import SpecError, parse_sweep, resolve
+from sweep.config.sweepfile import SpecError, parse_sweep, resolve
 
 from test_spec import EXAMPLE
 
@@ -282,10 +282,10 @@ def test_no_coordinate_takes_a_store_name():
     """Every grid key's coordinate name differs from the store's own names (variables, per-cell dims)."""
     from collections import Counter
 
-    from sweep.grid import coord_name
-    from sweep.names import STORE_NAMES, TABLE_VARIABLES
-    from sweep.spec import FIELDS
-    from sweep.layout import TABLE_ARRAYS
+    from sweep.config.grid import coord_name
+    from sweep.config.names import STORE_NAMES, TABLE_VARIABLES
+    from sweep.config.sweepfile import FIELDS
+    from sweep.store.layout import TABLE_ARRAYS
 
     assert tuple(TABLE_ARRAYS) == TABLE_VARIABLES
     for keys in ([k for k in FIELDS], [k for k in FIELDS if k.startswith("data.")], ["data.seed", "train.seed"]):
@@ -295,7 +295,7 @@ def test_no_coordinate_takes_a_store_name():
 
 
 def test_a_coordinate_name_the_store_uses_is_refused(monkeypatch):
-    import sweep.gridsyntax as grid_module
+    import sweep.config.gridsyntax as grid_module
 
     monkeypatch.setattr(grid_module, "RESERVED", grid_module.RESERVED | {"beta", "data_beta"})
     msg = only("data.beta: [0.5, 1.0]")

@@ -12,10 +12,10 @@ import pytest
 
 from _limits import run as run_within
 from sweep import parse_sweep
-from sweep.fields import MAX_ERRORS, MAX_SHOWN
-from sweep.gridsyntax import MAX_VALUES
-from sweep.spec import SpecError
-from sweep.yamlio import MAX_FILE_BYTES, MAX_NODES
+from sweep.config.fields import MAX_ERRORS, MAX_SHOWN
+from sweep.config.gridsyntax import MAX_VALUES
+from sweep.config.sweepfile import SpecError
+from sweep.config.yamlio import MAX_FILE_BYTES, MAX_NODES
 
 MEMORY_CAP = 2 << 30  # bytes of address space for the child (Python + numpy + zarr import in ~1 GB)
 TIME_CAP = 60  # seconds on an idle machine (load-scaled): a refusal takes about one (the imports); a bomb minutes

@@ -26,11 +26,11 @@ from _limits import Deadline, communicate, scaled
 from _limits import run as run_within
 
 from sweep import run_sweep
-from sweep.cell import VARIABLES
-from sweep.errors import StorageFailure, StoreError
-from sweep.lease import Lease, LeaseHeld, LeaseLost, break_lease, read_holder
-from sweep.location import Location
-from sweep.store import DONE, FAILED, RUNNING, ResultsStore
+from sweep.run.cell import VARIABLES
+from sweep.config.errors import StorageFailure, StoreError
+from sweep.store.lease import Lease, LeaseHeld, LeaseLost, break_lease, read_holder
+from sweep.store.location import Location
+from sweep.store.results_store import DONE, FAILED, RUNNING, ResultsStore
 
 pytestmark = pytest.mark.slow
 

@@ -20,9 +20,9 @@ import xarray as xr
 
 from _limits import scaled
 from kernels import cache
-from sweep.lease import Lease
-from sweep.provenance import contract, contract_diff
-from sweep.store import ResultsStore
+from sweep.store.lease import Lease
+from sweep.run.provenance import contract, contract_diff
+from sweep.store.results_store import ResultsStore
 
 pytestmark = pytest.mark.slow
 
@@ -111,14 +111,14 @@ def test_a_store_under_another_target_is_refused_then_allowed(store):
 
 
 def test_a_worker_under_another_target_reports_it_and_is_refused(store):
-    """The contract a node reports is computed by the probe task (sweep.tasks.probe_store) in the worker's own
+    """The contract a node reports is computed by the probe task (sweep.run.tasks.probe_store) in the worker's own
     process: here that body runs in a process with NUMBA_CPU_NAME=generic, and the driver's check refuses it."""
-    from sweep.errors import StoreError
-    from sweep.runner import _check_nodes
+    from sweep.config.errors import StoreError
+    from sweep.run.runner import _check_nodes
 
     _, url = store
     st = ResultsStore(str(url))
-    probe = ("import json, sys\nfrom sweep.tasks import probe_store\n"
+    probe = ("import json, sys\nfrom sweep.run.tasks import probe_store\n"
              "print(json.dumps(probe_store(sys.argv[1], None, 'no-token')))\n")
     code, out, err = run(["-c", probe, url], child_env(NUMBA_CPU_NAME="generic"))
     assert code == 0, err
@@ -137,8 +137,8 @@ def test_workers_in_another_environment_than_their_driver_are_refused(tmp_path):
     import ray
 
     from sweep import run_sweep
-    from sweep.errors import StoreError
-    from sweep.store import DONE
+    from sweep.config.errors import StoreError
+    from sweep.store.results_store import DONE
 
     f = tmp_path / "s.yaml"
     f.write_text(SWEEP)
@@ -186,7 +186,7 @@ import hashlib, json, logging, sys
 logging.basicConfig(level=logging.WARNING, format="%(name)s %(levelname)s %(message)s")
 from numba.core.dispatcher import Dispatcher
 import kernels, importlib, pkgutil
-from sweep.cell import run_cell
+from sweep.run.cell import run_cell
 spec = {"seed": 3, "data": {"model": "ising", "n_visible": 8, "n_samples": 100, "beta": 0.5},
         "rbm": {"hidden": "spin", "n_hidden": 2},
         "train": {"method": "pcd", "pcd_steps": 1, "learning_rate": 0.05, "batch_size": 20, "epochs": 4,

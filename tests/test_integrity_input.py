@@ -17,20 +17,22 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import sweep.cells
-import sweep.plan
-import sweep.report
+import sweep.views.table
+import sweep.run.plan
+import sweep.views.report
 from _limits import scaled
-from sweep import analysis, layout, open_results, parse_sweep
+from sweep import open_results, parse_sweep
+from sweep.science import analysis
+from sweep.store import layout
 from sweep.cli import app
-from sweep.grid import expand
-from sweep.gridsyntax import MAX_VALUES
-from sweep.lease import Lease
-from sweep.plan import TooLarge, check_fits, fit_problems, footprint, plan_sweep
-from sweep.provenance import contract
-from sweep.spec import MAX_RECORDS, SpecError, recorded_epochs
-from sweep.store import DONE, ResultsStore
-from sweep.table import CellTable
+from sweep.config.grid import expand
+from sweep.config.gridsyntax import MAX_VALUES
+from sweep.store.lease import Lease
+from sweep.run.plan import TooLarge, check_fits, fit_problems, footprint, plan_sweep
+from sweep.run.provenance import contract
+from sweep.config.sweepfile import MAX_RECORDS, SpecError, recorded_epochs
+from sweep.store.results_store import DONE, ResultsStore
+from sweep.store.cell_table import CellTable
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 180  # seconds for a child that should take about 3 (the imports): only a hang or a runaway reaches it
@@ -73,7 +75,7 @@ def test_a_fifo_as_the_sweep_file_is_refused_without_blocking(tmp_path, command)
 def test_a_fifo_swapped_in_after_the_check_does_not_block(tmp_path, monkeypatch):
     """The stat says regular file (the file was swapped for a FIFO after it): the open must not block, and the
     opened file is checked again."""
-    from sweep import yamlio
+    from sweep.config import yamlio
 
     regular = tmp_path / "r.yaml"
     regular.write_text(HEAD)
@@ -249,14 +251,14 @@ def test_the_disk_check_covers_local_stores_only(tmp_path, monkeypatch):
     small = parse_sweep(HEAD + "grid: {train.seed: [0, 1, 2]}\n", "small.yaml")
     plan = plan_sweep(small, str(tmp_path / "s.zarr"))
     assert fit_problems(plan) == []
-    monkeypatch.setattr(sweep.plan, "free_disk", lambda path: (str(tmp_path), 100))
+    monkeypatch.setattr(sweep.run.plan, "free_disk", lambda path: (str(tmp_path), 100))
     (line,) = fit_problems(plan)
     assert line.startswith("small.yaml: the store needs up to ") and "more than the 100 B free at " in line
     with pytest.raises(TooLarge):
         check_fits(plan)
     remote = plan_sweep(small, "memory://bucket/s.zarr")  # an object store: only the memory check
     assert fit_problems(remote) == []
-    monkeypatch.setattr(sweep.plan, "machine_memory", lambda: 1000)
+    monkeypatch.setattr(sweep.run.plan, "machine_memory", lambda: 1000)
     (line,) = fit_problems(remote)
     assert "a cell needs about" in line and "more than the 1 kB of this machine" in line
 
@@ -309,10 +311,10 @@ def test_the_table_is_computed_in_cell_batches_with_the_values_of_the_whole(wide
     whole = sweep.cells_table(ds)
     w = ds["weights"]
     chunk = 4 * 3 * 3 * 3000
-    per_cell = 2 * chunk + sweep.cells.WORK_PER_VALUE * 9000 + 16 * 3
+    per_cell = 2 * chunk + sweep.views.table.WORK_PER_VALUE * 9000 + 16 * 3
     batched = sweep.cells_table(ds, memory=per_cell + 10)  # one cell a batch
     assert batched.equals(sweep.cells_table(ds, memory=4 * per_cell))  # four cells, then two
-    with pytest.raises(sweep.cells.DoesNotFit, match="one cell's weights are 108 kB uncompressed"):
+    with pytest.raises(sweep.views.table.DoesNotFit, match="one cell's weights are 108 kB uncompressed"):
         sweep.cells_table(ds, memory=per_cell - 1)
     assert whole.equals(batched) or (whole.fillna(-1) == batched.fillna(-1)).all().all()
     final = analysis.final_weights(w)  # the reference: the whole store at once
@@ -326,8 +328,8 @@ def test_the_table_is_computed_in_cell_batches_with_the_values_of_the_whole(wide
 
 
 def test_table_and_report_refuse_or_degrade_when_one_cell_does_not_fit(wide, tmp_path, monkeypatch):
-    monkeypatch.setattr(sweep.cells, "available_memory", lambda: 100_000)
-    monkeypatch.setattr(sweep.report, "available_memory", lambda: 100_000)
+    monkeypatch.setattr(sweep.views.table, "available_memory", lambda: 100_000)
+    monkeypatch.setattr(sweep.views.report, "available_memory", lambda: 100_000)
     runner = CliRunner()
     r = runner.invoke(app, ["table", wide])
     one_line(r.exit_code, r.output, f"{wide}: one cell's weights are 108 kB uncompressed (3 x 3 x 3000 values over "

@@ -27,10 +27,10 @@ import xarray as xr
 
 from _limits import scaled
 from sweep import run_sweep
-from sweep.cell import VARIABLES
-from sweep.lease import FORCED, Lease, LeaseHeld, LeaseLost, break_lease, read_holder
-from sweep.location import Location
-from sweep.store import DONE, FAILED, PENDING, ResultsStore
+from sweep.run.cell import VARIABLES
+from sweep.store.lease import FORCED, Lease, LeaseHeld, LeaseLost, break_lease, read_holder
+from sweep.store.location import Location
+from sweep.store.results_store import DONE, FAILED, PENDING, ResultsStore
 
 pytestmark = pytest.mark.slow
 
@@ -137,9 +137,9 @@ HOLDER = textwrap.dedent("""
     import sys, time
     real = time.time
     time.time = lambda: real() + float(sys.argv[2])   # this holder's wall clock is off by argv[2] seconds
-    import sweep.lease as lease
+    import sweep.store.lease as lease
     lease.socket.gethostname = lambda: "otherhost"      # and it runs on another host
-    from sweep.location import Location
+    from sweep.store.location import Location
     held = lease.Lease.acquire(Location(sys.argv[1]), "holder")
     print("held", flush=True)
     sys.stdin.read()                                    # hold (renewing) until the test closes stdin
@@ -184,8 +184,8 @@ def test_no_clock_skew_wedges_or_steals_the_lease(tmp_path, skew):
 
 WEDGED = textwrap.dedent("""
     import sys, threading, time
-    from sweep.lease import Lease
-    from sweep.location import Location
+    from sweep.store.lease import Lease
+    from sweep.store.location import Location
     stop = threading.Event()
     held = Lease.acquire(Location(sys.argv[1]), "wedged", stop=stop)
     print("held", flush=True)
@@ -303,8 +303,8 @@ def test_unlock_force_frees_a_live_looking_lease_and_the_next_run_records_it(tmp
     url = copy_of(reference, tmp_path)
     p = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
         import sys, time
-        from sweep.lease import Lease, LeaseLost
-        from sweep.location import Location
+        from sweep.store.lease import Lease, LeaseLost
+        from sweep.store.location import Location
         held = Lease.acquire(Location(sys.argv[1]), "holder")
         print("held", flush=True)
         while True:
@@ -446,7 +446,7 @@ def test_one_run_per_process(tmp_path, reference):
     t.start()
     try:
         wait_until(lambda: lease_files(first) or not t.is_alive(), what="the first run took its lease")
-        from sweep.runner import RunInProgress
+        from sweep.run.runner import RunInProgress
 
         with pytest.raises(RunInProgress, match=f"^{second}: another run_sweep is running in this process \\(store "
                                                  f"{first}\\); one run per process"):
@@ -464,7 +464,7 @@ def test_a_dead_raylet_is_no_cell_failure(tmp_path, reference, monkeypatch):
     uninterrupted run's bits."""
     import ray
 
-    from sweep import runner
+    from sweep.run import runner
 
     real = runner._init_ray
     calls = [0]
@@ -506,7 +506,7 @@ def test_cells_lost_with_another_node_run_again(tmp_path, reference, monkeypatch
     recorded failed, and the run finishes with the uninterrupted run's bits."""
     import ray
 
-    from sweep import runner
+    from sweep.run import runner
 
     real = runner._init_ray
     calls = [0]
@@ -537,7 +537,7 @@ def test_cells_lost_with_another_node_run_again(tmp_path, reference, monkeypatch
 
 def test_a_sigterm_after_the_command_finished_is_ignored_even_after_rays_shutdown(tmp_path):
     """An unguarded Ray's shutdown puts SIGTERM back to its default action at the C level a moment into the
-    shutdown (sweep.raycompat): SIGTERMs once a `sweep` command has finished (every 10 ms through Ray's shutdown,
+    shutdown (sweep.run.raycompat): SIGTERMs once a `sweep` command has finished (every 10 ms through Ray's shutdown,
     then from an exit handler that runs after Ray's own) must not kill the process (exit -15)."""
     script = tmp_path / "late.py"
     script.write_text(textwrap.dedent("""
@@ -551,8 +551,8 @@ def test_a_sigterm_after_the_command_finished_is_ignored_even_after_rays_shutdow
 
         atexit.register(late)
         import ray
-        from sweep.entry import run
-        from sweep.raycompat import ray_init_guard
+        from sweep.cli.entry import run
+        from sweep.run.raycompat import ray_init_guard
 
         sent = [0]
 
@@ -563,10 +563,10 @@ def test_a_sigterm_after_the_command_finished_is_ignored_even_after_rays_shutdow
                 sent[0] += 1
 
         def app():
-            with ray_init_guard():  # as sweep.runner starts Ray
+            with ray_init_guard():  # as sweep.run.runner starts Ray
                 ray.init(num_cpus=1, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
             ray.get(ray.remote(lambda: 1).remote())
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the finished command's state (sweep.entry.run)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the finished command's state (sweep.cli.entry.run)
             threading.Thread(target=spray, daemon=True).start()
             raise SystemExit(0)
 
@@ -594,7 +594,7 @@ def test_what_ray_writes_to_stderr_as_it_stops_goes_to_the_log(tmp_path):
         fake.shutdown = shutdown
         sys.modules["ray"] = fake
         logging.basicConfig(level=logging.DEBUG, stream=sys.stdout, format="%(name)s %(levelname)s %(message)s")
-        from sweep.raycompat import stop_ray
+        from sweep.run.raycompat import stop_ray
 
         stop_ray()
         stop_ray()  # nothing to stop: nothing happens
@@ -604,4 +604,4 @@ def test_what_ray_writes_to_stderr_as_it_stops_goes_to_the_log(tmp_path):
                        env=dict(os.environ, PYTHONPATH=ROOT), timeout=scaled(120))
     assert r.returncode == 0, r.stderr
     assert r.stderr == "stderr is back\n", r.stderr
-    assert "sweep.raycompat DEBUG Ray during its shutdown:" in r.stdout and "Failed to push error" in r.stdout
+    assert "sweep.run.raycompat DEBUG Ray during its shutdown:" in r.stdout and "Failed to push error" in r.stdout

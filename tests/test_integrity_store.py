@@ -17,11 +17,11 @@ import pytest
 import xarray as xr
 
 from sweep import run_sweep
-from sweep.cell import VARIABLES
-from sweep.chunks import fast_chunk_bytes
-from sweep.lease import Lease
-from sweep.location import Location
-from sweep.store import ResultsStore
+from sweep.run.cell import VARIABLES
+from sweep.store.chunks import fast_chunk_bytes
+from sweep.store.lease import Lease
+from sweep.store.location import Location
+from sweep.store.results_store import ResultsStore
 
 SWEEP = """
 name: istore
@@ -119,7 +119,7 @@ def _duplicate(url):
 
 def _recrc(url):
     """A value changed and the chunk encoded again, with a valid CRC32C of its new bytes."""
-    from sweep.chunks import fast_chunk_values
+    from sweep.store.chunks import fast_chunk_values
 
     import zarr
 
@@ -172,8 +172,8 @@ def test_the_digests_grow_with_the_grid(store, reference, tmp_path):
 
 def _as_old_store(url: Path) -> None:
     """The store as a version before chunk digests wrote it: no digest array, no `variable`, no root attribute."""
-    from sweep import layout
-    from sweep.grid import expand
+    from sweep.store import layout
+    from sweep.config.grid import expand
 
     st = ResultsStore(str(url))
     attrs = st.attrs()

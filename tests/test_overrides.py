@@ -4,8 +4,8 @@ import pytest
 import yaml
 
 from sweep import parse_sweep
-from sweep.overrides import parse_assignment
-from sweep.spec import SpecError
+from sweep.config.overrides import parse_assignment
+from sweep.config.sweepfile import SpecError
 
 FILE = """
 name: base

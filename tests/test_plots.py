@@ -13,8 +13,9 @@ import pytest
 import xarray as xr
 
 from _limits import run as run_within
-from sweep import plots, run_cell
-from sweep.store import open_results
+from sweep import run_cell
+from sweep.views import plots
+from sweep.store.results_store import open_results
 
 pytestmark = pytest.mark.slow
 
@@ -112,7 +113,7 @@ def test_msd_plot_of_a_too_short_trajectory_draws_no_fit():
 
 
 def test_eigen_plot_draws_mp_edge_and_signal_lines(tmp_path):
-    from sweep.spectrum import top_eigen
+    from sweep.science.spectrum import top_eigen
     import kernels
 
     betas, ns = [0.3, 1.0], [50, 500, 5000]
@@ -199,7 +200,7 @@ def test_importing_plots_leaves_the_backend_alone():
     import subprocess
     import sys
 
-    code = "import matplotlib; import sweep.plots; print(matplotlib.get_backend())"
+    code = "import matplotlib; import sweep.views.plots; print(matplotlib.get_backend())"
     env = dict(os.environ, MPLBACKEND="svg")
     out = run_within([sys.executable, "-c", code], 120, capture_output=True, text=True, env=env)
     assert out.stdout.strip().lower() == "svg", out.stdout + out.stderr
@@ -250,7 +251,7 @@ def test_profiles_plot_of_a_place_field(tmp_path):
 
 
 def test_xy_stores_draw_xy_theory():
-    from sweep import theory
+    from sweep.science import theory
 
     # phase diagram over (beta, n_samples): the XY crossover line n_c(beta)
     base = _xy_store({100: "noise", 1000: "uniform", 10000: "place"})
@@ -298,7 +299,7 @@ def test_eigen_plot_colours_a_family_of_twenty_betas_by_a_colour_bar():
 
 
 def test_small_beta_plot_overlays_trained_profiles_on_the_lattice_solution(tmp_path):
-    from sweep import theory
+    from sweep.science import theory
 
     sol = theory.integrate_one_unit(N=100)["w"]
     betas = [0.1, 0.2]
@@ -341,20 +342,20 @@ def test_width_vs_m_and_samples(ising_grid, tmp_path):
 
 
 def test_cell_samples_are_the_cells_data():
-    from sweep import load_sweep, spectrum
-    from sweep.cell import sample_data
+    from sweep import load_sweep
+    from sweep.run.cell import cell_samples, sample_data
 
     sw = load_sweep(__import__("pathlib").Path(__file__).parent.parent / "sweeps" / "paper" / "fig8-small.yaml")
-    data, spec, coords = spectrum.cell_samples(sw, {"beta": 2.0, "seed": 1}, n=30)
-    from sweep.grid import expand
+    data, spec, coords = cell_samples(sw, {"beta": 2.0, "seed": 1}, n=30)
+    from sweep.config.grid import expand
 
     cell = expand(sw).cell(expand(sw).index(beta=2.0, seed=1))
     assert coords == {"beta": 2.0, "seed": 1} and spec["q"] == 10
     np.testing.assert_array_equal(data, sample_data(cell.spec["data"], cell.data_seed)[:30])
-    other, _, _ = spectrum.cell_samples(sw, {"beta": 2.0, "seed": 0}, n=30)
+    other, _, _ = cell_samples(sw, {"beta": 2.0, "seed": 0}, n=30)
     assert (other != data).any()  # another data set
     with pytest.raises(ValueError, match="not on the grid"):
-        spectrum.cell_samples(sw, {"beta": 3.0})
+        cell_samples(sw, {"beta": 3.0})
 
 
 def test_plot_cli_new_kinds(tmp_path):
@@ -375,7 +376,7 @@ def test_plot_cli_new_kinds(tmp_path):
 def test_plot_kinds_are_a_choice_list_and_a_sweep_file_names_its_default_store(ising_grid, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from sweep import cli
+    from sweep.cli import commands as cli
 
     assert tuple(k.value for k in cli.PlotKind) == cli.PLOT_KINDS  # the argument's type: an Enum of the kinds
     r = CliRunner().invoke(cli.app, ["plot", "--help"], env={"COLUMNS": "400"})

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from _limits import Deadline, scaled
 from sweep import open_results, run_sweep
 from sweep.cli import app
-from sweep.report import write_report
+from sweep.views.report import write_report
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +50,7 @@ def store(tmp_path_factory):
     markup."""
     import ray
 
-    from sweep import tasks
+    from sweep.run import tasks
 
     folder = tmp_path_factory.mktemp("report")
     (folder / "s.yaml").write_text(SWEEP)
@@ -58,7 +58,7 @@ def store(tmp_path_factory):
     orig = tasks.execute_cell
 
     def failing(store, cell, attempt):
-        from sweep import cell as cell_module
+        from sweep.run import cell as cell_module
 
         compute = cell_module.cell_arrays
 

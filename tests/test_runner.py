@@ -16,11 +16,11 @@ from _limits import Deadline, communicate
 from _limits import run as run_within
 from _limits import wait as wait_within
 
-from sweep.grid import expand
+from sweep.config.grid import expand
 from sweep import open_results, parse_sweep, run_cell, run_sweep
-from sweep.cell import VARIABLES
-from sweep.lease import Lease, read_holder
-from sweep.store import DONE, FAILED, ResultsStore, StoreError
+from sweep.run.cell import VARIABLES
+from sweep.store.lease import Lease, read_holder
+from sweep.store.results_store import DONE, FAILED, ResultsStore, StoreError
 
 FAULTS = str(Path(__file__).parent / "faults.py")
 
@@ -88,14 +88,14 @@ def test_end_to_end_local_ray(tmp_path, ray_local):
 
 
 def test_failing_cell_is_recorded_and_others_finish(tmp_path, ray_local, monkeypatch):
-    from sweep import tasks
+    from sweep.run import tasks
 
     f = write(tmp_path, small())
     url = str(tmp_path / "f.zarr")
     orig = tasks.execute_cell
 
     def failing(store, cell, attempt):  # the cell's computation raises (in a reused worker: restored after)
-        from sweep import cell as cell_module
+        from sweep.run import cell as cell_module
 
         compute = cell_module.cell_arrays
 
@@ -124,7 +124,8 @@ def test_failing_cell_is_recorded_and_others_finish(tmp_path, ray_local, monkeyp
 def test_a_cell_that_kills_its_worker_fails_alone(tmp_path, ray_local, monkeypatch):
     """Cells travel in batches; a batch lost beyond its retries is split, so only the cell that kills its worker
     is recorded failed (with the error), and its batch-mates finish."""
-    from sweep import runner, tasks
+    from sweep.run import runner
+    from sweep.run import tasks
 
     f = write(tmp_path, small())
     url = str(tmp_path / "k.zarr")
@@ -148,7 +149,8 @@ def test_a_cell_that_kills_its_worker_fails_alone(tmp_path, ray_local, monkeypat
 def test_a_cell_the_store_refuses_fails_alone_with_the_reason(tmp_path, ray_local, monkeypatch):
     """A cell whose data the store refuses (epochs it does not lay out) fails its batch; the batch is rerun one
     cell per task, so only that cell is recorded failed, with the store's reason."""
-    from sweep import runner, tasks
+    from sweep.run import runner
+    from sweep.run import tasks
 
     f = write(tmp_path, small())
     url = str(tmp_path / "w.zarr")
@@ -448,7 +450,7 @@ def test_plan_diff_cases(tmp_path, ray_local):
 def test_data_set_replicas_open_as_two_seed_dimensions(tmp_path, ray_local):
     """A grid over data.seed x train.seed: both are 1-D indexed dimensions of the plain xarray Dataset (no
     store variable takes their names), and different data seeds give different data."""
-    from sweep.cell import sample_data
+    from sweep.run.cell import sample_data
 
     text = """
 name: replicas
@@ -540,7 +542,7 @@ def test_a_signal_while_the_interpreter_exits_is_no_traceback(tmp_path):
     script = tmp_path / "cmd.py"
     script.write_text(
         "import atexit, sys, time\n"
-        "from sweep.entry import quiet_interrupts, run\n"
+        "from sweep.cli.entry import quiet_interrupts, run\n"
         "quiet_interrupts()\n"
         "atexit.register(lambda: time.sleep(3))  # as Ray's shutdown waits for its processes\n"
         "def app():\n"

@@ -72,8 +72,8 @@ if not INNER:
 else:
     import xarray as xr
 
-    from sweep.cell import VARIABLES
-    from sweep.store import DONE, ResultsStore
+    from sweep.run.cell import VARIABLES
+    from sweep.store.results_store import DONE, ResultsStore
 
     class S3Server:
         def __init__(self, root: Path):
@@ -284,8 +284,8 @@ else:
         exactly one wins each time; a stale lease is taken over, a live one refused."""
         import threading
 
-        from sweep.lease import Lease, LeaseHeld
-        from sweep.location import Location
+        from sweep.store.lease import Lease, LeaseHeld
+        from sweep.store.location import Location
 
         opts = {"endpoint_url": s3.endpoint}
         for trial in range(20):
@@ -333,8 +333,8 @@ else:
 
         import sweep.cli
 
-        if importlib.util.find_spec("sweep.plots") is None or not hasattr(sweep.cli, "plot"):
-            pytest.skip("plots are not written yet (sweep.plots / `sweep plot`)")
+        if importlib.util.find_spec("sweep.views.plots") is None or not hasattr(sweep.cli, "plot"):
+            pytest.skip("plots are not written yet (sweep.views.plots / `sweep plot`)")
         out = tmp_path / "phase.png"
         rc, text = cli("plot", "phase-diagram", full[0], "--out", out)
         assert rc == 0 and out.stat().st_size > 5000, text

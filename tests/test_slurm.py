@@ -92,10 +92,10 @@ else:
     import xarray as xr
 
     from sweep import parse_sweep, run_cell
-    from sweep.cell import VARIABLES
-    from sweep.grid import expand
-    from sweep.lease import read_holder
-    from sweep.store import DONE, RUNNING, ResultsStore
+    from sweep.run.cell import VARIABLES
+    from sweep.config.grid import expand
+    from sweep.store.lease import read_holder
+    from sweep.store.results_store import DONE, RUNNING, ResultsStore
 
     TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED",
                 "BOOT_FAIL", "DEADLINE"}

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from sweep.grid import expand
-from sweep.spec import (MAX_SEED, SpecError, Sweep, json_schema, load_sweep, parse_sweep,
+from sweep.config.grid import expand
+from sweep.config.sweepfile import (MAX_SEED, SpecError, Sweep, json_schema, load_sweep, parse_sweep,
                         split_sizes, sweep_from_dict)
 
 EXAMPLE = """\
@@ -401,7 +401,7 @@ def test_spec_hash_sensitive_to_values(old, new):
 
 
 def test_spec_hash_stable_across_processes():
-    code = ("import sys; from sweep.spec import parse_sweep; "
+    code = ("import sys; from sweep.config.sweepfile import parse_sweep; "
             "print(parse_sweep(sys.stdin.read()).spec_hash())")
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run([sys.executable, "-c", code], input=EXAMPLE, capture_output=True,

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from sweep.status import failures, status_map, summary
-from sweep.store import DONE, FAILED, PENDING, RUNNING
+from sweep.views.status import failures, status_map, summary
+from sweep.store.results_store import DONE, FAILED, PENDING, RUNNING
 
 
 def fake(status):
@@ -45,7 +45,7 @@ def test_summary_and_failures():
 
 
 def test_default_map_axes_skip_replicas_and_stale_cells_are_told():
-    from sweep.status import default_axes
+    from sweep.views.status import default_axes
 
     assert default_axes(["seed", "beta", "n_samples"]) == ["beta", "n_samples"]
     assert default_axes(["data_seed", "train_seed", "beta"]) == ["beta", "data_seed"]
@@ -61,8 +61,8 @@ def test_time_left_comes_from_the_per_cell_estimates_scaled_by_the_measured_rati
     measured/estimated of the done ones, not the mean done cell times the cells left; before any cell is done,
     the estimates themselves."""
     from sweep import parse_sweep
-    from sweep.grid import expand
-    from sweep.plan import estimate_seconds
+    from sweep.config.grid import expand
+    from sweep.run.plan import estimate_seconds
 
     text = ("name: s\nseed: 1\ndata: {model: ising, n_visible: 20, n_samples: 100}\nrbm: {hidden: spin, n_hidden: 1}\n"
             "train: {method: exact, learning_rate: 0.05, batch_size: 100}\n"

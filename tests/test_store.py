@@ -7,18 +7,18 @@ import pytest
 import xarray as xr
 import zarr
 
-from sweep.grid import expand
+from sweep.config.grid import expand
 from sweep import parse_sweep, run_cell
-from sweep.cell import cell_arrays
-from sweep.cell import VARIABLES
-from sweep.chunks import (CHECKED, TABLE_CHUNK_CELLS, chunk_region, chunk_regions, fast_chunk_bytes,
+from sweep.run.cell import cell_arrays
+from sweep.run.cell import VARIABLES
+from sweep.store.chunks import (CHECKED, TABLE_CHUNK_CELLS, chunk_region, chunk_regions, fast_chunk_bytes,
                           fast_chunk_values, fast_codecs, table_chunks)
-from sweep import layout
-from sweep.lease import Lease
-from sweep.provenance import contract
-from sweep.store import DONE, FAILED, PENDING, RUNNING, ResultsStore
-from sweep.table import CellTable, read_table
-from sweep.verify import verify
+from sweep.store import layout
+from sweep.store.lease import Lease
+from sweep.run.provenance import contract
+from sweep.store.results_store import DONE, FAILED, PENDING, RUNNING, ResultsStore
+from sweep.store.cell_table import CellTable, read_table
+from sweep.store.verify import verify
 
 SWEEP = """
 name: store-test
@@ -176,7 +176,7 @@ def test_verify_repairs_a_corrupt_table_chunk_by_recomputing_its_cells(tmp_path)
 
 def test_a_cell_recording_epochs_the_store_lacks_is_refused(tmp_path):
     """A store laid out by another version (other recorded epochs) is never written at wrong positions."""
-    from sweep.store import StoreError
+    from sweep.store.results_store import StoreError
 
     _, grid, st = make(tmp_path, seeds=2)
     c = grid.cell((0, 0))

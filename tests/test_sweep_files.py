@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from sweep.grid import expand
-from sweep.plan import estimate_seconds
-from sweep.spec import load_sweep
+from sweep.config.grid import expand
+from sweep.run.plan import estimate_seconds
+from sweep.config.sweepfile import load_sweep
 
 FILES = sorted((Path(__file__).parent.parent / "sweeps").rglob("*.yaml"))
 
@@ -154,7 +154,7 @@ def test_measure_fig14_on_the_lattice_solution(capsys):
     import numpy as np
     import xarray as xr
 
-    from sweep import theory
+    from sweep.science import theory
 
     sol = theory.integrate_one_unit(N=100)["w"]
     betas = [0.05, 0.1, 0.2]
@@ -184,7 +184,7 @@ def test_measure_fig7_tells_the_data_sets_spread_from_the_initialisations(capsys
     import numpy as np
     import xarray as xr
 
-    from sweep import analysis as an
+    from sweep.science import analysis as an
 
     rng = np.random.default_rng(5)
     R = 0.25 + offsets * rng.standard_normal((2, 12, 1, 1)) + 0.03 * rng.standard_normal((2, 12, 4, 1))

@@ -1,4 +1,4 @@
-"""sweep.theory against exact matrices, enumeration, sampled data and docs/physics.md section 7 values."""
+"""sweep.science.theory against exact matrices, enumeration, sampled data and docs/physics.md section 7 values."""
 
 import itertools
 
@@ -8,8 +8,8 @@ import pytest
 from _limits import run as run_within
 from kernels import exact, potentials as pot, transfer as tr
 from kernels.samplers import sample_ising, sample_xy
-from sweep import spectrum as sp
-from sweep import theory as th
+from sweep.science import spectrum as sp
+from sweep.science import theory as th
 
 # ------------------------------------------------------------------------------------------ Ising
 
@@ -453,7 +453,7 @@ def test_small_beta_limit_two_units():
 
 
 def test_theory_and_analysis_import_only_numpy_scipy_xarray():
-    """sweep.theory and sweep.analysis run in any notebook: no kernels, no Numba, no matplotlib. Loaded
+    """sweep.science.theory and sweep.science.analysis run in any notebook: no kernels, no Numba, no matplotlib. Loaded
     as standalone files in a fresh interpreter, they pull none of those in."""
     import subprocess
     import sys

@@ -4,11 +4,11 @@
 
 STORE is a run of sweeps/paper/finite-size.yaml (or -small): grid dims beta, the zip dim n_samples (with
 n_visible along it), data_seed and train_seed. The store keeps the weights, not the data; every cell's
-data is a deterministic function of its spec and its data seed (sweep.cell.sample_data), so the data
+data is a deterministic function of its spec and its data seed (sweep.run.cell.sample_data), so the data
 side is recomputed here, once per data set (the train_seed replicas share it):
 
 * spectra(ds): per data set, the top eigenvalue of C = V^T V / n and its unit eigenvector u
-  (sweep.spectrum.top_eigen); u's squared overlap with the uniform vector (the population's top mode,
+  (sweep.science.spectrum.top_eigen); u's squared overlap with the uniform vector (the population's top mode,
   docs/physics.md 6.1), its weight on the Fourier modes |k| <= 3, its Fourier participation number, its own Q and
   bump count; with lambda_signal(beta, N), the MP edge (1 + sqrt(r))^2 and the RMT prediction for the
   top eigenvalue and the overlap from the ring's exact population spectrum (ring_theory: spike_outlier,
@@ -39,13 +39,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from sweep import analysis as an
-from sweep import theory
-from sweep.cell import sample_data
-from sweep.grid import expand
-from sweep.spectrum import top_eigen
-from sweep.spec import parse_sweep
-from sweep.store import DONE
+from sweep.science import analysis as an
+from sweep.science import theory
+from sweep.run.cell import sample_data
+from sweep.config.grid import expand
+from sweep.science.spectrum import top_eigen
+from sweep.config.sweepfile import parse_sweep
+from sweep.store.results_store.results_store import DONE
 
 REPLICAS = ("data_seed", "train_seed")
 pd.set_option("display.width", 250)

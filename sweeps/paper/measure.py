@@ -1,5 +1,5 @@
-"""Print the numbers REPRODUCING.md reports for a figure, computed from its store with sweep.analysis,
-sweep.spectrum and sweep.theory. Each figure ends with `claim ...: holds yes/no` lines: the criterion
+"""Print the numbers REPRODUCING.md reports for a figure, computed from its store with sweep.science.analysis,
+sweep.science.spectrum and sweep.science.theory. Each figure ends with `claim ...: holds yes/no` lines: the criterion
 is printed with the numbers it compares, so a verdict is never made by eye.
 
     python3 sweeps/paper/measure.py FIGURE STORE [options]
@@ -7,7 +7,7 @@ is printed with the numbers it compares, so a verdict is never made by eye.
     fig6: --single STORE (one unit at the same recipe, e.g. fig5-small-1e6) for its D
     fig12, fig13: --modes recomputes the uniform (k = 0) and low-mode (|k| <= 3) weights of the top
     eigenvector from the cells' data (first data seed), which the store does not keep
-Averages are over every replica dimension present (sweep.analysis.REPLICA_DIMS: seed, train_seed,
+Averages are over every replica dimension present (sweep.science.analysis.REPLICA_DIMS: seed, train_seed,
 data_seed) and the hidden units.
 """
 
@@ -21,9 +21,10 @@ import numpy as np
 import pandas as pd
 
 import sweep
-from sweep import analysis as an
-from sweep import spectrum, theory
-from sweep.grid import expand
+from sweep.science import analysis as an
+from sweep.science import spectrum
+from sweep.science import theory
+from sweep.config.grid import expand
 
 pd.set_option("display.width", 200)
 pd.set_option("display.max_columns", 30)
