@@ -1,6 +1,7 @@
 """The one seam for execution (sweep.run.launcher): the serial launcher writes the Ray launcher's bits without
 importing Ray; the CLI's `--launcher`; a fake launcher drives the runner, which has no other way out."""
 
+import bdb
 import errno
 import json
 import os
@@ -341,6 +342,12 @@ def test_the_serial_launcher_runs_the_oldest_batch_and_drops_cancelled_ones(monk
     assert isinstance(caught.value.__cause__, OSError)
     serial.close()  # c finished but not collected: forgotten
     assert serial.wait([a, c], timeout=0) == [] and ran == [["b"], ["c"], ["bad"]]
+    def quit_in_the_debugger(*args):
+        raise bdb.BdbQuit
+
+    monkeypatch.setattr(tasks, "execute_batch", quit_in_the_debugger)
+    with pytest.raises(bdb.BdbQuit):  # pdb's `quit` in a cell stops the run, as Ctrl-C does
+        serial.wait([serial.submit("u", None, ["e"])], timeout=0)
     assert serial.cpus() == 1
     with pytest.raises(ValueError, match="joins no cluster"):
         serial.start("10.0.0.1:6379", None, 3)

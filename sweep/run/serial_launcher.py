@@ -9,12 +9,13 @@ cell under pdb (`python -m pdb -m sweep run FILE --launcher serial`), or to test
   process is the one node: its storage probe runs here;
 - an exception of the task body (a failed write, a storage failure) is the batch's BatchFailed, as under Ray;
   a KeyboardInterrupt (Ctrl-C, or a signal through the CLI) stops the batch where it is and propagates: its
-  cells not yet written are abandoned, the runner keeps what came back before;
+  cells not yet written are abandoned, the runner keeps what came back before; so does pdb's `quit` (BdbQuit);
 - `cancel` and `close` drop queued batches.
 """
 
 from __future__ import annotations
 
+import bdb
 import socket
 from typing import Optional, Sequence
 
@@ -39,6 +40,8 @@ class SerialBatch:
         """Run the task body here (tasks.execute_cell looked up now, so a test can substitute it)."""
         try:
             self.result = tasks.execute_batch(*self.args, tasks.execute_cell, 1)
+        except bdb.BdbQuit:  # the debugger's user quits: the run stops
+            raise
         except Exception as exc:  # noqa: BLE001 - the batch's failure, collected by `outcome` (not KeyboardInterrupt)
             self.error = exc
         self.finished = True
