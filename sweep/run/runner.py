@@ -56,7 +56,7 @@ from ..config.errors import StorageFailure, StoreError
 from ..config.grid import expand
 from ..store.lease import Lease, take_forced_unlocks
 from ..store.location import environment_failure
-from .launcher import LAUNCHERS, ClusterUnreachable, ExecutorLost, Launcher, NodeLost, BatchFailed
+from .launcher import LAUNCHERS, BatchFailed, ClusterUnreachable, ExecutorLost, Launcher, NodeLost
 from .plan import Plan, check_fits, estimate_seconds, estimate_total, plan_sweep
 from .progress import Eta, RunProgress, progress_mode
 from .provenance import cell_record, contract, run_record
