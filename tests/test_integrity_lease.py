@@ -464,9 +464,9 @@ def test_a_dead_raylet_is_no_cell_failure(tmp_path, reference, monkeypatch):
     uninterrupted run's bits."""
     import ray
 
-    from sweep.run import runner
+    from sweep.run import ray_launcher, runner
 
-    real = runner._init_ray
+    real = ray_launcher._init_ray
     calls = [0]
 
     class DyingRay:
@@ -486,7 +486,7 @@ def test_a_dead_raylet_is_no_cell_failure(tmp_path, reference, monkeypatch):
                     raise ray.exceptions.LocalRayletDiedError()
             return value
 
-    monkeypatch.setattr(runner, "_init_ray", lambda address, num_cpus: DyingRay(real(address, num_cpus)))
+    monkeypatch.setattr(ray_launcher, "_init_ray", lambda address, num_cpus: DyingRay(real(address, num_cpus)))
     monkeypatch.setattr(runner, "TASK_SECONDS", 1e-6)  # one cell per task: several results to collect
     f = write(tmp_path, sweep_text())
     url = tmp_path / "raylet.zarr"
@@ -496,7 +496,7 @@ def test_a_dead_raylet_is_no_cell_failure(tmp_path, reference, monkeypatch):
     st = status(url)
     assert not (st == FAILED).any() and (st == PENDING).any() and (st == DONE).sum() >= 1, st
     assert read_holder(Location(str(url))) is None
-    monkeypatch.setattr(runner, "_init_ray", real)
+    monkeypatch.setattr(ray_launcher, "_init_ray", real)
     assert run_sweep(f, store=str(url), progress=False).ok
     assert_same(reference["data"], data(url))
 
@@ -506,9 +506,9 @@ def test_cells_lost_with_another_node_run_again(tmp_path, reference, monkeypatch
     recorded failed, and the run finishes with the uninterrupted run's bits."""
     import ray
 
-    from sweep.run import runner
+    from sweep.run import ray_launcher, runner
 
-    real = runner._init_ray
+    real = ray_launcher._init_ray
     calls = [0]
 
     class NodeLosingRay:
@@ -526,7 +526,7 @@ def test_cells_lost_with_another_node_run_again(tmp_path, reference, monkeypatch
                     raise ray.exceptions.NodeDiedError("node 1234 died (injected)")
             return value
 
-    monkeypatch.setattr(runner, "_init_ray", lambda address, num_cpus: NodeLosingRay(real(address, num_cpus)))
+    monkeypatch.setattr(ray_launcher, "_init_ray", lambda address, num_cpus: NodeLosingRay(real(address, num_cpus)))
     monkeypatch.setattr(runner, "TASK_SECONDS", 1e-6)
     f = write(tmp_path, sweep_text())
     url = tmp_path / "node.zarr"
@@ -563,7 +563,7 @@ def test_a_sigterm_after_the_command_finished_is_ignored_even_after_rays_shutdow
                 sent[0] += 1
 
         def app():
-            with ray_init_guard():  # as sweep.run.runner starts Ray
+            with ray_init_guard():  # as sweep.run.ray_launcher starts Ray
                 ray.init(num_cpus=1, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
             ray.get(ray.remote(lambda: 1).remote())
             signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the finished command's state (sweep.cli.entry.run)

@@ -86,11 +86,17 @@ def _load(file: Path, sets: Optional[List[str]] = None, grid: bool = True):
         _fail(f"{file}: cannot read the sweep file: {exc.strerror or exc}")
 
 
+LauncherName = Enum("LauncherName", {"ray": "ray", "serial": "serial"}, type=str)  # sweep.run.launcher.LAUNCHERS
+LAUNCHER_HELP = ("What runs the cells: ray (local Ray, or the cluster of --address) or serial (this process, one "
+                 "batch after the other, no Ray: to debug a cell under pdb; no --address).")
+
+
 @app.command()
 def run(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
         store: Optional[str] = typer.Option(None, help="Store path or URL (default: results/<name>.zarr)."),
         address: Optional[str] = typer.Option(None, help="Ray cluster address (default: start a local Ray)."),
         max_parallel: Optional[int] = typer.Option(None, min=1, help="Most Ray tasks in flight at once (each runs a batch of cells; default 2 per CPU)."),
+        launcher: LauncherName = typer.Option("ray", "--launcher", help=LAUNCHER_HELP, show_choices=True),
         allow_env_change: bool = typer.Option(False, "--allow-env-change", help="Continue a store computed in another environment (package commit, numpy/numba/llvmlite, CPU); the run record notes it."),
         allow_large: bool = typer.Option(False, "--allow-large", help="Run a sweep whose cell would not fit this machine's memory, or whose store would not fit the free disk (`sweep plan` shows both figures)."),
         sets: List[str] = typer.Option([], "--set", metavar="KEY=VALUE", help=SET_HELP),
@@ -100,6 +106,9 @@ def run(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
     """Run a sweep, or resume it: done cells are skipped, the others (re)run.
 
     --address (or RAY_ADDRESS) joins a Ray cluster; its token: RAY_AUTH_MODE=token, RAY_AUTH_TOKEN.
+
+    --launcher serial computes the cells in this process, without Ray (same store, same bits), e.g. to stop in a
+    cell under pdb: python -m pdb -m sweep run FILE --launcher serial.
 
     s3:// stores: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, SWEEP_STORAGE_OPTIONS (environment only).
 
@@ -112,6 +121,10 @@ def run(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
     from ..run.plan import TooLarge
     from ..run.runner import RunInProgress, default_store, run_sweep
 
+    launcher = LauncherName(launcher).value
+    if launcher == "serial" and address:
+        _fail(f"--launcher serial runs the cells in this process and joins no cluster: drop --address {address}, "
+              "or use --launcher ray")
     sweep = _load(file, sets)
     url = store or default_store(sweep)
     options = _storage_options(url)
@@ -142,12 +155,13 @@ def run(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
 
     previous = {sig: signal.signal(sig, interrupt) for sig in SIGNALS}
     previous_hook, sys.unraisablehook = sys.unraisablehook, unraisable
-    command = _command(file, sets, store, *(["--address", address] if address else []))
+    command = _command(file, sets, store, *(["--address", address] if address else []),
+                       *(["--launcher", launcher] if launcher != "ray" else []))
     try:
         summary = run_sweep(sweep, store=url, address=address, max_parallel=max_parallel,
                             storage_options=options, allow_env_change=allow_env_change,
                             progress="off" if quiet else "auto", verbose=verbose and not quiet, stop=stop,
-                            allow_large=allow_large)
+                            allow_large=allow_large, launcher=launcher)
     except TooLarge as exc:  # one line each, naming the sweep file and the numbers
         _fail(str(exc))
     except StoreError as exc:

@@ -66,7 +66,7 @@ CODEGEN_SETTINGS = ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "NUMBA_ENABLE_AVX", 
                     "NUMBA_SLP_VECTORIZE", "NUMBA_DISABLE_INTEL_SVML", "NUMBA_DISABLE_JIT")
 """The environment variables through which Numba's settings change the kernels' machine code, hence their bits
 (codegen() records their effect, not the variables). Not among them: NUMBA_NUM_THREADS (no kernel is
-`parallel`; Ray workers run with one thread, sweep.run.runner.THREAD_ENV), NUMBA_BOUNDSCHECK (checks, no other
+`parallel`; Ray workers run with one thread, sweep.run.ray_launcher.THREAD_ENV), NUMBA_BOUNDSCHECK (checks, no other
 arithmetic: it changes no bit of a kernel that runs), fast-math (each kernel states its flags; Numba has no
 global switch)."""
 

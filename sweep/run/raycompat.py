@@ -12,7 +12,7 @@
   caller's handlers stay (and are put back after `ray.init`), and Ray's processes start in their own session:
   they still end with the driver (Ray's fate sharing), which stops them itself;
 - `ray._private.services.find_gcs_addresses` and `find_bootstrap_address`, for `--address auto`
-  (`sweep.run.runner.resolve_auto`): the Ray instances running on this machine, and the one `ray start` recorded;
+  (`sweep.run.ray_launcher.resolve_auto`): the Ray instances running on this machine, and the one `ray start` recorded;
 - `ray._private.ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER` (the environment variable of that name, read
   when Ray is imported), set for the driver during `ray.init` by `ray_init_guard`: otherwise the driver's core
   worker installs abseil's failure handler for SIGTERM too (a SIGTERM then printed C++ stack lines) and

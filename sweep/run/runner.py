@@ -1,5 +1,6 @@
-"""Running a sweep: cells packed into Ray tasks that write their data; the driver holds the store's lease and
-writes everything else.
+"""Running a sweep: cells packed into tasks that write their data; the driver holds the store's lease and
+writes everything else. What runs the tasks is a launcher (sweep.run.launcher: Ray by default, or this process
+with `launcher="serial"`); this module makes no Ray call.
 
 Contract of `run_sweep`:
 - one driver at a time: the driver takes the store's lease first (sweep.store.lease; a live holder refuses the run,
@@ -13,8 +14,8 @@ Contract of `run_sweep`:
   token) and reports its workers' environment; a store some node cannot reach, or a node whose workers' environment
   is not the store's, is refused before any cell runs;
 - done cells are skipped; pending, running (an interrupted run) and failed cells run again;
-- cells go to Ray tasks in batches sized from the measured cell time (about TASK_SECONDS of work per task),
-  with at most `max_parallel` tasks in flight. A task trains its cells one after the other (checkpointing
+- cells go to the launcher's tasks in batches sized from the measured cell time (about TASK_SECONDS of work
+  per task), with at most `max_parallel` tasks in flight. A task trains its cells one after the other (checkpointing
   every `train.checkpoint_every` epochs, resuming from the last checkpoint) and writes each cell's data
   chunks; it returns the cells' outcomes to the driver, which alone writes the cell table, batched:
   `running` when a batch is sent, `done` or `failed` when it returns, checking the lease before each write
@@ -27,11 +28,11 @@ Contract of `run_sweep`:
   the local raylet dead, a node dead again, Ray's system error stop the run with RayLost naming the cause,
   the cells in flight go back to `pending`, and the rerun resumes;
 - interrupted (KeyboardInterrupt: Ctrl-C, or SIGTERM / SIGHUP through the CLI) the driver stops scheduling,
-  keeps what came back, records the run with what it did and releases the lease: the rerun resumes. A closed
-  stdout/stderr (`sweep run ... | head`) only turns the display off: the run goes on to its end, its log
-  file notes it;
+  cancels the tasks in flight, keeps what came back, records the run with what it did and releases the lease:
+  the rerun resumes. A closed stdout/stderr (`sweep run ... | head`) only turns the display off: the run goes
+  on to its end, its log file notes it;
 - one run per process (RunInProgress otherwise); `--address auto` joins only a Ray cluster this user started
-  with `ray start` (resolve_auto); the arguments are checked before anything is touched (TypeError,
+  with `ray start` (sweep.run.ray_launcher.resolve_auto); the arguments are checked before anything is touched (TypeError,
   ValueError);
 - results are bit-identical to an uninterrupted run, whatever was interrupted.
 """
@@ -40,7 +41,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import threading
 import time
 from collections import deque
@@ -52,15 +52,14 @@ import numpy as np
 
 from ..store import layout
 
-from . import tasks
 from ..config.errors import StorageFailure, StoreError
 from ..config.grid import expand
 from ..store.lease import Lease, take_forced_unlocks
 from ..store.location import environment_failure
+from .launcher import LAUNCHERS, BatchFailed, ClusterUnreachable, ExecutorLost, Launcher, NodeLost
 from .plan import Plan, check_fits, estimate_seconds, estimate_total, plan_sweep
 from .progress import Eta, RunProgress, progress_mode
 from .provenance import cell_record, contract, run_record
-from .raycompat import GCS_PROBE, local_ray_instances, ray_init_guard, supported
 from .runlog import RunLog, log_path
 from ..store.outcomes import DONE, FAILED, PENDING, RUNNING, BatchOutcome, CellOutcome
 from ..config.sweepfile import Sweep, load_sweep
@@ -69,8 +68,6 @@ from ..store.cell_table import CellTable
 from .tasks import SHARED_STORAGE_HINT
 from ..store.verify import is_partial
 
-THREAD_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-              "MKL_NUM_THREADS": "1"}
 TASK_SECONDS = 1.0  # target work per task: long enough to amortise scheduling, short enough to balance and retry
 MAX_BATCH = 1000
 FLUSH_SECONDS = 1.0  # the driver writes the cell table at most about this often (and at the end)
@@ -82,11 +79,6 @@ def default_store(sweep: Sweep) -> str:
 
 class EnvironmentChanged(StoreError):
     """The environment differs from the one the store's results were computed in."""
-
-
-class ClusterUnreachable(ConnectionError):
-    """A Ray cluster that cannot be joined (nothing at its address, a refused token, `--address auto` with no
-    cluster of this user's): the message says how."""
 
 
 class RayLost(ConnectionError):
@@ -179,175 +171,19 @@ class TableWriter:
         self.last = time.time()
 
 
-_REMOTE = {}
-
-
-def _remote_functions(ray, max_retries: int):
-    """The Ray remote functions, one per process (exporting a new one per run costs every worker a reload).
-    The batch function looks tasks.execute_cell up when it is built, so a test can substitute it."""
-    key = (max_retries, tasks.execute_cell)
-    if key not in _REMOTE:
-        cell_fn = tasks.execute_cell
-
-        def run_batch(url, storage_options, cells):
-            return tasks.execute_batch(url, storage_options, cells, cell_fn)
-
-        _REMOTE[key] = (ray.remote(num_cpus=1, max_retries=max_retries)(run_batch),
-                        ray.remote(num_cpus=0, max_retries=0)(tasks.probe_store))
-    return _REMOTE[key]
-
-
-AUTH_HINT = ("Ray clusters use token authentication (on by default): the driver needs RAY_AUTH_MODE=token and the "
-             "cluster's token in RAY_AUTH_TOKEN (or a file named by RAY_AUTH_TOKEN_PATH; `ray get-auth-token` on the "
-             "head node prints it)")
-
-
-def _preflight(address: str, timeout: float = 5.0) -> None:
-    """Fail within seconds, with a clear message, where Ray itself takes 20-40 s: nothing listening at a
-    `host:port` cluster address, or a token the cluster refuses. Anything else is left to ray.init."""
-    import socket
-
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():  # "auto", "ray://...": Ray's own checks
-        return
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
-    except OSError as exc:
-        raise ClusterUnreachable(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}; is its head node "
-                              "running (`ray start --head`), and is the address its GCS address (port 6379 by "
-                              "default)?") from None
-    if not supported():
-        return
-    # in a child process: Ray's client aborts its process when token mode is on and no token is found
-    import subprocess
-
-    try:
-        r = subprocess.run([sys.executable, "-c", GCS_PROBE, address, str(timeout)], capture_output=True, text=True,
-                           timeout=4 * timeout + 30)
-    except (OSError, subprocess.TimeoutExpired):
-        return
-    lines = r.stdout.strip().splitlines()
-    if lines and lines[-1].startswith("auth:"):
-        reason = lines[-1][len("auth:"):].strip().split(". Ensure that")[0]
-        raise ClusterUnreachable(f"cannot join the Ray cluster at {address}: {reason}. {AUTH_HINT}")
-    if r.returncode != 0 and "Token authentication is enabled but Ray couldn't find an authentication token" in r.stderr:
-        raise ClusterUnreachable(f"cannot join the Ray cluster at {address}: token authentication is on and no token "
-                              f"was found. {AUTH_HINT}")
-
-
-def _init_ray(address: Optional[str], num_cpus: Optional[int]):
-    import ray
-
-    if ray.is_initialized():  # a notebook or test that already joined Ray
-        return ray
-    address = address or os.environ.get("RAY_ADDRESS") or None  # RAY_ADDRESS joins a cluster like --address
-    runtime_env = {"env_vars": dict(THREAD_ENV)}
-    if address:
-        if address == "auto":
-            address = resolve_auto()
-        _preflight(address)
-        try:
-            with ray_init_guard():
-                ray.init(address=address, runtime_env=runtime_env, logging_level="ERROR", log_to_driver=False)
-        except (ConnectionError, ray.exceptions.AuthenticationError) as exc:  # what _preflight did not catch
-            reason = str(exc).split(". Ensure that")[0]  # Ray's own long hint replaced by ours
-            raise ClusterUnreachable(f"cannot join the Ray cluster at {address}: {reason}. {AUTH_HINT}") from None
-    else:
-        # "local": a new local instance, never a cluster that `ray start` left on this machine (Ray's default)
-        with ray_init_guard():
-            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, runtime_env=runtime_env,
-                     object_store_memory=100 * 1024 * 1024, logging_level="ERROR", log_to_driver=False)
-    return ray
-
-
-def _proc(pid: str) -> tuple:
-    """(argv, parent pid, uid) of a process from /proc; ([], "", -1) when it cannot be read."""
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
-        with open(f"/proc/{pid}/status") as f:
-            fields = dict(line.split(":", 1) for line in f if ":" in line)
-        return argv, fields.get("PPid", "").strip(), int(fields.get("Uid", "-1").split()[0])
-    except (OSError, ValueError, IndexError):
-        return [], "", -1
-
-
-def _owner(address: str) -> tuple:
-    """(uid, parent pid, the parent's command line) of the Ray instance whose GCS is at `address` on this
-    machine (from its processes' `--gcs-address`); (-1, "", "") when none is found."""
-    for pid in sorted(p for p in os.listdir("/proc") if p.isdigit()):
-        argv, ppid, uid = _proc(pid)
-        if f"--gcs-address={address}" in argv:
-            parent = _proc(ppid)[0] if ppid else []
-            return uid, ppid, " ".join(parent)[:120]
-    return -1, "", ""
-
-
-def _user(uid: int) -> str:
-    try:
-        import pwd
-
-        return pwd.getpwuid(uid).pw_name
-    except (KeyError, ImportError):
-        return f"uid {uid}"
-
-
-def resolve_auto() -> str:
-    """`--address auto`: the GCS address of the Ray cluster this user started on this machine with `ray start
-    --head` (the address Ray records for it, its processes running and this user's); ClusterUnreachable, saying
-    whose the instances found are, otherwise. Never another program's private `ray.init()` instance (its driver
-    owns it and stops it when it ends), nor another user's. With an untested Ray, "auto" is left to Ray."""
-    if not supported():
-        return "auto"
-    running, recorded = local_ray_instances()
-    if recorded and recorded in running:
-        uid, _, _ = _owner(recorded)
-        if uid in (-1, os.getuid()):
-            return recorded
-        raise ClusterUnreachable(f"--address auto: the Ray cluster at {recorded} on this machine is {_user(uid)}'s, "
-                                 "not yours; pass its address explicitly to join it, or leave --address out to start "
-                                 "a local Ray for this run")
-    if not running:
-        raise ClusterUnreachable("--address auto: no Ray cluster runs on this machine (start one with `ray start "
-                                 "--head`), or leave --address out to start a local Ray for this run")
-    found = []
-    for addr in sorted(running):
-        uid, ppid, parent = _owner(addr)
-        who = f"{_user(uid)}'s" if uid != -1 else "someone's"
-        found.append(f"{addr} ({who}, started by pid {ppid or '?'}: {parent or '?'})")
-    raise ClusterUnreachable("--address auto: the Ray instances on this machine are other programs' private "
-                             "`ray.init()` instances, not clusters started with `ray start --head`: "
-                             + "; ".join(found) + "; start a cluster with `ray start --head` and pass its "
-                             "address, or leave --address out to start a local Ray for this run")
-
-
-def check_storage(ray, probe, url: str, storage_options: Optional[dict], token: str,
+def check_storage(launcher: Launcher, url: str, storage_options: Optional[dict], token: str,
                   timeout: float = 120) -> dict:
     """Refuse, before any cell runs, a store that a node able to run cells cannot reach: a probe task pinned to
-    each such node reads the lease's token. Returns {node description: its bit-identity contract, computed by
-    its worker}; the driver's own node is probed too, since its workers may not share the driver's environment
-    (a Ray started elsewhere, a runtime_env setting NUMBA_CPU_NAME)."""
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    nodes = [n for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) > 0]
-    if not nodes:
-        return {}
-    refs = {probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(
-        url, storage_options, token): n for n in nodes}
-    ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=timeout)
+    each such node reads the lease's token (Launcher.probe_nodes). Returns {node description: its bit-identity
+    contract, computed by its worker}; the driver's own node is probed too, since its workers may not share the
+    driver's environment (a Ray started elsewhere, a runtime_env setting NUMBA_CPU_NAME)."""
+    nodes = launcher.probe_nodes(url, storage_options, token, timeout)
     bad, contracts = [], {}
-    for ref, node in refs.items():
-        where = f"node {node.get('NodeManagerAddress', '?')} ({node['NodeID'][:8]}, host {node.get('NodeManagerHostname', '?')})"
-        if ref not in ready:
-            bad.append(f"{where}: no answer to the storage probe in {timeout:.0f} s")
-            continue
-        try:
-            answer = ray.get(ref)
-            why, contracts[where] = answer["problem"], answer["contract"]
-        except Exception as exc:  # noqa: BLE001 - a node that cannot even run the probe
-            why = f"{type(exc).__name__}: {exc}"
-        if why:
-            bad.append(f"{where}: {why}")
+    for node in nodes:
+        if node.contract is not None:
+            contracts[node.where] = node.contract
+        if node.problem:
+            bad.append(f"{node.where}: {node.problem}")
     if bad:
         kind = "a local path" if "://" not in url or url.startswith("file://") else "this store"
         raise StoreError(f"{url}: {kind} that {len(bad)} of the cluster's {len(nodes)} nodes cannot reach; no cell "
@@ -404,7 +240,8 @@ def run_sweep(sweep_or_path, store: Optional[str] = None, address: Optional[str]
               max_parallel: Optional[int] = None, storage_options: Optional[dict] = None,
               progress=True, num_cpus: Optional[int] = None, max_retries: int = 3,
               allow_env_change: bool = False, overrides: Optional[dict] = None, verbose: bool = False,
-              log: bool = True, stop: Optional[threading.Event] = None, allow_large: bool = False) -> RunSummary:
+              log: bool = True, stop: Optional[threading.Event] = None, allow_large: bool = False,
+              launcher="ray") -> RunSummary:
     """Run (or resume) every cell not yet done; returns a RunSummary (``.ok`` when all are done).
 
     `max_parallel`: tasks in flight (default 2 per CPU of the cluster). `storage_options` (fsspec) travel with
@@ -415,14 +252,17 @@ def run_sweep(sweep_or_path, store: Optional[str] = None, address: Optional[str]
     finished cell; `log`: write the run's log beside the store (sweep.run.runlog); `stop`: an event that, once set
     (a signal handler's), stops the run as KeyboardInterrupt does, even where Ray swallowed the interrupt (Ray
     does while it starts); `allow_large`: run a sweep whose cell would not fit this machine's memory or whose
-    store would not fit the free disk (sweep.run.plan.check_fits, checked before Ray starts). Raises StoreError (a store
+    store would not fit the free disk (sweep.run.plan.check_fits, checked before Ray starts); `launcher`: what runs
+    the cells (sweep.run.launcher), "ray" (local Ray, or the cluster at `address`), "serial" (this process, one
+    batch after the other, no Ray: to debug a cell under pdb; no `address`), or a Launcher. Raises StoreError (a store
     that cannot be used as asked: LeaseHeld, EnvironmentChanged, TooLarge, ...), StorageFailure (the storage environment
     failed), ConnectionError (a cluster that cannot be joined), KeyboardInterrupt (the store is left
     consistent and released), RunInProgress (another run_sweep runs in this process), TypeError / ValueError
     (arguments, checked before anything is touched)."""
     _check_arguments(sweep_or_path, store=store, address=address, max_parallel=max_parallel,
                      storage_options=storage_options, num_cpus=num_cpus, max_retries=max_retries,
-                     allow_env_change=allow_env_change, overrides=overrides, stop=stop, allow_large=allow_large)
+                     allow_env_change=allow_env_change, overrides=overrides, stop=stop, allow_large=allow_large,
+                     launcher=launcher)
     progress_mode(progress)
     if isinstance(sweep_or_path, (str, os.PathLike)):
         sweep = load_sweep(sweep_or_path, overrides)
@@ -439,7 +279,7 @@ def run_sweep(sweep_or_path, store: Optional[str] = None, address: Optional[str]
     _active_store[:] = [url]
     try:
         return _run_sweep(sweep, url, address, max_parallel, storage_options, progress, num_cpus, max_retries,
-                          allow_env_change, verbose, log, stop, allow_large)
+                          allow_env_change, verbose, log, stop, allow_large, make_launcher(launcher))
     finally:
         _active_store.clear()
         _ACTIVE.release()
@@ -472,10 +312,30 @@ def _check_arguments(sweep_or_path, **a) -> None:
             raise ValueError(f"run_sweep: {name} must be >= {low}, got {a[name]}")
     if a["max_retries"] is None:
         raise TypeError("run_sweep: max_retries must be an integer, got None")
+    if not isinstance(a["launcher"], (str, Launcher)):
+        raise TypeError(f"run_sweep: launcher must be one of {', '.join(LAUNCHERS)} or a Launcher, got {a['launcher']!r}")
+    if isinstance(a["launcher"], str) and a["launcher"] not in LAUNCHERS:
+        raise ValueError(f"run_sweep: launcher must be one of {', '.join(LAUNCHERS)}, got {a['launcher']!r}")
+    if a["address"] and getattr(a["launcher"], "name", a["launcher"]) == "serial":
+        raise ValueError("run_sweep: the serial launcher runs the cells in this process and joins no cluster: leave "
+                         "address out")
+
+
+def make_launcher(choice) -> Launcher:
+    """The launcher `choice` names ("ray", "serial"; sweep.run.launcher), or `choice` itself (a Launcher)."""
+    if isinstance(choice, Launcher):
+        return choice
+    if choice == "serial":
+        from .serial_launcher import SerialLauncher
+
+        return SerialLauncher()
+    from .ray_launcher import RayLauncher
+
+    return RayLauncher()
 
 
 def _run_sweep(sweep: Sweep, url: str, address, max_parallel, storage_options, progress, num_cpus, max_retries,
-               allow_env_change, verbose, log, stop, allow_large) -> RunSummary:
+               allow_env_change, verbose, log, stop, allow_large, launcher: Launcher) -> RunSummary:
     # tasks get an absolute path: Ray workers do not run in the driver's folder (on a cluster, not on its machine)
     t0 = time.time()
     st = ResultsStore(url, storage_options)
@@ -497,7 +357,8 @@ def _run_sweep(sweep: Sweep, url: str, address, max_parallel, storage_options, p
             _refuse(plan, allow_env_change)
             check_fits(plan, allow_large)
             if len(plan.todo):  # join Ray before changing the store: an unreachable cluster leaves it as it was
-                ray = _init_ray(address, num_cpus)
+                run.launcher = launcher
+                launcher.start(address, num_cpus, max_retries)
                 _stop_requested(stop)
             run.accepted = _prepare(plan, lease)
             if len(plan.todo):
@@ -508,8 +369,7 @@ def _run_sweep(sweep: Sweep, url: str, address, max_parallel, storage_options, p
 
                 for name in check_kernel_cache():
                     run.log.write(f"damaged Numba cache file removed, its kernel compiles again: {name}")
-                task, probe_fn = _remote_functions(ray, max_retries)
-                nodes = check_storage(ray, probe_fn, task_url, storage_options, lease.holder.token)
+                nodes = check_storage(launcher, task_url, storage_options, lease.holder.token)
                 run.accepted += _check_nodes(url, st, nodes, allow_env_change)
                 for line in run.accepted:
                     run.log.write(f"environment change accepted: {line}")
@@ -525,10 +385,10 @@ def _run_sweep(sweep: Sweep, url: str, address, max_parallel, storage_options, p
             lease.check()
             run.position = st.record_run(record)
             if len(plan.todo):
-                cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+                cpus = launcher.cpus()
                 eta = Eta(estimate_total(plan.grid, plan.todo.flat), len(plan.todo), cpus)
                 run.bar = RunProgress(plan.grid.size, plan.done, eta, progress_mode(progress))
-                _dispatch(ray, task, plan, CellTable(st, lease), task_url, storage_options, max_parallel, run,
+                _dispatch(launcher, plan, CellTable(st, lease), task_url, storage_options, max_parallel, run,
                           cpus, verbose, stop)
         except OSError as exc:
             cause = environment_failure(exc)
@@ -577,6 +437,7 @@ class _Run:
         self.tally, self.failures, self.accepted = Tally(), [], []
         self.bar: Optional[RunProgress] = None
         self.log = RunLog(None)
+        self.launcher: Optional[Launcher] = None  # once the run starts it
         self.output_closed = False
 
     def note(self, text: str) -> None:
@@ -591,6 +452,8 @@ class _Run:
         self.lease.wind_down()
         t = self.tally
         try:
+            if self.launcher is not None:
+                self.launcher.close()
             if self.bar is not None:
                 self.bar.close()  # never raises for a closed output (sweep.run.progress)
             self.log.write(("interrupted" if interrupted else f"stopped: {error}" if error else "finished")
@@ -611,11 +474,12 @@ class _Run:
                 self.st.location.remove_empty_folders()
 
 
-def _dispatch(ray, task, plan: Plan, table: CellTable, url: str, storage_options: Optional[dict],
+def _dispatch(launcher: Launcher, plan: Plan, table: CellTable, url: str, storage_options: Optional[dict],
               max_parallel: Optional[int], run: _Run, cpus: int, verbose: bool,
               stop: Optional[threading.Event] = None) -> None:
-    """Send the plan's cells to Ray in batches, at most `max_parallel` tasks in flight, and write the cell table
-    from what comes back (counted in `run.tally` as it comes, shown on `run.bar`, noted in `run.log`)."""
+    """Send the plan's cells to the launcher in batches, at most `max_parallel` tasks in flight, and write the cell
+    table from what comes back (counted in `run.tally` as it comes, shown on `run.bar`, noted in `run.log`). A
+    dispatch that stops before its end (interrupted, Ray lost, a storage failure) cancels the batches in flight."""
     st, bar, tally = plan.store, run.bar, run.tally
     limit = max_parallel or 2 * cpus
     attempts = st.group("r")["attempts"][...]  # of earlier runs (the store already has the grid's shape)
@@ -623,7 +487,7 @@ def _dispatch(ray, task, plan: Plan, table: CellTable, url: str, storage_options
     batcher = Batcher(_estimate(plan), cpus)
     sent = 0  # cells of plan.todo sent so far (in grid order)
     alone: deque = deque()  # cells of a batch lost beyond its retries: one per task
-    inflight: dict = {}  # future -> list of cells
+    inflight: dict = {}  # launcher's handle -> list of cells
     requeued: set = set()  # indices of cells sent again after their node died (once each)
     bar.show(force=True)
     completed = False
@@ -639,32 +503,28 @@ def _dispatch(ray, task, plan: Plan, table: CellTable, url: str, storage_options
                     sent += len(cells)
                 for c in cells:
                     writer.add(c.index, status=RUNNING, attempts=int(attempts[c.index]) + 1)
-                inflight[task.remote(url, storage_options, cells)] = cells
+                inflight[launcher.submit(url, storage_options, cells)] = cells
             bar.running = min(sum(len(c) for c in inflight.values()), cpus)
-            ready, rest = ray.wait(list(inflight), num_returns=1, timeout=0.5)
-            if ready and rest:  # collect everything else that is already finished
-                more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
-                ready += more
-            for ref in ready:
-                cells = inflight.pop(ref)
+            ready = launcher.wait(list(inflight), timeout=0.5)
+            for handle in ready:
+                cells = inflight.pop(handle)
                 try:
-                    res = ray.get(ref)
-                except Exception as exc:  # noqa: BLE001 - worker or node lost beyond the retries, or no store
-                    if environment_failure(exc) and not _ray_lost(exc):
-                        raise _storage_failure(st.url, exc) from None
-                    lost = _ray_lost(exc)
-                    if lost and lost.startswith("a Ray node died") and not requeued & {c.index for c in cells}:
+                    res = launcher.outcome(handle)
+                except ExecutorLost as lost:  # Ray itself failed under the batch (NodeLost: the node that ran it)
+                    if isinstance(lost, NodeLost) and not requeued & {c.index for c in cells}:
                         requeued.update(c.index for c in cells)  # another node: its cells once more, elsewhere
                         alone.extend(cells)
-                        run.note(f"{len(cells)} cells lost with their node ({lost[:120]}); running them again")
+                        run.note(f"{len(cells)} cells lost with their node ({str(lost)[:120]}); running them again")
                         continue
-                    if lost:  # Ray failed, not the cells: they go back to pending, with those still in flight
-                        for c in cells + [c for more in inflight.values() for c in more]:
-                            writer.add(c.index, status=PENDING, attempts=int(attempts[c.index]))
-                        inflight.clear()
-                        raise RayLost(f"{st.url}: {lost}; the run stopped, no cell was recorded as failed, and the "
-                                      "cells it was running are pending again: rerun the same command to resume")
-                    err = f"{type(exc).__name__}: {exc}"
+                    # Ray failed, not the cells: they go back to pending, with those still in flight
+                    for c in cells + [c for more in inflight.values() for c in more]:
+                        writer.add(c.index, status=PENDING, attempts=int(attempts[c.index]))
+                    raise RayLost(f"{st.url}: {lost}; the run stopped, no cell was recorded as failed, and the "
+                                  "cells it was running are pending again: rerun the same command to resume")
+                except BatchFailed as exc:  # worker lost beyond the retries, a failed write, or no store
+                    if environment_failure(exc):
+                        raise _storage_failure(st.url, exc) from None
+                    err = str(exc)
                     if len(cells) > 1:
                         alone.extend(cells)  # find the cell that kills its worker or its write, if one does
                         run.note(f"a task of {len(cells)} cells was lost ({err.splitlines()[0][:120]}); "
@@ -704,30 +564,13 @@ def _dispatch(ray, task, plan: Plan, table: CellTable, url: str, storage_options
         completed = True
     finally:
         bar.running = 0
+        if not completed and inflight:
+            launcher.cancel(list(inflight))
         try:
             writer.flush()  # what came back is kept, even when the driver is interrupted
         except Exception:  # noqa: BLE001 - a full disk or a lost lease: the rerun recomputes those cells
             if completed:
                 raise
-
-
-RAY_LOST = {"LocalRayletDiedError": "Ray's local raylet died", "NodeDiedError": "a Ray node died",
-            "RaySystemError": "Ray failed (RaySystemError)"}
-
-
-def _ray_lost(exc: BaseException) -> Optional[str]:
-    """What failed when `exc` (from ray.get) is a failure of Ray itself rather than of the cells: the local
-    raylet or a node died, a Ray system error; None otherwise (a worker killed by its cell is the cell's)."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        for cls in type(exc).__mro__:
-            what = RAY_LOST.get(cls.__name__)
-            if what:
-                first = " ".join(str(exc).split())[:160]
-                return f"{what} ({type(exc).__name__}: {first})" if first else f"{what} ({type(exc).__name__})"
-        exc = getattr(exc, "cause", None) or exc.__cause__ or exc.__context__
-    return None
 
 
 def _stop_requested(stop: Optional[threading.Event]) -> None:

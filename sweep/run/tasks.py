@@ -1,4 +1,5 @@
-"""The bodies of the Ray tasks of a sweep: compute cells and write their data; probe a node's view of the store.
+"""The bodies of a sweep's tasks, whatever runs them (sweep.run.launcher): compute cells and write their data;
+probe a node's view of the store.
 
 A task never writes the cell table (the driver's, see sweep.run.runner): it returns each cell's outcome
 (sweep.store.outcomes). A failure of the storage environment (a full disk, a read-only mount, an unreachable object
@@ -21,7 +22,6 @@ from ..config.grid import Cell
 from ..store.lease import read_holder
 from ..store.location import environment_failure
 from .provenance import contract, environment
-from .raycompat import task_attempt
 from ..store.outcomes import DONE, FAILED, BatchOutcome, CellOutcome
 from ..store.results_store import ResultsStore, StoreError
 
@@ -82,10 +82,12 @@ WRITE_BYTES = 32 * 2**20  # a task writes its finished cells' data once they hol
 
 
 def execute_batch(url: str, storage_options: Optional[dict], cells: list,
-                  cell_fn: Optional[Callable] = None) -> BatchOutcome:
-    """The body of a Ray task: compute `cells` one after the other (`cell_fn`, default execute_cell) and write
-    their data chunks, together, at the end (or whenever WRITE_BYTES have piled up). A failed write raises: the
-    driver then reruns the batch's cells one per task (or stops, for a failure of the storage environment)."""
+                  cell_fn: Optional[Callable] = None, attempt: int = 1) -> BatchOutcome:
+    """The body of a task, whatever its launcher (sweep.run.launcher): compute `cells` one after the other
+    (`cell_fn`, default execute_cell) and write their data chunks, together, at the end (or whenever WRITE_BYTES
+    have piled up). `attempt`: the launcher's attempt number of this task (1, 2 for a retry after a lost worker,
+    ...). A failed write raises: the driver then reruns the batch's cells one per task (or stops, for a failure
+    of the storage environment)."""
     t0 = time.perf_counter()
     cell_fn = cell_fn or execute_cell
     store = ResultsStore(url, storage_options)
@@ -94,7 +96,6 @@ def execute_batch(url: str, storage_options: Optional[dict], cells: list,
     except FileNotFoundError as exc:  # typically a local path that is not shared between the nodes
         raise StoreError(f"{url}: the store is not visible from host {socket.gethostname()} ({exc}). "
                          + SHARED_STORAGE_HINT) from None
-    attempt = task_attempt()
     results, pending, size = [], [], 0
 
     def write_pending():  # a failed write fails the task: the driver reruns its cells one per task
