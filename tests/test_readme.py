@@ -4,6 +4,8 @@ sweep file or path it names exists."""
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 
@@ -27,6 +29,7 @@ def test_every_sweep_file_the_readme_names_exists():
     assert sorted(n for n in named if not (ROOT / n).exists()) == []
 
 
+@pytest.mark.slow  # about 17 s: a 12-cell sweep on local Ray in a fresh process
 def test_the_notebook_example_runs(tmp_path):
     """The README's notebook block, run as a script from a folder holding the repository's sweep files: the
     sweep finishes, the table has one row per cell, and the figure is drawn on the given axes."""
