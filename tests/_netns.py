@@ -5,10 +5,12 @@ The servers those tests start (Ray nodes, an S3 server) must see no network but 
 otherwise advertise the machine's external address (ray#26293), and nothing a test starts may talk to
 anything but 127.0.0.1. So such a module defines two sets of tests:
 
-- outside (the default collection): one launcher test that calls `run_inner(__file__, tmp_path)`; it runs
+- outside (the default collection): one launcher test, marked `cluster` (out of the fast loop; the module's
+  other outside tests stay in it), that calls `run_inner(__file__, tmp_path)`; it runs
   `python -m pytest <module>` under `unshare -n` (root) with SWEEP_NETNS_INNER=1, a time limit that
   stretches with the machine's load (_limits.py), and fails with the inner run's output when anything inside
-  failed; it skips, saying why, when not root or when `unshare` or `ip` is missing (scripts/install-test-deps);
+  failed; it skips, saying why, when not root or when `unshare`, `ip` or another program it is given is
+  missing (scripts/install-test-deps);
 - inside (SWEEP_NETNS_INNER=1): the real tests. Their fixtures stop what they start by PID, and record
   every PID with `record_pids`; after the inner run the launcher kills any recorded process still alive
   (by PID) and fails if there was one.

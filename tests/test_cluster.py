@@ -20,8 +20,6 @@ import yaml
 from _limits import Deadline, scaled
 from _netns import INNER, ROOT, finish, loopback, record_path, record_pids, run_inner, start_sweep
 
-pytestmark = pytest.mark.cluster
-
 CLUSTER = ROOT / "cluster"
 
 # 12 cells of ~3 s (PCD-20, N = 100), checkpointed every 150 epochs: long enough to lose a node mid-sweep
@@ -43,6 +41,7 @@ grid:
 # ------------------------------------------------------------------------------------- outside
 if not INNER:
 
+    @pytest.mark.cluster  # the servers and the sweeps in a loopback-only network namespace: minutes
     def test_multinode_cluster_in_loopback_namespace(tmp_path):
         """Runs this module's cluster tests inside a loopback-only network namespace (see the docstring)."""
         run_inner(__file__, tmp_path, timeout=300)

@@ -18,8 +18,6 @@ from sweep import run_cell
 from sweep.views import plots
 from sweep.store.results_store import open_results
 
-pytestmark = pytest.mark.slow
-
 
 def _labels(fig):
     ax = fig.axes[0]

@@ -27,8 +27,6 @@ from _limits import Deadline, scaled
 from _limits import run as run_within
 from _netns import INNER, finish, kill_pids, kill_session, loopback, record_pids, run_inner, short_folder, start_sweep
 
-pytestmark = pytest.mark.cluster
-
 BUCKET = "sweeps"
 SWEEP = """
 name: s3-test
@@ -46,6 +44,7 @@ grid:
 
 if not INNER:
 
+    @pytest.mark.cluster  # the servers and the sweeps in a loopback-only network namespace: minutes
     def test_s3_store_in_loopback_namespace(tmp_path):
         """Runs this module's S3 tests inside a loopback-only network namespace (see the docstring)."""
         if not Path(loopback.script("weed")).exists() and shutil.which("weed") is None:

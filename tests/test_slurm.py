@@ -38,8 +38,6 @@ from _limits import run as run_within
 from _netns import (INNER, ROOT, kill_pids, loopback, own_hostname, record_pids, run_inner, short_folder,
                     system_program)
 
-pytestmark = pytest.mark.cluster
-
 SCRIPT = ROOT / "cluster" / "slurm" / "sweep.sbatch"
 PROGRAMS = (("munged", "munge"), ("mungekey", "munge"), *((b, "slurm-wlm") for b in (
     "slurmctld", "slurmd", "sbatch", "srun", "scontrol", "scancel", "squeue")), ("hostname", "hostname"))
@@ -65,6 +63,7 @@ grid:
 # ------------------------------------------------------------------------------------- outside
 if not INNER:
 
+    @pytest.mark.cluster  # the servers and the sweeps in a loopback-only network namespace: minutes
     def test_slurm_sweep_in_loopback_namespace(tmp_path):
         """Runs this module's Slurm tests inside a loopback-only network namespace (see the docstring)."""
         run_inner(__file__, tmp_path, timeout=360, programs=PROGRAMS)
