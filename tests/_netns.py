@@ -1,16 +1,24 @@
-"""Running a test module inside a loopback-only network namespace (helper of test_cluster.py and test_s3.py).
+"""Running a test module inside a loopback-only network namespace (helper of test_cluster.py, test_s3.py and
+test_slurm.py), and the set-up those modules share inside it.
 
 The servers those tests start (Ray nodes, an S3 server) must see no network but loopback: Ray would
 otherwise advertise the machine's external address (ray#26293), and nothing a test starts may talk to
 anything but 127.0.0.1. So such a module defines two sets of tests:
 
-- outside (the default collection): one launcher test that calls `run_inner(__file__, tmp_path)`; it runs
+- outside (the default collection): one launcher test, marked `cluster` (out of the fast loop; the module's
+  other outside tests stay in it), that calls `run_inner(__file__, tmp_path)`; it runs
   `python -m pytest <module>` under `unshare -n` (root) with SWEEP_NETNS_INNER=1, a time limit that
   stretches with the machine's load (_limits.py), and fails with the inner run's output when anything inside
-  failed; it skips, saying why, when not root or when `unshare` or `ip` is missing (scripts/install-test-deps);
+  failed; it skips, saying why, when not root or when `unshare`, `ip` or another program it is given is
+  missing (scripts/install-test-deps);
 - inside (SWEEP_NETNS_INNER=1): the real tests. Their fixtures stop what they start by PID, and record
   every PID with `record_pids`; after the inner run the launcher kills any recorded process still alive
   (by PID) and fails if there was one.
+
+Shared inside: `short_folder` (a recorded temporary folder with a path short enough for Unix sockets),
+`start_sweep` / `finish` / `kill_session` (a `sweep` command in a session of its own, recorded, waited for
+with a load-scaled limit, killed with its session), `kill_pids`, `own_hostname` (a command in a UTS namespace
+of its own). Every `unshare` the tests run is built here or in cluster/loopback.py (`namespace_command`).
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -73,6 +82,57 @@ def record_path(path) -> None:
             f.write(f"{path}\n")
 
 
+def short_folder(prefix: str) -> Path:
+    """A new folder under /tmp, recorded for removal after the inner run (`record_path`): a short path, as Unix
+    socket paths (Ray's, munge's) must stay under 108 bytes."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    record_path(path)
+    return path
+
+
+def own_hostname(cmd: list, hostname: str = "localhost") -> list:
+    """`cmd` run with the host name `hostname`, in a UTS namespace of its own (`unshare -u`, root)."""
+    return ["unshare", "-u", "--", "sh", "-c", f'hostname {hostname} && exec "$0" "$@"', *cmd]
+
+
+def kill_pids(pids) -> None:
+    """SIGKILL each PID still there."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def start_sweep(args, label: str, env=None, cwd=None) -> subprocess.Popen:
+    """`python -m sweep.cli ARGS` in a session of its own (a local Ray it starts included), stdout and stderr
+    together as text; its PID recorded under `label`, which covers its session."""
+    p = subprocess.Popen([sys.executable, "-m", "sweep.cli", *map(str, args)], env=env, cwd=cwd, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    record_pids([p.pid], label)
+    return p
+
+
+def kill_session(proc: subprocess.Popen, label: str) -> str:
+    """SIGKILL `proc` and its session (its descendants recorded under `label` first, should one have left the
+    session); its output."""
+    record_pids([proc.pid] + loopback._children(proc.pid), label)
+    os.killpg(proc.pid, signal.SIGKILL)
+    return proc.communicate()[0] or ""
+
+
+def finish(proc: subprocess.Popen, seconds: float, what: str) -> str:
+    """The output of `proc` (from start_sweep) once it exits; once `seconds` (on an idle machine, stretched by the
+    load: _limits.py) have passed, its session is killed and the test fails, naming `what` and showing the end
+    of the output."""
+    try:
+        out, _ = _limits.communicate(proc, seconds)
+    except subprocess.TimeoutExpired as e:
+        out = kill_session(proc, "timed-out")
+        pytest.fail(f"{what} did not finish in {e.timeout:.0f} s ({seconds:g} s idle, load-scaled):\n{out[-4000:]}")
+    return out
+
+
 def _sessions() -> dict:
     """pid -> session id of every live process."""
     out = {}
@@ -103,11 +163,7 @@ def _leftovers(folder: Path) -> list[str]:
         if sid in leaders and pid != os.getpid():
             left.setdefault(pid, leaders[sid])
     names = [f"{label}:{pid} ({loopback._comm(pid)})" for pid, label in sorted(left.items())]
-    for pid in left:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    kill_pids(left)
     paths = folder / "paths"
     if paths.exists():
         for line in paths.read_text().split("\n"):
@@ -116,12 +172,14 @@ def _leftovers(folder: Path) -> list[str]:
     return names
 
 
-def run_inner(test_file: str, tmp_path: Path, timeout: float = 240) -> str:
-    """Run `test_file`'s inner tests in a new loopback-only network namespace; return their output."""
+def run_inner(test_file: str, tmp_path: Path, timeout: float = 240, programs=()) -> str:
+    """Run `test_file`'s inner tests in a new loopback-only network namespace; return their output. Skips, saying
+    why, when not root or when a system program is missing: `unshare`, `ip`, or one of `programs` ((program,
+    Debian package) pairs the inner tests start)."""
     if os.geteuid() != 0:
         pytest.skip("needs root: its servers run in a loopback-only network namespace (unshare -n)")
-    missing = [f"{tool} ({package})" for tool, package in (("unshare", "util-linux"), ("ip", "iproute2"))
-               if system_program(tool) is None]
+    needed = (("unshare", "util-linux"), ("ip", "iproute2"), *programs)
+    missing = [f"{tool} ({package})" for tool, package in needed if system_program(tool) is None]
     if missing:
         pytest.skip(f"{', '.join(missing)} not installed: `bash scripts/install-test-deps` as root installs them")
     pids = tmp_path / "pids"

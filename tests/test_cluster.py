@@ -11,19 +11,14 @@ a RayCluster, and both keep the security defaults.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 import yaml
 
-from _limits import Deadline, communicate, scaled
-from _netns import INNER, ROOT, loopback, record_path, record_pids, run_inner
-
-pytestmark = pytest.mark.cluster
+from _limits import Deadline, scaled
+from _netns import INNER, ROOT, finish, loopback, record_path, record_pids, run_inner, start_sweep
 
 CLUSTER = ROOT / "cluster"
 
@@ -46,6 +41,7 @@ grid:
 # ------------------------------------------------------------------------------------- outside
 if not INNER:
 
+    @pytest.mark.cluster  # the servers and the sweeps in a loopback-only network namespace: minutes
     def test_multinode_cluster_in_loopback_namespace(tmp_path):
         """Runs this module's cluster tests inside a loopback-only network namespace (see the docstring)."""
         run_inner(__file__, tmp_path, timeout=300)
@@ -136,21 +132,9 @@ else:
         f.write_text(SWEEP)
         return f
 
-    def _sweep(args, env, **kw):
-        p = subprocess.Popen([sys.executable, "-m", "sweep.cli", *args], env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, start_new_session=True, **kw)
-        record_pids([p.pid], "driver")  # with its session: the local Ray of a single-node run
-        return p
-
-    def _finish(proc, seconds, label):
-        """The driver's output once it exits; a failure once `seconds` (idle machine, load-scaled) have passed."""
-        try:
-            out, _ = communicate(proc, seconds)
-        except subprocess.TimeoutExpired as e:
-            os.killpg(proc.pid, 9)
-            out, _ = proc.communicate()
-            pytest.fail(f"{label} did not finish in {e.timeout:.0f} s ({seconds} s idle, load-scaled):\n{out[-4000:]}")
-        return out
+    def _sweep(args, env, cwd):
+        """A driver, `sweep ARGS`, recorded with its session (the local Ray of a single-node run)."""
+        return start_sweep(args, "driver", env=env, cwd=cwd)
 
     def _data(path):
         import xarray as xr
@@ -163,7 +147,7 @@ else:
         del env["RAY_AUTH_TOKEN"]
         p = _sweep(["run", str(sweep_file), "--store", str(tmp_path / "x.zarr"), "--address", cluster.address],
                    env, cwd=tmp_path)
-        out = _finish(p, 30, "a driver without the token")  # the preflight answers in about a second
+        out = finish(p, 30, "a driver without the token")  # the preflight answers in about a second
         assert p.returncode == 2, out
         assert f"cannot join the Ray cluster at {cluster.address}" in out and "RAY_AUTH_TOKEN" in out, out
         assert "Traceback" not in out, out
@@ -175,7 +159,7 @@ else:
         env_local["RAY_TMPDIR"] = str(cluster.root / "local")
         ref = tmp_path / "ref.zarr"
         p = _sweep(["run", str(sweep_file), "--store", str(ref)], env_local, cwd=tmp_path)
-        out = _finish(p, 120, "the single-node reference run")
+        out = finish(p, 120, "the single-node reference run")
         assert p.returncode == 0, out
 
         # the same sweep file on the cluster, with a relative store path (workers do not share the driver's cwd)
@@ -198,7 +182,7 @@ else:
                 break
         assert killed, f"could not kill mid-sweep (driver exit {p.poll()}, status {status})"
         n_done_at_kill = int((status == DONE).sum())
-        out = _finish(p, 180, "the cluster run")
+        out = finish(p, 180, "the cluster run")
         assert p.returncode == 0, out
         assert "12/12 cells done, 0 failed" in out, out
 
@@ -226,7 +210,7 @@ else:
         url = folder / "l.zarr"
         p = _sweep(["run", str(sweep_file), "--store", str(url), "--address", cluster.address], cluster.env(),
                    cwd=tmp_path)
-        out = _finish(p, 120, "the run on a store one node cannot see")
+        out = finish(p, 120, "the run on a store one node cannot see")
         assert p.returncode == 2, out
         assert "a local path that 1 of the cluster's" in out and "no cell was run" in out, out
         assert "s3://" in out and "mounted at the same path on every node" in out and "Traceback" not in out, out

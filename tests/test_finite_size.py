@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from _figures import assert_png
 from sweep.science import analysis as an
 from sweep.config.grid import expand
 from sweep.config.sweepfile import parse_sweep
@@ -321,7 +322,8 @@ def test_the_figure_draws_one_row_per_r_and_one_line_per_n(tmp_path):
     obs = fs.by_size(xr.merge([fs.weight_observables(ds, spec), spec.drop_vars("top_vector")], compat="override",
                               join="exact"))
     fig = fs.plot(obs, tmp_path / "fs.png")
-    assert (tmp_path / "fs.png").stat().st_size > 0
+    width, height = fig.get_size_inches() * 90  # saved at 90 dpi, the whole figure
+    assert_png(tmp_path / "fs.png", width, height)
     axes = fig.axes
     assert len(axes) == 2 * 7
     labels = [line.get_label() for line in axes[0].get_lines()]

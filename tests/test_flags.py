@@ -13,6 +13,7 @@ import pkgutil
 import sys
 from pathlib import Path
 
+import pytest
 from numba.core.registry import CPUDispatcher
 
 from _limits import run as run_within
@@ -51,6 +52,7 @@ print(abs(erfcx(x) / ref - 1))
 """
 
 
+@pytest.mark.slow  # about 16 s: compiles a fast-math sweep in a fresh process
 def test_special_functions_keep_their_precision_after_a_fast_sweep_is_compiled(tmp_path):
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), PYTHONPATH=str(ROOT))
     out = run_within([sys.executable, "-c", SCRIPT], 600, env=env, capture_output=True, text=True)

@@ -63,6 +63,7 @@ def test_a_file_over_the_size_limit_is_refused_before_it_is_read(tmp_path):
     assert f"more than the {MAX_FILE_BYTES} a sweep file may hold" in out and len(out) < 300
 
 
+@pytest.mark.slow  # about 5 s
 def test_a_list_longer_than_the_limit_is_refused_without_checking_its_values(tmp_path):
     values = ",".join(["-1"] * (MAX_VALUES + 1))  # every one of them would be a bad beta
     code, out = plan(tmp_path, HEAD + f"grid:\n  data.beta: [{values}]\n")
@@ -71,6 +72,7 @@ def test_a_list_longer_than_the_limit_is_refused_without_checking_its_values(tmp
                            f"the {MAX_VALUES} a grid key may take")
 
 
+@pytest.mark.slow  # about 5 s
 def test_many_bad_values_give_a_capped_list_of_errors(tmp_path):
     n = 50_000
     values = ",".join(["-1"] * n)
@@ -103,6 +105,7 @@ def test_couplings_are_bounded():
         parse_sweep("data: {model: xy, couplings: [" + ", ".join(["0.1"] * 65) + "]}\n", "c.yaml")
 
 
+@pytest.mark.slow  # about 8 s: a million cells
 def test_a_grid_of_a_million_cells_plans_in_bounded_time_and_memory(tmp_path):
     values = ",".join(f"{0.1 + i * 1e-6:.6f}" for i in range(MAX_VALUES))
     text = HEAD + f"grid:\n  data.beta: [{values}]\n  train.seed: {{arange: [0, 10, 1]}}\n"

@@ -126,6 +126,7 @@ def test_control_characters_in_the_file_are_refused(tmp_path, text, where):
     one_line(code, out, f"{f}: {where}")
 
 
+@pytest.mark.slow  # about 5 s: a command per value
 def test_control_characters_in_set_values_and_keys_are_escaped(tmp_path):
     f = tmp_path / "c.yaml"
     f.write_text(HEAD + "grid: {train.seed: [0]}\n")
@@ -343,6 +344,7 @@ def test_table_and_report_refuse_or_degrade_when_one_cell_does_not_fit(wide, tmp
     assert "skipped: one cell&#x27;s weights are 108 kB uncompressed; drawing needs about" in page
 
 
+@pytest.mark.slow  # about 20 s: a table and a report of a store of 1e8 visible units
 def test_table_and_report_of_a_store_with_1e8_visible_units_stay_in_bounded_memory(tmp_path):
     """n_visible 1e8 (400 MB a record): the metadata only, no data; `table` and `report` must not read 1e8-wide
     arrays whole: the table is refused in one line (or given without observables), the report says what it left
@@ -367,6 +369,7 @@ def test_table_and_report_of_a_store_with_1e8_visible_units_stay_in_bounded_memo
 
 
 # ------------------------------------------------------------------------------ finding 15: output paths
+@pytest.mark.slow  # about 6 s: a command per path
 def test_output_paths_never_create_folders_nor_files_under_dev(tmp_path, wide):
     code, out = sweep_cli("plot", "theory", "--out", "/nonexistent-16/x.png")
     one_line(code, out, "--out /nonexistent-16/x.png: the folder /nonexistent-16 does not exist")

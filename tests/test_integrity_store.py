@@ -23,6 +23,8 @@ from sweep.store.lease import Lease
 from sweep.store.location import Location
 from sweep.store.results_store import ResultsStore
 
+pytestmark = pytest.mark.slow  # a reference run on local Ray (module fixture), then a rerun per repair: about 20 s
+
 SWEEP = """
 name: istore
 seed: {seed}

@@ -12,12 +12,11 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from _figures import assert_saved_png, assert_saved_svg
 from _limits import run as run_within
 from sweep import run_cell
 from sweep.views import plots
 from sweep.store.results_store import open_results
-
-pytestmark = pytest.mark.slow
 
 
 def _labels(fig):
@@ -51,14 +50,26 @@ def test_phase_diagram_has_log_samples_axis_and_beta_c(ising_grid, tmp_path):
     assert ax.get_yscale() == "log" and "inverse temperature" in ax.get_xlabel()
     assert ax.get_ylabel() == "training samples"
     assert any("beta_c" in t for t in _labels(fig)[2])
-    out = plots.save(fig, tmp_path / "p.png")
-    assert out.stat().st_size > 10_000
+    # the colour mesh: R of the final weights, averaged over seeds and units, n_samples (rows) x beta, on [0, 1]
+    from sweep.science import analysis, theory
+
+    mesh = ax.collections[0]
+    R = analysis.localization(analysis.final_weights(ising_grid)).mean(["seed", "hidden"])
+    np.testing.assert_allclose(mesh.get_array(), R.transpose("n_samples", "beta").values)
+    assert mesh.get_clim() == (0, 1) and 0 < R.min() < R.max() < 1
+    line = ax.lines[0]  # beta_c: the sample count where lambda_signal meets the MP edge, N = 40
+    np.testing.assert_allclose(line.get_ydata(), theory.beta_c_samples(line.get_xdata(), 40))
+    assert_saved_png(fig, plots.save(fig, tmp_path / "p.png"))
 
 
 def test_weights_width_trajectories_msd(ising_grid, tmp_path):
     one = ising_grid.sel(beta=0.5, seed=0, n_samples=300)
     fig = plots.weights(one)
     assert fig.axes[0].get_xlabel() == "site i" and fig.axes[0].get_ylabel() == "epoch"
+    (im,) = fig.axes[0].images  # the kymograph: epochs (rows) x sites, coloured over the weights' range
+    w = one["weights"].isel(hidden=0).dropna("epoch", how="all").values
+    np.testing.assert_array_equal(im.get_array(), w)
+    assert im.get_clim() == (w.min(), w.max()) and w.shape == (21, 40)
     fig = plots.width_vs_xi(ising_grid.sel(n_samples=3000))
     assert "correlation length" in fig.axes[0].get_xlabel() and "FWHM" in fig.axes[0].get_ylabel()
     assert any("linear fit" in t for t in _labels(fig)[2])
@@ -69,8 +80,7 @@ def test_weights_width_trajectories_msd(ising_grid, tmp_path):
         fig = plots.msd(ising_grid.sel(beta=0.5, n_samples=300), after=0)
     assert "lag" in fig.axes[0].get_xlabel() and any("2 D tau" in t for t in _labels(fig)[2])
     assert len(fig.axes[0].lines) == 2 and np.isfinite(fig.axes[0].lines[1].get_ydata()).all()
-    for f, name in ((fig, "m.svg"),):
-        assert plots.save(f, tmp_path / name).read_text().startswith("<?xml")
+    assert "<path" in assert_saved_svg(fig, plots.save(fig, tmp_path / "m.svg"))
     with pytest.raises(ValueError, match="draws one cell: --sel for each of beta, seed, n_samples"):
         plots.weights(ising_grid)
     fig = plots.weights(ising_grid.sel(beta=0.5, seed=0, n_samples=3000), hidden=-1)  # every unit, final
@@ -146,8 +156,11 @@ def test_theory_figure_and_xy_weights(tmp_path):
                    "train": {"method": "pcd", "pcd_steps": 2, "batch_size": 20, "epochs": 2}})
     fig = plots.weights(ds)
     assert fig.axes[0].get_ylabel().startswith("Potts state")
+    (im,) = fig.axes[0].images  # the final weights, states (rows) x sites
+    np.testing.assert_array_equal(im.get_array(), ds["weights"].isel(hidden=0, epoch=-1).values.T)
+    assert im.get_array().shape == (4, 12)
     assert plots.weights(ds, hidden=-1).axes[0].get_ylabel() == "angular modulation A_i"
-    assert plots.save(fig, tmp_path / "x.png").stat().st_size > 5_000
+    assert_saved_png(fig, plots.save(fig, tmp_path / "x.png"))
 
 
 def test_plot_cli_errors_are_clean(tmp_path):
@@ -234,7 +247,7 @@ def test_modulation_plot_of_an_angular_field_then_a_place_field(tmp_path):
     assert a_place.max() > 0.9 and a_place.min() < 0.05
     assert fig.axes[2].get_ylabel() == "training samples"  # the colour bar of the family (log n)
     assert "XY, N = 40, q = 6, M = 1, unit = double_well, β = 1.5" in fig.texts[0].get_text()
-    assert plots.save(fig, tmp_path / "m.png").stat().st_size > 20_000
+    assert_saved_png(fig, plots.save(fig, tmp_path / "m.png"))
     with pytest.raises(ValueError, match="one dimension"):
         plots.modulation(ds)
 
@@ -247,7 +260,7 @@ def test_profiles_plot_of_a_place_field(tmp_path):
     assert "T = 6.00" in d.get_legend().get_texts()[1].get_text()
     periods = e.lines[0].get_ydata()
     np.testing.assert_allclose(periods, Q, rtol=1e-4)
-    assert plots.save(fig, tmp_path / "p.png").stat().st_size > 20_000
+    assert_saved_png(fig, plots.save(fig, tmp_path / "p.png"))
 
 
 def test_xy_stores_draw_xy_theory():
@@ -315,7 +328,7 @@ def test_small_beta_plot_overlays_trained_profiles_on_the_lattice_solution(tmp_p
     for ln in means:  # each replica is the solution scaled by sqrt(beta), at another place
         np.testing.assert_allclose(ln.get_ydata(), lattice.get_ydata(), atol=1e-9)
     assert "n = 100000" in ax.get_title() and ax.get_ylabel() == "w_i / sqrt(beta)"
-    assert plots.save(fig, tmp_path / "s.png").stat().st_size > 20_000
+    assert_saved_png(fig, plots.save(fig, tmp_path / "s.png"))
 
 
 def test_width_vs_m_and_samples(ising_grid, tmp_path):
@@ -336,9 +349,16 @@ def test_width_vs_m_and_samples(ising_grid, tmp_path):
     spins = np.where(np.random.default_rng(0).random((50, 40)) < 0.5, -1, 1)
     fig = plots.samples(spins, "ising")
     assert fig.axes[0].get_xlabel() == "site i" and fig.axes[1].get_ylabel() == "spin v_i"
-    fig = plots.samples(np.random.default_rng(1).integers(0, 6, (50, 40)), "xy", q=6)
-    assert fig.axes[0].images[0].get_cmap().name == "hsv" and "angle" in fig.axes[1].get_ylabel()
-    assert plots.save(fig, tmp_path / "xy.png").stat().st_size > 10_000
+    (im,) = fig.axes[0].images  # configurations (rows) x sites, -1 black to +1 white
+    np.testing.assert_array_equal(im.get_array(), spins)
+    assert im.get_clim() == (-1, 1) and im.get_cmap().name == "gray"
+    states = np.random.default_rng(1).integers(0, 6, (50, 40))
+    fig = plots.samples(states, "xy", q=6)
+    (im,) = fig.axes[0].images  # the angles 2 pi x_i / q on a cyclic map over [0, 2 pi]
+    assert im.get_cmap().name == "hsv" and "angle" in fig.axes[1].get_ylabel()
+    np.testing.assert_allclose(im.get_array(), 2 * np.pi * states / 6)
+    assert im.get_clim() == (0, 2 * np.pi)
+    assert_saved_png(fig, plots.save(fig, tmp_path / "xy.png"))
 
 
 def test_cell_samples_are_the_cells_data():
@@ -358,7 +378,20 @@ def test_cell_samples_are_the_cells_data():
         cell_samples(sw, {"beta": 3.0})
 
 
-def test_plot_cli_new_kinds(tmp_path):
+@pytest.fixture
+def saved(monkeypatch) -> list:
+    """The figures `sweep plot` saves (plots.save still writes them), in order."""
+    figures, save = [], plots.save
+
+    def keep(fig, out):
+        figures.append(fig)
+        return save(fig, out)
+
+    monkeypatch.setattr(plots, "save", keep)
+    return figures
+
+
+def test_plot_cli_new_kinds(tmp_path, saved):
     from typer.testing import CliRunner
 
     from sweep.cli import app
@@ -366,14 +399,21 @@ def test_plot_cli_new_kinds(tmp_path):
     yaml = str(__import__("pathlib").Path(__file__).parent.parent / "sweeps" / "paper" / "fig2-small.yaml")
     r = CliRunner().invoke(app, ["plot", "samples", yaml, "--sel", "beta=1.0", "--n", "40", "--out", str(tmp_path / "s.png")])
     assert r.exit_code == 0, r.output
-    assert (tmp_path / "s.png").stat().st_size > 10_000
+    (im,) = saved[-1].axes[0].images  # 40 Ising configurations of the file's N = 100 sites, spins -1 and +1
+    assert im.get_array().shape == (40, 100) and set(np.unique(im.get_array())) == {-1, 1}
+    assert im.get_clim() == (-1, 1) and "β = 1" in saved[-1].axes[0].get_title()
+    assert_saved_png(saved[-1], tmp_path / "s.png")
     r = CliRunner().invoke(app, ["plot", "samples", yaml, "--sel", "beta=0.7", "--out", str(tmp_path / "s.png")])
     assert r.exit_code == 2 and "not on the grid" in r.output
     r = CliRunner().invoke(app, ["plot", "theory", "--out", str(tmp_path / "t.png")])
-    assert r.exit_code == 0 and (tmp_path / "t.png").stat().st_size > 20_000
+    assert r.exit_code == 0, r.output
+    fig = saved[-1]  # two panels: the one-unit profile and 2 sech curves, the two units
+    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 3 and len(fig.axes[1].lines) == 2
+    assert_saved_png(fig, tmp_path / "t.png")
 
 
-def test_plot_kinds_are_a_choice_list_and_a_sweep_file_names_its_default_store(ising_grid, tmp_path, monkeypatch):
+def test_plot_kinds_are_a_choice_list_and_a_sweep_file_names_its_default_store(ising_grid, tmp_path, monkeypatch,
+                                                                               saved):
     from typer.testing import CliRunner
 
     from sweep.cli import commands as cli
@@ -393,6 +433,10 @@ def test_plot_kinds_are_a_choice_list_and_a_sweep_file_names_its_default_store(i
                                      "rbm: {hidden: spin, n_hidden: 1}\ntrain: {method: exact, epochs: 2}\n")
     r = CliRunner().invoke(cli.app, ["plot", "weights", "s.yaml", "--sel", "seed=0", "--out", "w.png"])
     assert r.exit_code == 0, r.output
-    assert opened == ["results/mine.zarr"] and (tmp_path / "w.png").stat().st_size > 5_000
+    assert opened == ["results/mine.zarr"]
+    (im,) = saved[-1].axes[0].images  # the kymograph of the selected cell's unit 0
+    np.testing.assert_array_equal(im.get_array(), ising_grid["weights"].sel(beta=0.5, n_samples=300, seed=0)
+                                  .isel(hidden=0).values)
+    assert_saved_png(saved[-1], tmp_path / "w.png")
     r = CliRunner().invoke(cli.app, ["plot", "weights", "elsewhere.zarr", "--sel", "seed=0", "--out", "w.png"])
     assert r.exit_code == 0 and opened[-1] == "elsewhere.zarr"  # a store path is used as it is

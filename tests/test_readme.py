@@ -4,6 +4,8 @@ sweep file or path it names exists."""
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 
@@ -27,6 +29,7 @@ def test_every_sweep_file_the_readme_names_exists():
     assert sorted(n for n in named if not (ROOT / n).exists()) == []
 
 
+@pytest.mark.slow  # about 17 s: a 12-cell sweep on local Ray in a fresh process
 def test_the_notebook_example_runs(tmp_path):
     """The README's notebook block, run as a script from a folder holding the repository's sweep files: the
     sweep finishes, the table has one row per cell, and the figure is drawn on the given axes."""
@@ -41,13 +44,21 @@ def test_the_notebook_example_runs(tmp_path):
     check = ("\nassert summary.ok, summary.text()\n"
              "assert len(table) == 12 and set(table.status) == {'done'}, table\n"
              "assert fig is ax.figure and (ax.collections or ax.images), 'nothing drawn'\n"
-             "fig.savefig('phase.png')\n")
+             "mesh = ax.collections[0]\n"  # R over (n_samples, beta) on [0, 1]
+             "assert mesh.get_array().shape == (ds.sizes['n_samples'], ds.sizes['beta']), mesh.get_array().shape\n"
+             "assert mesh.get_clim() == (0, 1), mesh.get_clim()\n"
+             "fig.savefig('phase.png')\n"
+             "print('figure pixels', *fig.canvas.get_width_height())\n")
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(ROOT))
     from _limits import run as run_within
 
     r = run_within([sys.executable, "-c", code + check], 600, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
-    assert "12/12 cells done" in r.stdout and (tmp_path / "phase.png").stat().st_size > 10_000
+    assert "12/12 cells done" in r.stdout
+    from _figures import assert_png
+
+    width, height = map(int, re.search(r"^figure pixels (\d+) (\d+)$", r.stdout, flags=re.M).groups())
+    assert_png(tmp_path / "phase.png", width, height)
 
 
 def _readme_test_command() -> str:

@@ -24,7 +24,9 @@ from sweep.store.results_store import DONE, FAILED, ResultsStore, StoreError
 
 FAULTS = str(Path(__file__).parent / "faults.py")
 
-pytestmark = pytest.mark.slow
+# The fast loop (pytest -m "not slow and not cluster") keeps this module's in-process runs on one local Ray (a tiny
+# sweep end to end, `sweep run` through the CLI): one Ray start-up, then about a second a test. The drivers in
+# subprocesses, the signals and the larger sweeps are slow.
 
 SMALL = """
 name: small
@@ -146,6 +148,7 @@ def test_a_cell_that_kills_its_worker_fails_alone(tmp_path, ray_local, monkeypat
     assert (ds["status"].values == DONE).sum() == 7
 
 
+@pytest.mark.slow  # about 4 s: retries with back-off
 def test_a_cell_the_store_refuses_fails_alone_with_the_reason(tmp_path, ray_local, monkeypatch):
     """A cell whose data the store refuses (epochs it does not lay out) fails its batch; the batch is rerun one
     cell per task, so only that cell is recorded failed, with the store's reason."""
@@ -245,6 +248,7 @@ def wait_for_done(url: str, n: int, p: subprocess.Popen, limit: float = 240) -> 
     pytest.fail(f"{url}: {done} cells done after {deadline}, waiting for {n}")
 
 
+@pytest.mark.slow  # about 1 min: drivers in subprocesses, one SIGKILLed
 def test_sigkill_driver_then_rerun_is_bit_identical(tmp_path):
     f = write(tmp_path, longer())
     ref, url = str(tmp_path / "ref.zarr"), str(tmp_path / "k.zarr")
@@ -258,6 +262,7 @@ def test_sigkill_driver_then_rerun_is_bit_identical(tmp_path):
     assert_same_data(data_vars(ref), data_vars(url))
 
 
+@pytest.mark.slow  # about 50 s: drivers in subprocesses
 def test_cell_killed_mid_training_resumes_from_checkpoint(tmp_path):
     text = small(betas="[0.6]", method="pcd", epochs=12, epochs2=8, ckpt=4)
     f = write(tmp_path, text)
@@ -287,6 +292,7 @@ def test_run_cell_is_deterministic_and_seeded_by_values():
         run_cell({**spec, "grid": {"data.beta": [0.1]}})
 
 
+@pytest.mark.slow  # about 4 s: three commands in fresh processes
 def test_cli_errors_are_clean(tmp_path):
     bad = write(tmp_path, "data: {model: ising, beta: -1}\ntrain: {batch_sise: 3}\n", "bad.yaml")
     r = subprocess.run([sys.executable, "-m", "sweep.cli", "run", str(bad)], capture_output=True, text=True)
@@ -351,6 +357,7 @@ grid:
     np.testing.assert_allclose(np.nansum(w, axis=-1)[1], 0, atol=1e-6)  # zero-sum gauge survives storage
 
 
+@pytest.mark.slow  # about 16 s: the 12-cell quickstart sweep
 def test_quickstart_sweep_shows_the_transition(tmp_path, ray_local):
     """sweeps/quickstart.yaml as shipped: place fields well above beta_c(n_samples), none below."""
     url = str(tmp_path / "quick.zarr")
@@ -507,6 +514,7 @@ def test_set_overrides_make_the_stored_sweep(tmp_path, ray_local):
     assert summary.ok and open_results(str(tmp_path / "api.zarr")).attrs["spec_hash"] == ds.attrs["spec_hash"]
 
 
+@pytest.mark.slow  # about 80 s: drivers in subprocesses, one interrupted
 def test_ctrl_c_stops_cleanly_and_the_rerun_is_bit_identical(tmp_path):
     """SIGINT mid-sweep: scheduling stops, the driver says how far it got and the command that resumes, exits
     130 soon after; the rerun finishes the sweep with the uninterrupted run's bits."""
@@ -531,6 +539,7 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_is_bit_identical(tmp_path):
     assert_same_data(data_vars(ref), data_vars(url))
 
 
+@pytest.mark.slow  # about 8 s: signals to a process as it exits
 def test_a_signal_while_the_interpreter_exits_is_no_traceback(tmp_path):
     """A Ctrl-C or SIGTERM after the command finished (while Ray's exit handlers stop its processes) changes
     nothing: the exit code stays the command's, and nothing but the command's output is printed."""

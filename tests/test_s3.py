@@ -17,18 +17,15 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from _limits import Deadline, communicate, scaled
+from _limits import Deadline, scaled
 from _limits import run as run_within
-from _netns import INNER, loopback, record_path, record_pids, run_inner
-
-pytestmark = pytest.mark.cluster
+from _netns import INNER, finish, kill_pids, kill_session, loopback, record_pids, run_inner, short_folder, start_sweep
 
 BUCKET = "sweeps"
 SWEEP = """
@@ -47,6 +44,7 @@ grid:
 
 if not INNER:
 
+    @pytest.mark.cluster  # the servers and the sweeps in a loopback-only network namespace: minutes
     def test_s3_store_in_loopback_namespace(tmp_path):
         """Runs this module's S3 tests inside a loopback-only network namespace (see the docstring)."""
         if not Path(loopback.script("weed")).exists() and shutil.which("weed") is None:
@@ -56,7 +54,7 @@ if not INNER:
     def test_storage_options_come_from_the_environment(monkeypatch):
         import typer
 
-        from sweep.cli import _storage_options
+        from sweep.cli.commands import _storage_options
 
         monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
         monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
@@ -123,9 +121,7 @@ else:
                     self.proc.wait(15)
                 except subprocess.TimeoutExpired:
                     pass
-            for pid in pids:
-                if loopback._alive(pid):
-                    os.kill(pid, signal.SIGKILL)
+            kill_pids(pids)
             self.proc.wait(5)
             self.log.close()
 
@@ -135,11 +131,10 @@ else:
         server = S3Server(root)
         home = root / "home"
         home.mkdir()
-        ray_tmp = tempfile.mkdtemp(prefix="rays", dir="/tmp")  # short: Ray's socket paths must stay < 108 bytes
-        record_path(ray_tmp)
+        ray_tmp = short_folder("rays")  # short: Ray's socket paths
         with pytest.MonkeyPatch.context() as mp:
             # credentials and endpoint only in the environment, as a user would set them
-            for k, v in {"HOME": str(home), "RAY_TMPDIR": ray_tmp, "RAY_USAGE_STATS_ENABLED": "0",
+            for k, v in {"HOME": str(home), "RAY_TMPDIR": str(ray_tmp), "RAY_USAGE_STATS_ENABLED": "0",
                          "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}.items():
                 mp.setenv(k, v)
             mp.delenv("RAY_ADDRESS", raising=False)
@@ -156,8 +151,7 @@ else:
 
     # the commands' working folder: a run on an S3 store writes its log to ./sweep-logs/, which must not land in
     # the checkout; removed by the launcher after the inner run
-    WORKDIR = Path(tempfile.mkdtemp(prefix="s3-cli-"))
-    record_path(WORKDIR)
+    WORKDIR = short_folder("s3-cli-")
 
     @pytest.fixture(scope="module")
     def sweep_file(tmp_path_factory):
@@ -166,16 +160,10 @@ else:
         return f
 
     def cli(*args, env=None, timeout=180):
-        p = subprocess.Popen([sys.executable, "-m", "sweep.cli", *map(str, args)], stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, start_new_session=True, cwd=WORKDIR,
-                             env=dict(os.environ, **(env or {})))
-        record_pids([p.pid], "cli")
-        try:
-            out, _ = communicate(p, timeout)  # `timeout`: seconds on an idle machine, load-scaled
-        except subprocess.TimeoutExpired as e:
-            os.killpg(p.pid, signal.SIGKILL)
-            out, _ = p.communicate()
-            pytest.fail(f"sweep {' '.join(map(str, args))} did not finish in {e.timeout:.0f} s:\n{out[-4000:]}")
+        """`sweep ARGS` in WORKDIR with `env` added to this environment: (exit code, output); `timeout`: seconds on
+        an idle machine, load-scaled."""
+        p = start_sweep(args, "cli", env=dict(os.environ, **(env or {})), cwd=WORKDIR)
+        out = finish(p, timeout, f"sweep {' '.join(map(str, args))}")
         return p.returncode, out
 
     def data(url):
@@ -197,10 +185,7 @@ else:
 
     def test_interrupted_sweep_resumes_bit_identical(full, s3, sweep_file):
         url = f"s3://{BUCKET}/runs/interrupted.zarr"
-        p = subprocess.Popen([sys.executable, "-m", "sweep.cli", "run", str(sweep_file), "--store", url,
-                              "--max-parallel", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             start_new_session=True, cwd=WORKDIR)
-        record_pids([p.pid], "cli")
+        p = start_sweep(["run", sweep_file, "--store", url, "--max-parallel", "1"], "cli", cwd=WORKDIR)
         opts = {"endpoint_url": s3.endpoint}
         done, deadline = 0, Deadline(120)
         while not deadline.expired():  # kill the driver (and its local Ray) once some, not all, cells are done
@@ -212,9 +197,7 @@ else:
                 continue
             if done >= 2:
                 break
-        record_pids([p.pid] + loopback._children(p.pid), "cli")
-        os.killpg(p.pid, signal.SIGKILL)
-        p.communicate()
+        kill_session(p, "cli")
         assert 2 <= done < 8
         rc, out = cli("run", sweep_file, "--store", url)  # the lock of the killed driver is taken over
         assert rc == 0 and "8/8 cells done, 0 failed" in out, out
@@ -329,15 +312,21 @@ else:
         assert rc == 2 and "credentials are not storage options" in out, out
 
     def test_plot_from_the_s3_store(full, tmp_path):
-        import importlib.util
+        """`sweep plot` reads the S3 store: the file is the phase diagram of the store's data, as drawn here."""
+        import matplotlib
 
-        import sweep.cli
+        matplotlib.use("Agg")
+        from _figures import assert_saved_png
+        from sweep.store.results_store import open_results
+        from sweep.views import plots
 
-        if importlib.util.find_spec("sweep.views.plots") is None or not hasattr(sweep.cli, "plot"):
-            pytest.skip("plots are not written yet (sweep.views.plots / `sweep plot`)")
         out = tmp_path / "phase.png"
         rc, text = cli("plot", "phase-diagram", full[0], "--out", out)
-        assert rc == 0 and out.stat().st_size > 5000, text
+        assert rc == 0 and f"wrote {out}" in text, text
+        fig = plots.phase_diagram(open_results(full[0], {"endpoint_url": os.environ["AWS_ENDPOINT_URL"]}))
+        mesh = fig.axes[0].collections[0]
+        assert mesh.get_array().shape == (2, 2) and np.isfinite(mesh.get_array()).all()  # n_samples x beta
+        assert_saved_png(fig, out)
 
     def test_no_object_in_the_bucket_holds_a_credential(full, s3):
         fs = s3.fs()

@@ -27,7 +27,6 @@ import signal
 import subprocess
 import sys
 import sysconfig
-import tempfile
 import time
 from pathlib import Path
 
@@ -36,12 +35,13 @@ import pytest
 
 from _limits import Deadline
 from _limits import run as run_within
-from _netns import INNER, ROOT, loopback, record_path, record_pids, run_inner, system_program
-
-pytestmark = pytest.mark.cluster
+from _netns import (INNER, ROOT, kill_pids, loopback, own_hostname, record_pids, run_inner, short_folder,
+                    system_program)
 
 SCRIPT = ROOT / "cluster" / "slurm" / "sweep.sbatch"
-BINARIES = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "srun", "scontrol", "scancel", "squeue")
+PROGRAMS = (("munged", "munge"), ("mungekey", "munge"), *((b, "slurm-wlm") for b in (
+    "slurmctld", "slurmd", "sbatch", "srun", "scontrol", "scancel", "squeue")), ("hostname", "hostname"))
+"""(program, Debian package) of what the tests start besides unshare and ip (scripts/install-test-deps)."""
 MARKER = "SWEEP_SLURM_TEST"
 
 # 8 cells of about 3 s (PCD-20, N = 100), checkpointed every 150 epochs: long enough to interrupt mid-sweep
@@ -60,22 +60,13 @@ grid:
 """
 
 
-def _slurm_binary(name: str):
-    return system_program(name)
-
-
 # ------------------------------------------------------------------------------------- outside
 if not INNER:
 
+    @pytest.mark.cluster  # the servers and the sweeps in a loopback-only network namespace: minutes
     def test_slurm_sweep_in_loopback_namespace(tmp_path):
         """Runs this module's Slurm tests inside a loopback-only network namespace (see the docstring)."""
-        if os.geteuid() != 0:
-            pytest.skip("needs root: Slurm and munge run in a loopback-only network namespace (unshare -n)")
-        missing = [b for b in BINARIES + ("hostname",) if _slurm_binary(b) is None]
-        if missing:
-            pytest.skip(f"Slurm or munge is not installed ({', '.join(missing)} missing): "
-                        "`bash scripts/install-test-deps` as root installs Debian's slurm-wlm and munge")
-        run_inner(__file__, tmp_path, timeout=360)
+        run_inner(__file__, tmp_path, timeout=360, programs=PROGRAMS)
 
     def test_batch_script_is_valid_bash_with_the_documented_sbatch_options():
         text = SCRIPT.read_text()
@@ -99,10 +90,6 @@ else:
 
     TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED",
                 "BOOT_FAIL", "DEADLINE"}
-
-    def _uts(cmd: list) -> list:
-        """`cmd` with the hostname `localhost`, in a UTS namespace of its own (see the docstring)."""
-        return ["unshare", "-u", "--", "sh", "-c", 'hostname localhost && exec "$0" "$@"', *cmd]
 
     def _marked() -> dict:
         """pid -> command of every live process whose environment carries this run's marker."""
@@ -174,7 +161,7 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 
         def _daemon(self, name: str, cmd: list) -> None:
             log = open(self.root / "log" / f"{name}.out", "wb")
-            proc = subprocess.Popen(_uts(cmd), env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            proc = subprocess.Popen(own_hostname(cmd), env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
             log.close()
             self.procs[name] = proc
@@ -205,27 +192,27 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
                 (r / d).mkdir()
             (r / "munge").chmod(0o700)  # munged refuses a key others can read, and a socket folder others cannot
             (r / "msock").chmod(0o755)
-            subprocess.run([_slurm_binary("mungekey"), "--create", "--keyfile", str(r / "munge" / "key")],
+            subprocess.run([system_program("mungekey"), "--create", "--keyfile", str(r / "munge" / "key")],
                            check=True, capture_output=True)
             (r / "slurm.conf").write_text(self.conf())
             # glibc's AI_ADDRCONFIG needs an IPv4 address besides 127.0.0.1 (see the docstring)
             subprocess.run(["ip", "addr", "add", "127.0.0.2/8", "dev", "lo"], check=True, capture_output=True)
             assert loopback.loopback_only()
-            self._daemon("munged", [_slurm_binary("munged"), "--foreground", f"--key-file={r}/munge/key",
+            self._daemon("munged", [system_program("munged"), "--foreground", f"--key-file={r}/munge/key",
                                     f"--socket={r}/msock/munge.socket", f"--pid-file={r}/munge/munged.pid",
                                     f"--seed-file={r}/munge/seed", f"--log-file={r}/log/munged.log"])
             self._wait("munged", lambda: (r / "msock" / "munge.socket").exists())
-            self._daemon("slurmctld", [_slurm_binary("slurmctld"), "-D", "-i", "-f", str(r / "slurm.conf")])
+            self._daemon("slurmctld", [system_program("slurmctld"), "-D", "-i", "-f", str(r / "slurm.conf")])
             self._wait("slurmctld", lambda: "is UP" in self.run(["scontrol", "ping"], check=False).stdout)
             for n in self.nodes:
-                self._daemon(f"slurmd-{n}", [_slurm_binary("slurmd"), "-D", "-N", n, "-f", str(r / "slurm.conf")])
+                self._daemon(f"slurmd-{n}", [system_program("slurmd"), "-D", "-N", n, "-f", str(r / "slurm.conf")])
             self._wait("both nodes idle", lambda: self.run(["sinfo", "-h", "-N", "-o", "%N %t"], check=False)
                        .stdout.split() == ["n1", "idle", "n2", "idle"])
             return self
 
         def run(self, cmd: list, check: bool = True, env=None, **kw) -> subprocess.CompletedProcess:
-            p = run_within(_uts([_slurm_binary(cmd[0]), *cmd[1:]]), 60, env=env or self.env, capture_output=True,
-                           text=True, **kw)
+            p = run_within(own_hostname([system_program(cmd[0]), *cmd[1:]]), 60, env=env or self.env,
+                           capture_output=True, text=True, **kw)
             if check and p.returncode != 0:
                 raise RuntimeError(f"{' '.join(cmd)}: exit {p.returncode}\n{p.stdout}\n{p.stderr}")
             return p
@@ -267,18 +254,13 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
                         p.kill()
                         p.wait(5)
             left = _marked()
-            for pid in left:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            kill_pids(left)
             return [f"{pid} ({comm})" for pid, comm in sorted(left.items())]
 
     @pytest.fixture(scope="module")
     def slurm():
         os.environ[MARKER] = secrets.token_hex(8)  # every process started below inherits it
-        root = Path(tempfile.mkdtemp(prefix="slurm", dir="/tmp"))  # short: the munge socket path
-        record_path(root)
+        root = short_folder("slurm")  # short: the munge socket path
         cluster = Slurm(root)
         try:
             t0 = time.time()
@@ -292,9 +274,8 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 
     @pytest.fixture
     def job_env(slurm, tmp_path):
-        ray_tmp = tempfile.mkdtemp(prefix="rays", dir="/tmp")  # short: Ray's socket paths must stay < 108 bytes
-        record_path(ray_tmp)
-        env = dict(slurm.env, SWEEP_RAY_TMPDIR=ray_tmp, SWEEP_START_TIMEOUT="90",
+        ray_tmp = short_folder("rays")  # short: Ray's socket paths
+        env = dict(slurm.env, SWEEP_RAY_TMPDIR=str(ray_tmp), SWEEP_START_TIMEOUT="90",
                    SWEEP_RAY_ARGS="--object-store-memory=80000000")
         yield env
         shutil.rmtree(ray_tmp, ignore_errors=True)

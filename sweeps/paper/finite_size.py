@@ -45,7 +45,7 @@ from sweep.run.cell import sample_data
 from sweep.config.grid import expand
 from sweep.science.spectrum import top_eigen
 from sweep.config.sweepfile import parse_sweep
-from sweep.store.results_store import DONE
+from sweep.store.outcomes import DONE
 
 REPLICAS = ("data_seed", "train_seed")
 pd.set_option("display.width", 250)
