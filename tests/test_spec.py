@@ -284,7 +284,7 @@ def test_key_both_fixed_and_on_the_grid():
 
 def test_model_may_be_on_the_grid():
     sweep = parse_sweep("grid: {data.model: [ising, xy]}")
-    assert [c.spec["data"]["model"] for c in expand(sweep)] == ["ising", "xy"]
+    assert [c.config.data.model for c in expand(sweep)] == ["ising", "xy"]
 
 
 def test_yaml_syntax_error_has_line_and_column():

@@ -68,7 +68,7 @@ def test_time_left_comes_from_the_per_cell_estimates_scaled_by_the_measured_rati
             "train: {method: exact, learning_rate: 0.05, batch_size: 100}\n"
             "grid:\n  data.beta: [0.1, 0.5]\n  train.epochs: [10, 1000]\n")
     grid = expand(parse_sweep(text))
-    est = np.array([estimate_seconds(c.spec) for c in grid]).reshape(grid.shape)  # (beta, epochs)
+    est = np.array([estimate_seconds(c.config) for c in grid]).reshape(grid.shape)  # (beta, epochs)
     st = np.array([[DONE, PENDING], [PENDING, PENDING]], dtype=np.int8)
     wall = np.where(st == DONE, 3 * est, np.nan)  # the done cell took 3x its estimate
     ds = xr.Dataset({"status": (("beta", "epochs"), st), "wall_time": (("beta", "epochs"), wall),

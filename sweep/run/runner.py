@@ -674,7 +674,7 @@ def _dispatch(ray, task, plan: Plan, table: CellTable, url: str, storage_options
                 batcher.record(res.seconds, len(cells))
                 for c, r in zip(cells, res.cells):
                     tally.ran += 1
-                    bar.eta.finished(estimate_seconds(c.spec), r.wall_time)
+                    bar.eta.finished(estimate_seconds(c.config), r.wall_time)
                     tries = int(attempts[c.index]) + res.attempt
                     if r.status == DONE:
                         bar.done += 1

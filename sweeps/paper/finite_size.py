@@ -45,7 +45,7 @@ from sweep.run.cell import sample_data
 from sweep.config.grid import expand
 from sweep.science.spectrum import top_eigen
 from sweep.config.sweepfile import parse_sweep
-from sweep.store.results_store.results_store import DONE
+from sweep.store.results_store import DONE
 
 REPLICAS = ("data_seed", "train_seed")
 pd.set_option("display.width", 250)
@@ -227,10 +227,10 @@ def spectra(ds: xr.Dataset, sample=sample_data, progress: bool = False) -> xr.Da
         it = iter(pos)
         for d in grid.dims:
             full.append(next(it) if d in ddims else 0)
-        data = grid.cell(tuple(full)).spec["data"]
+        data = grid.cell(tuple(full)).config.data
         v = sample(data, int(seeds[pos]))
         st = spectrum(v)
-        N, n, beta = data["n_visible"], data["n_samples"], data["beta"]
+        N, n, beta = data.n_visible, data.n_samples, data.beta
         for k in measured:
             out[k][pos] = st[k]
         vec[pos + (slice(0, N),)] = st["top_vector"]
