@@ -67,6 +67,7 @@ class Plan:
     reclaim: bool = False  # a creation that did not finish is removed first
     heal: list = field(default_factory=list)  # metadata problems the run mends (a growth cut short)
     environment: list = field(default_factory=list)  # differences from the store's bit-identity contract
+    stored_grid: Optional[Grid] = None  # the store's sweep, expanded (resume, extend): what a growth starts from
 
     def describe(self) -> str:
         secs = estimate_total(self.grid, self.todo.flat)
@@ -183,12 +184,15 @@ def estimate_total(grid: Grid, flat) -> float:
     return sum(n * estimate_seconds(cell.config) for cell, n in grid.representatives(COST_KEYS, flat))
 
 
-def plan_sweep(sweep: Sweep, store_url: str, storage_options: Optional[dict] = None) -> Plan:
-    """Reconcile a sweep with its store (read-only; raises StoreError for a location `sweep run` never touches,
-    SpecError for a sweep with no grid key)."""
+def plan_sweep(sweep: Sweep, store: "str | ResultsStore", storage_options: Optional[dict] = None) -> Plan:
+    """Reconcile a sweep with its store, a URL (with its `storage_options`) or a ResultsStore already opened (whose
+    parsed sweep the plan then shares); read-only. Raises StoreError for a location `sweep run` never touches,
+    SpecError for a sweep with no grid key."""
     require_grid(sweep)
     grid = expand(sweep)
-    store = ResultsStore(store_url, storage_options)
+    if not isinstance(store, ResultsStore):
+        store = ResultsStore(store, storage_options)
+    store_url = store.url
     state = store.check_usable()
     everything = CellList(grid, np.arange(grid.size))
     if state in ("absent", "incomplete"):
@@ -223,7 +227,7 @@ def plan_sweep(sweep: Sweep, store_url: str, storage_options: Optional[dict] = N
     todo = np.flatnonzero(~done)
     return Plan(sweep, grid, store, "extend" if verdict == "extends" else "resume", CellList(grid, todo),
                 int(done.sum()), diff, [], int((~inside).sum()), heal=[p for p in problems if p.kind in HEALABLE],
-                environment=env)
+                environment=env, stored_grid=old_grid)
 
 
 # ------------------------------------------------------------------------------------- bounded work
