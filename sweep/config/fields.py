@@ -147,7 +147,9 @@ class Errors:
 
 @dataclass(frozen=True)
 class FieldSpec:
-    """One section field: its dotted key, scalar kind, nullability and validator."""
+    """One section field: its dotted key, scalar kind, nullability and validator; `annotation`: the type of a
+    value as a sweep file gives it (constraints included, None admitted when nullable), which the grid syntax's
+    schema lists (sweep.config.gridsyntax.grid_value_type)."""
 
     key: str
     kind: str  # "int", "float", "str", "list"
@@ -156,6 +158,7 @@ class FieldSpec:
     default: Any
     adapter: TypeAdapter
     choices: tuple[str, ...] = ()
+    annotation: Any = None
 
 
 def _make_field(section: str, name: str, model: type[BaseModel]) -> FieldSpec:
@@ -182,7 +185,7 @@ def _make_field(section: str, name: str, model: type[BaseModel]) -> FieldSpec:
     return FieldSpec(f"{section}.{name}", kind, nullable, f.is_required(),
                      None if f.is_required() else f.get_default(call_default_factory=True),
                      TypeAdapter(ann, config=ConfigDict(strict=True, allow_inf_nan=False)),
-                     choices)
+                     choices, Optional[ann] if nullable else ann)
 
 
 FIELDS: dict[str, FieldSpec] = {
