@@ -66,7 +66,7 @@ def driver(args) -> None:
     from sweep.config.grid import expand
     from sweep.run.plan import estimate_seconds
 
-    est = sum(estimate_seconds(c.spec) for c in expand(sweep))
+    est = sum(estimate_seconds(c.config) for c in expand(sweep))
     print(json.dumps({"cpus": cpus, "cells": args.cells, "wall_s": wall, "own_s": float(np.nansum(own)),
                       "mean_cell_s": float(np.nanmean(own)), "estimated_s": est}), flush=True)
     ray.shutdown()
@@ -119,7 +119,7 @@ def estimate(overhead: float, cpus_per_node: int, nodes=(1, 4, 16, 64)) -> list[
     for f in sorted((ROOT / "sweeps" / "paper").glob("*.yaml")):
         if "-small" in f.stem:  # fig5-small-1e6 too
             continue
-        costs = [estimate_seconds(c.spec) + overhead for c in expand(load_sweep(f))]
+        costs = [estimate_seconds(c.config) + overhead for c in expand(load_sweep(f))]
         every += costs
         row = {"sweep": f.name, "cells": len(costs), "core_hours": sum(costs) / 3600,
                "longest_cell_h": max(costs) / 3600}

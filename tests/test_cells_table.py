@@ -71,7 +71,7 @@ def build(tmp_path, text, name, skip=(), fail=()):
             rows[c.index] = {"status": FAILED, "attempts": 3, "wall_time": 0.25, "host": "node-f",
                              "error": "Traceback (most recent call last):\nRuntimeError: boom"}
             continue
-        done.append((c, cell_arrays(c.spec, c.data_seed, c.train_seed)))
+        done.append((c, cell_arrays(c.config, c.data_seed, c.train_seed)))
         rows[c.index] = {"status": DONE, "attempts": 1 + k % 2, "wall_time": 0.5 + k, "host": f"node-{k}"}
     st.write_cells(done)
     CellTable(st, lease).write(rows)

@@ -52,12 +52,12 @@ grid:
     grid = expand(sweep)
     cells = list(grid)
     flat = np.array([0, 1, 5, 7, 12, 30, 31, 47])
-    brute = sum(estimate_seconds(cells[i].spec) for i in flat)
+    brute = sum(estimate_seconds(cells[i].config) for i in flat)
     assert np.isclose(estimate_total(grid, flat), brute) and brute > 0
-    assert np.isclose(estimate_total(grid, np.arange(grid.size)), sum(estimate_seconds(c.spec) for c in cells))
+    assert np.isclose(estimate_total(grid, np.arange(grid.size)), sum(estimate_seconds(c.config) for c in cells))
     assert estimate_total(grid, []) == 0
     reps = grid.representatives(("rbm.n_hidden",), flat)  # n_hidden varies; beta, seed, zip at their first values
-    assert sorted((c.spec["rbm"]["n_hidden"], n) for c, n in reps) == [(1, 4), (3, 4)]
+    assert sorted((c.config.rbm.n_hidden, n) for c, n in reps) == [(1, 4), (3, 4)]
     assert all(c.index[0] == 0 and c.index[2] == 0 and c.index[3] == 0 for c, _ in reps)
     assert [n for _, n in grid.representatives(("data.beta_not_a_key",))] == [grid.size]
     layout = Layout.of(grid)

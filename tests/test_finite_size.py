@@ -256,12 +256,12 @@ def _constructed_store():
     w = np.full(shape + (3, 1, Nmax), np.nan, dtype=np.float32)
     seeds = np.zeros(shape, dtype=np.uint64)
     for cell in grid:
-        d = cell.spec["data"]
+        d = cell.config.data
         v = sample_data(d, cell.data_seed).astype(np.float64)
         vals, vecs = np.linalg.eigh(v.T @ v / len(v))
         u = vecs[:, -1]
         ortho = vecs[:, 0] if cell.coords["train_seed"] == 1 else u
-        N = d["n_visible"]
+        N = d.n_visible
         w[cell.index + (0, 0, slice(0, N))] = 0.001
         w[cell.index + (1, 0, slice(0, N))] = 0.9 * ortho
         w[cell.index + (2, 0, slice(0, N))] = ortho
@@ -291,7 +291,7 @@ def test_the_script_regenerates_each_cells_data_and_measures_the_weights_against
     # the eigenvector's own observables are those of the regenerated data's top eigenvector
     from sweep.run.cell import sample_data
     cell = expand(parse_sweep(SWEEP)).cell((1, 2, 1, 0))  # beta 0.9, N = n = 24, data seed 3
-    v = sample_data(cell.spec["data"], cell.data_seed).astype(np.float64)
+    v = sample_data(cell.config.data, cell.data_seed).astype(np.float64)
     u = np.linalg.eigh(v.T @ v / len(v))[1][:, -1]
     got = spec.sel(beta=0.9, n_samples=24, data_seed=3)
     assert float(got["eig_uniform"]) == pytest.approx(u.sum() ** 2 / 24, abs=1e-6)

@@ -2,10 +2,14 @@
 
 import hashlib
 import json
+import pickle
 import textwrap
 
 import pytest
+from pydantic import ValidationError
 
+from sweep.config.cellconfig import CellConfig
+from sweep.config.fields import canonical_json
 from sweep.config.grid import (MAX_VALUES, TRAIN_SEED_EXCLUDED, Cell, Grid, data_seed, derive_seeds,
                         expand, train_seed)
 from sweep.config.sweepfile import SpecError, parse_sweep, resolve
@@ -64,26 +68,52 @@ def test_example_cells():
                         "train.epochs": 300}
     assert c.coords == {"beta": 1.0, "seed": 2, "n_samples": 1000, "epochs": 300}
     assert c.label() == "beta=1.0, seed=2, n_samples=1000, epochs=300"
-    assert c.spec["data"] == {"model": "ising", "n_visible": 100, "beta": 1.0, "n_samples": 1000,
-                              "q": 10, "kernel": "cosine", "couplings": [1.0], "seed": None}
-    assert c.spec["train"]["epochs"] == 300 and c.spec["train"]["seed"] == 2
-    assert c.spec["train"]["n_chains"] == 100  # null means batch_size
-    assert c.spec["rbm"]["hidden"] == "spin"
+    assert c.config.as_dict()["data"] == {"model": "ising", "n_visible": 100, "beta": 1.0, "n_samples": 1000,
+                                          "q": 10, "kernel": "cosine", "couplings": [1.0], "seed": None}
+    assert c.config.train.epochs == 300 and c.config.train.seed == 2
+    assert c.config.train.n_chains == 100  # null means batch_size
+    assert c.config.rbm.hidden == "spin" and c.config.data.couplings == (1.0,)
     assert g.index(beta=1.0, seed=2, n_samples=1000) == (4, 2, 1)
     with pytest.raises(IndexError):
         g.cell((5, 0, 0))
     with pytest.raises(KeyError):
         g.index(beta=0.2, seed=0, n_samples=100)
-    # cells do not share mutable state
-    c.spec["data"]["couplings"].append(2.0)
-    assert g.cell((4, 2, 1)).spec["data"]["couplings"] == [1.0]
+    # a cell's configuration cannot change, and its plain dict is a copy
+    with pytest.raises(ValidationError):
+        c.config.data.beta = 2.0
+    with pytest.raises(ValidationError):
+        c.config.train = c.config.train
+    c.config.as_dict()["data"]["couplings"].append(2.0)
+    assert c.config.as_dict()["data"]["couplings"] == [1.0]
+    assert g.cell((4, 2, 1)).config == c.config and hash(g.cell((4, 2, 1)).config) == hash(c.config)
+
+
+def test_the_cell_config_is_the_resolved_dict_typed():
+    """CellConfig.of(resolved dict) -> as_dict() gives the dict back, with the same canonical JSON (seeds and the
+    store depend on it); it pickles (Ray tasks receive cells); a dict that is no resolved cell's is refused."""
+    s = parse_sweep(EXAMPLE)
+    for cell in expand(s):
+        spec = resolve(s.base, cell.params)
+        assert cell.config.as_dict() == spec
+        assert canonical_json(cell.config.as_dict()) == canonical_json(spec)
+        assert derive_seeds(s.seed, cell.config.as_dict()) == (cell.data_seed, cell.train_seed)
+    cell = expand(sweep("data: {model: xy, couplings: [1, 0.5]}\ngrid: {data.beta: [0.5]}")).cell((0,))
+    assert cell.config.potts and not cell.config.statistics and cell.config.split_sizes() == (10000, 0)
+    assert isinstance(cell.config.data.beta, float) and cell.config.data.couplings == (1.0, 0.5)
+    again = pickle.loads(pickle.dumps(cell))
+    assert again == cell and again.config.data.couplings == (1.0, 0.5)
+    spec = cell.config.as_dict()
+    for bad in ({**spec, "grid": {}}, {**spec, "data": {**spec["data"], "beta": "1"}},
+                {**spec, "data": {**spec["data"], "q": 1}}, {k: v for k, v in spec.items() if k != "rbm"}):
+        with pytest.raises(ValidationError):
+            CellConfig.of(bad)
 
 
 def test_no_grid_is_one_cell():
     g = expand(sweep("data: {model: ising}"))
     assert g.dims == () and g.shape == () and len(g) == 1
     (cell,) = list(g)
-    assert cell.index == () and cell.params == {} and cell.spec["data"]["beta"] == 1.0
+    assert cell.index == () and cell.params == {} and cell.config.data.beta == 1.0
 
 
 # ---------------------------------------------------------------- lists, ranges
@@ -306,7 +336,7 @@ def test_a_coordinate_name_the_store_uses_is_refused(monkeypatch):
 def test_list_valued_key_on_the_grid():
     g = grid("data.couplings: [[1.0], [1, 0.5]]")
     assert g.coords["couplings"] == [(1.0,), (1.0, 0.5)]
-    assert [c.spec["data"]["couplings"] for c in g] == [[1.0], [1.0, 0.5]]
+    assert [c.config.data.couplings for c in g] == [(1.0,), (1.0, 0.5)]
 
 
 # ---------------------------------------------------------------- seeds
@@ -320,16 +350,16 @@ def _expected(master, stream, params):
 
 def test_seed_rule_exactly():
     cell = expand(parse_sweep(EXAMPLE)).cell((1, 2, 0))
-    data = {k: v for k, v in cell.spec["data"].items() if k != "seed"}
+    data = {k: v for k, v in cell.config.as_dict()["data"].items() if k != "seed"}
     assert data["beta"] == 0.3
     assert cell.data_seed == _expected(1234, "data", data)
-    params = json.loads(json.dumps(cell.spec))
+    params = json.loads(json.dumps(cell.config.as_dict()))
     for key in TRAIN_SEED_EXCLUDED:
         section, name = key.split(".")
         del params[section][name]
     assert cell.train_seed == _expected(1234, "train", params)
     assert 0 <= cell.data_seed < 2**64 and 0 <= cell.train_seed < 2**64
-    assert derive_seeds(1234, cell.spec) == (cell.data_seed, cell.train_seed)
+    assert derive_seeds(1234, cell.config.as_dict()) == (cell.data_seed, cell.train_seed)
 
 
 def test_seeds_are_distinct_across_cells():

@@ -370,8 +370,8 @@ def test_cell_samples_are_the_cells_data():
     from sweep.config.grid import expand
 
     cell = expand(sw).cell(expand(sw).index(beta=2.0, seed=1))
-    assert coords == {"beta": 2.0, "seed": 1} and spec["q"] == 10
-    np.testing.assert_array_equal(data, sample_data(cell.spec["data"], cell.data_seed)[:30])
+    assert coords == {"beta": 2.0, "seed": 1} and spec.q == 10 and spec == cell.config.data
+    np.testing.assert_array_equal(data, sample_data(cell.config.data, cell.data_seed)[:30])
     other, _, _ = cell_samples(sw, {"beta": 2.0, "seed": 0}, n=30)
     assert (other != data).any()  # another data set
     with pytest.raises(ValueError, match="not on the grid"):

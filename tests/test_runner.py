@@ -78,7 +78,7 @@ def test_end_to_end_local_ray(tmp_path, ray_local):
     # the store holds exactly what run_cell computes for the same cell
     sweep = parse_sweep(f.read_text())
     cell = expand(sweep).cell((1, 0, 0))
-    one = run_cell({**cell.spec, "seed": sweep.seed})
+    one = run_cell({**cell.config.as_dict(), "seed": sweep.seed})
     stored = ds.isel(beta=1, seed=0, n_samples=0)
     np.testing.assert_array_equal(stored["weights"].values, one["weights"].values)
     np.testing.assert_array_equal(stored["loglik_test"].values, one["loglik_test"].values)
@@ -479,7 +479,7 @@ grid:
     assert (seeds == seeds[:, :1]).all() and seeds[:, 0].tolist() == [1, 2, 3]  # data.seed is the data seed
     assert len(set(ds["cell_train_seed"].values.ravel().tolist())) == 6
     cell = expand(parse_sweep(text)).cell((0, 0))
-    one, two = (sample_data(cell.spec["data"], s) for s in (1, 2))
+    one, two = (sample_data(cell.config.data, s) for s in (1, 2))
     assert not np.array_equal(one, two)
     w = ds["weights"].isel(epoch=-1).values
     assert not np.array_equal(w[0, 0], w[1, 0])  # same initialisation stream label, other data: other weights

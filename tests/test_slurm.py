@@ -387,7 +387,7 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
         sweep = parse_sweep(SWEEP)
         grid = expand(sweep)
         for cell in grid:
-            one = run_cell({**cell.spec, "seed": sweep.seed})
+            one = run_cell({**cell.config.as_dict(), "seed": sweep.seed})
             stored = ds.isel(dict(zip(grid.dims, cell.index)))
             n = one.sizes["epoch"]
             for v in VARIABLES:

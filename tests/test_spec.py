@@ -284,7 +284,7 @@ def test_key_both_fixed_and_on_the_grid():
 
 def test_model_may_be_on_the_grid():
     sweep = parse_sweep("grid: {data.model: [ising, xy]}")
-    assert [c.spec["data"]["model"] for c in expand(sweep)] == ["ising", "xy"]
+    assert [c.config.data.model for c in expand(sweep)] == ["ising", "xy"]
 
 
 def test_yaml_syntax_error_has_line_and_column():
@@ -347,6 +347,33 @@ def test_json_schema_validates_the_example():
                 {"data.beta": [-1]}, {"zip": [{"data.nope": [1]}]}):
         assert list(validator.iter_errors({**doc, "grid": bad})), bad
     assert list(validator.iter_errors({**doc, "trian": {}}))
+
+
+def test_json_schema_is_the_parsers_syntax():
+    """Generated from the models the parser reads (the sections, the grid syntax's Range): every sweep file of
+    the project validates, and values the parser refuses for their field or range, the schema refuses too."""
+    jsonschema = pytest.importorskip("jsonschema")
+    from pathlib import Path
+
+    from sweep.config.gridsyntax import RANGE_KEYS
+    from sweep.config.yamlio import load_text
+
+    schema = json_schema()
+    assert tuple(schema["$defs"]["Range"]["properties"]) == RANGE_KEYS
+    validator = jsonschema.Draft202012Validator(schema)
+    files = sorted((Path(__file__).parent.parent / "sweeps").rglob("*.yaml"))
+    assert files
+    for path in files:
+        assert list(validator.iter_errors(load_text(path.read_text(), str(path)))) == [], path
+    head = "data: {model: ising}\ntrain: {batch_size: 1}\n"
+    for key, value in (("data.q", "[200]"), ("train.method", "[sgd]"), ("data.couplings", "[[]]"),
+                       ("rbm.n_hidden", "[1.5]"), ("data.n_visible", "{linspace: [2, 4, 0]}"),
+                       ("data.beta", "{arange: [0, 1]}"), ("data.beta", "{linspace: [0, 1, 2], arange: [0, 1, 1]}"),
+                       ("data.beta", "{lnspace: [0, 1, 2]}"), ("rbm.hidden", "{linspace: [0, 1, 2]}"),
+                       ("data.beta", "[]")):
+        text = f"{head}grid: {{{key}: {value}}}\n"
+        errors(text)
+        assert list(validator.iter_errors(load_text(text, "s.yaml"))), (key, value)
 
 
 # ---------------------------------------------------------------- normalized form and hash

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from sweep.views.status import failures, status_map, summary
+from sweep.views.status import failures, status_map, stored_sweep, summary
 from sweep.store.results_store import DONE, FAILED, PENDING, RUNNING
 
 
@@ -67,18 +67,21 @@ def test_time_left_comes_from_the_per_cell_estimates_scaled_by_the_measured_rati
     text = ("name: s\nseed: 1\ndata: {model: ising, n_visible: 20, n_samples: 100}\nrbm: {hidden: spin, n_hidden: 1}\n"
             "train: {method: exact, learning_rate: 0.05, batch_size: 100}\n"
             "grid:\n  data.beta: [0.1, 0.5]\n  train.epochs: [10, 1000]\n")
-    grid = expand(parse_sweep(text))
-    est = np.array([estimate_seconds(c.spec) for c in grid]).reshape(grid.shape)  # (beta, epochs)
+    sweep = parse_sweep(text)
+    grid = expand(sweep)
+    est = np.array([estimate_seconds(c.config) for c in grid]).reshape(grid.shape)  # (beta, epochs)
     st = np.array([[DONE, PENDING], [PENDING, PENDING]], dtype=np.int8)
     wall = np.where(st == DONE, 3 * est, np.nan)  # the done cell took 3x its estimate
     ds = xr.Dataset({"status": (("beta", "epochs"), st), "wall_time": (("beta", "epochs"), wall),
                      "error": (("beta", "epochs"), np.full(st.shape, ""))},
                     coords={"beta": [0.1, 0.5], "epochs": [10, 1000]}, attrs={"sweep_source": "s.yaml", "sweep_yaml": text})
     left = 3 * (est.sum() - est[0, 0])
-    assert f"estimated left: {left:.1f} core-s" in summary(ds)
+    assert stored_sweep(ds).spec_hash() == sweep.spec_hash()  # the store's sweep, as a command that opened the store has it
+    assert f"estimated left: {left:.1f} core-s" in summary(ds, sweep=sweep)
     assert est[0, 1] > 50 * est[0, 0]  # the mean-of-done estimate would be 3 x est[0, 0] x 3, far too low
+    assert f"estimated left: {3 * est[0, 0] * 3:.1f} core-s" in summary(ds)  # without the sweep: the mean done cell
     ds["status"][:] = PENDING
     ds["wall_time"][:] = np.nan
-    assert f"estimated left: {est.sum():.1f} core-s" in summary(ds)
+    assert f"estimated left: {est.sum():.1f} core-s" in summary(ds, sweep=sweep)
     del ds.attrs["sweep_yaml"]
-    assert "estimated left: unknown" in summary(ds)
+    assert stored_sweep(ds) is None and "estimated left: unknown" in summary(ds, sweep=stored_sweep(ds))

@@ -98,7 +98,7 @@ def test_fast_chunk_bytes_decode_as_zarr_writes_them(tmp_path):
 def test_cells_write_one_object_per_variable_and_the_table_few(tmp_path):
     sweep, grid, st = make(tmp_path)
     cells = [grid.cell((1, i)) for i in range(0, 40)]
-    st.write_cells([(c, cell_arrays(c.spec, c.data_seed, c.train_seed)) for c in cells])
+    st.write_cells([(c, cell_arrays(c.config, c.data_seed, c.train_seed)) for c in cells])
     write_table(st, {c.index: {"status": DONE, "attempts": 1, "host": "h", "cell_data_seed": np.uint64(c.data_seed),
                               "cell_train_seed": np.uint64(c.train_seed)} for c in cells})
     root = tmp_path / "s.zarr"
@@ -109,7 +109,7 @@ def test_cells_write_one_object_per_variable_and_the_table_few(tmp_path):
     assert len(status_chunks) == 1 and grid.size == 1200  # table: one chunk holds 1024 cells here
     assert not list(root.rglob("*.partial"))
     ds = xr.open_zarr(root)
-    one = run_cell({**cells[7].spec, "seed": sweep.seed})
+    one = run_cell({**cells[7].config.as_dict(), "seed": sweep.seed})
     np.testing.assert_array_equal(ds["weights"].isel(beta=1, seed=7).values, one["weights"].values)
     np.testing.assert_array_equal(ds["loglik_test"].isel(beta=1, seed=7).values, one["loglik_test"].values)
     assert int(ds["cell_train_seed"].isel(beta=1, seed=7)) == cells[7].train_seed
@@ -161,7 +161,7 @@ def test_a_grow_cut_short_is_healed(tmp_path):
 def test_verify_repairs_a_corrupt_table_chunk_by_recomputing_its_cells(tmp_path):
     _, grid, st = make(tmp_path, seeds=4)
     cells = list(grid)
-    st.write_cells([(c, cell_arrays(c.spec, c.data_seed, c.train_seed)) for c in cells])
+    st.write_cells([(c, cell_arrays(c.config, c.data_seed, c.train_seed)) for c in cells])
     write_table(st, {c.index: {"status": DONE} for c in cells})
     assert verify(st).corrupt == {}
     chunk = next(p for p in (tmp_path / "s.zarr" / "status").iterdir() if p.name.startswith("c"))
@@ -180,7 +180,7 @@ def test_a_cell_recording_epochs_the_store_lacks_is_refused(tmp_path):
 
     _, grid, st = make(tmp_path, seeds=2)
     c = grid.cell((0, 0))
-    arrays = cell_arrays(c.spec, c.data_seed, c.train_seed)
+    arrays = cell_arrays(c.config, c.data_seed, c.train_seed)
     arrays["epoch"] = arrays["epoch"] + 1  # 1, 2, 3: the store records 0, 1, 2
     with pytest.raises(StoreError, match=r"lacks epochs this cell records \(\[3\]\)"):
         st.write_cells([(c, arrays)])

@@ -25,7 +25,7 @@ def test_sweep_file_validates_and_expands(path):
     cells = list(grid)
     assert len({(c.data_seed, c.train_seed) for c in cells}) == len(cells)  # every cell its own streams
     if path.stem.endswith("-small") or path.stem == "quickstart":
-        assert sum(estimate_seconds(c.spec) for c in cells) < 600  # minutes on 2 cores, not hours
+        assert sum(estimate_seconds(c.config) for c in cells) < 600  # minutes on 2 cores, not hours
 
 
 def _measure():

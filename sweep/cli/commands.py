@@ -286,10 +286,16 @@ def resolve_store(arg: str) -> str:
 def _open(store: str, checks: bool = True):
     """The ResultsStore at `store`, after refusing (exit 2) a location that holds no usable sweep store (and,
     with `checks`, one whose root attributes or cell-table status do not read: `sweep verify` reports those)."""
-    from ..config.errors import StoreError
     from ..store.results_store import ResultsStore
 
-    st = ResultsStore(store, _storage_options(store))
+    return _usable(ResultsStore(store, _storage_options(store)), checks)
+
+
+def _usable(st, checks: bool = True):
+    """`st` (a ResultsStore) after _open's checks, made now (again, for a store read anew)."""
+    from ..config.errors import StoreError
+
+    store = st.url
     try:
         state = st.check_usable(attributes=checks, table=checks)
     except StoreError as exc:
@@ -302,12 +308,13 @@ def _open(store: str, checks: bool = True):
     return st
 
 
-def _dataset(store: str):
-    """The store's results as an xarray Dataset, after _open's checks (exit 2 with a message otherwise)."""
+def _dataset(store: str, st=None):
+    """The store's results as an xarray Dataset, after _open's checks (exit 2 with a message otherwise); `st`: the
+    store already opened (and checked)."""
     from ..store.results_store import open_results
 
-    _open(store)
-    return open_results(store, _storage_options(store))
+    st = st or _open(store)
+    return open_results(st.url, st.storage_options)
 
 
 @app.command()
@@ -325,17 +332,19 @@ def status(store: str = typer.Argument(..., help=STORE_HELP),
     import time
 
     from ..views import status as report
-    from ..store.results_store import DONE, FAILED
+    from ..store.results_store import DONE, FAILED, ResultsStore
 
     from ..store.lease import live_holder
 
     from ..config.errors import StoreError
 
+    opened = ResultsStore(store, _storage_options(store))
     while True:
-        st = _open(store)
-        ds = _dataset(store)
+        st = _usable(opened)  # every refresh: a store damaged meanwhile is said so
+        ds = _dataset(store, st)
         try:
             holder = live_holder(st.location)
+            sweep = st.sweep()  # parsed once, by the checks (the time left comes from its cells' estimates)
         except StoreError as exc:
             _fail(str(exc) if str(exc).startswith(store) else f"{store}: {exc}")
         except Exception as exc:  # noqa: BLE001 - re-raised unless the storage environment failed
@@ -346,7 +355,7 @@ def status(store: str = typer.Argument(..., help=STORE_HELP),
             _fail(f"--map {map_!r}: give one or two grid dimensions, e.g. --map beta,n_samples")
         valid = holder is not None and not holder.problem
         try:
-            text = report.summary(ds, holder.describe() if valid else None, driver_known=holder is None) + "\n" + report.status_map(ds, axes[0], axes[1] if len(axes) > 1 else None)
+            text = report.summary(ds, holder.describe() if valid else None, driver_known=holder is None, sweep=sweep) + "\n" + report.status_map(ds, axes[0], axes[1] if len(axes) > 1 else None)
             if holder is not None and holder.problem:
                 text += (f"\nlease: {holder.key} is not a valid lease ({holder.problem}); `sweep run` takes the store "
                          "over once it is seen unchanged for a lease period, `sweep unlock` removes it")
@@ -655,9 +664,9 @@ def report(store: str = typer.Argument(..., help=STORE_HELP),
     if out.suffix.lower() not in (".html", ".htm"):
         _fail(f"--out {out}: the report is written as .html")
     _check_out(out)
-    _open(store)
+    st = _open(store)
     try:
-        write_report(store, out, _storage_options(store))
+        write_report(store, out, st.storage_options, sweep=st.sweep())
     except OutputError as exc:
         _fail(f"--out {out}: {exc}")
     except DoesNotFit as exc:
@@ -725,10 +734,9 @@ def plot(kind: PlotKind = typer.Argument(..., help="What to draw.", show_choices
             import xarray as xr
 
             from ..config.grid import expand
-            from ..config.sweepfile import parse_sweep
 
             # a sweep file: draw from the file itself (the data are its seeds'), no store needed
-            sweep = _load(Path(store)) if _is_sweep_file(store) else parse_sweep(_dataset(store).attrs["sweep_yaml"], source=store)
+            sweep = _load(Path(store)) if _is_sweep_file(store) else _open(store).sweep()
             coords = xr.Dataset(coords={k: (d, list(v)) for k, (d, v) in expand(sweep).xarray_coords().items()})
             fig = plots.samples_of(sweep, _parse_sel(sel, coords), n=n)
         else:

@@ -9,6 +9,11 @@ Contract
 - :class:`Errors` collects ``"{file}: {key}: {reason}"`` messages; :class:`SpecError` carries them.
 - :func:`resolve` applies dotted overrides to the sections; :func:`canonical_json` is the deterministic
   JSON that seeds and hashes are computed from.
+- The section models (:class:`DataSpec`, :class:`RBMSpec`, :class:`TrainSpec`) define each field once (type,
+  default, bounds, description): ``FIELDS`` and the JSON Schema are read from them, and they are frozen, as
+  the resolved configuration of a cell (:class:`sweep.config.cellconfig.CellConfig`) is made of them. A
+  sequence is a tuple in them and a list where it is read and kept as plain values (``validate_value``
+  returns a list, the sections' dicts hold lists).
 
 Used by the grid syntax (:mod:`sweep.config.gridsyntax`), the sweep file (:mod:`sweep.config.sweepfile`) and the grid
 expansion (:mod:`sweep.config.grid`); it imports none of them.
@@ -34,7 +39,7 @@ MAX_COUPLINGS = 64
 MAX_EXACT_HIDDEN = 20
 EXACT_HIDDEN = ("spin", "bernoulli")
 
-_CONFIG = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+_CONFIG = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 
 
@@ -51,8 +56,8 @@ class DataSpec(BaseModel):
     q: int = Field(10, ge=2, le=127, description="number of XY angles (xy only; int8 states)")
     kernel: Literal["cosine", "potts", "short_range"] = Field(
         "cosine", description="XY interaction kernel (xy only)")
-    couplings: list[float] = Field([1.0], min_length=1, max_length=MAX_COUPLINGS,
-                                   description="coupling constants J_1..J_R (range R <= 64)")
+    couplings: tuple[float, ...] = Field((1.0,), min_length=1, max_length=MAX_COUPLINGS,
+                                         description="coupling constants J_1..J_R (range R <= 64)")
     seed: Optional[Seed] = Field(
         None, description="explicit data seed; null derives it from the master seed and the data "
         "parameters")
@@ -142,7 +147,9 @@ class Errors:
 
 @dataclass(frozen=True)
 class FieldSpec:
-    """One section field: its dotted key, scalar kind, nullability and validator."""
+    """One section field: its dotted key, scalar kind, nullability and validator; `annotation`: the type of a
+    value as a sweep file gives it (constraints included, None admitted when nullable), which the grid syntax's
+    schema lists (sweep.config.gridsyntax.grid_value_type)."""
 
     key: str
     kind: str  # "int", "float", "str", "list"
@@ -151,6 +158,7 @@ class FieldSpec:
     default: Any
     adapter: TypeAdapter
     choices: tuple[str, ...] = ()
+    annotation: Any = None
 
 
 def _make_field(section: str, name: str, model: type[BaseModel]) -> FieldSpec:
@@ -160,6 +168,8 @@ def _make_field(section: str, name: str, model: type[BaseModel]) -> FieldSpec:
         args = typing.get_args(ann)
         nullable = type(None) in args
         (ann,) = [a for a in args if a is not type(None)]
+    if typing.get_origin(ann) is tuple:  # a record's sequence (frozen): the YAML list it is read from is checked
+        ann = list[typing.get_args(ann)[0]]
     if f.metadata:
         ann = Annotated[(ann, *f.metadata)]
     base = ann
@@ -175,7 +185,7 @@ def _make_field(section: str, name: str, model: type[BaseModel]) -> FieldSpec:
     return FieldSpec(f"{section}.{name}", kind, nullable, f.is_required(),
                      None if f.is_required() else f.get_default(call_default_factory=True),
                      TypeAdapter(ann, config=ConfigDict(strict=True, allow_inf_nan=False)),
-                     choices)
+                     choices, Optional[ann] if nullable else ann)
 
 
 FIELDS: dict[str, FieldSpec] = {

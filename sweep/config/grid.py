@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
+from .cellconfig import CellConfig
 from .fields import canonical_json, copy_value, format_value, resolve
 from .gridsyntax import MAX_CELLS, MAX_VALUES, Dimension, coord_name  # noqa: F401 - re-exported
 from .sweepfile import Sweep
@@ -55,7 +56,8 @@ def train_seed(master_seed: int, spec: Mapping[str, Mapping[str, Any]]) -> int:
 
 
 def derive_seeds(master_seed: int, spec: Mapping[str, Mapping[str, Any]]) -> tuple[int, int]:
-    """(data_seed, train_seed) of a resolved cell spec (as :func:`sweep.config.sweepfile.resolve` gives)."""
+    """(data_seed, train_seed) of a resolved cell spec (as :func:`sweep.config.sweepfile.resolve` gives, or a
+    :class:`~sweep.config.cellconfig.CellConfig`'s ``as_dict()``)."""
     return data_seed(master_seed, spec["data"]), train_seed(master_seed, spec)
 
 
@@ -73,13 +75,14 @@ class Cell:
 
     ``index``: position in the grid (one int per dimension); ``params``: dotted key -> value of
     every grid key (dimensions and zip'd coordinates); ``coords``: coordinate name -> value;
-    ``spec``: the resolved ``{"data", "rbm", "train"}`` dict; ``data_seed``, ``train_seed``.
+    ``config``: the resolved configuration (:class:`~sweep.config.cellconfig.CellConfig`: ``config.data.beta``,
+    ``config.as_dict()`` for the plain ``{"data", "rbm", "train"}`` dict); ``data_seed``, ``train_seed``.
     """
 
     index: tuple[int, ...]
     params: dict[str, Any]
     coords: dict[str, Any]
-    spec: dict[str, dict]
+    config: CellConfig
     data_seed: int
     train_seed: int
 
@@ -129,7 +132,7 @@ class Grid:
         coords = {n: self.coords[n][i] for d, i in zip(self.dimensions, index) for n in d.names}
         spec = resolve(self.sweep.base, params)
         ds, ts = derive_seeds(self.sweep.seed, spec)
-        return Cell(index, copy_value(params), coords, spec, ds, ts)
+        return Cell(index, copy_value(params), coords, CellConfig.of(spec), ds, ts)
 
     def representatives(self, keys, flat=None) -> list[tuple[Cell, int]]:
         """One cell per combination of the dimensions that vary any of `keys` (dotted keys), the other

@@ -24,6 +24,10 @@ Values along a dimension (the first key of a zip group) must be distinct; a key 
 
 Seeds on the grid are coordinates of the store (int64): at most 2**63 - 1 there (2**64 - 1 in a section).
 
+The syntax is defined once: :class:`Range` (its kinds, their arguments, ``int``) and :func:`grid_value_type` (what a
+grid key takes) generate the JSON Schema (:func:`grid_schema`, :func:`sweep.config.sweepfile.json_schema`); the
+parser below takes its key names from them and checks each value with its own one-line messages.
+
 Limits that keep any file cheap to refuse: at most MAX_VALUES values per key (a longer list is refused
 before its values are checked) and MAX_CELLS cells in all (checked before any cell is built).
 """
@@ -33,15 +37,73 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Annotated, Any, Mapping, Optional, Union
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic.json_schema import SkipJsonSchema
 
 from .fields import FIELDS, MAX_INT, SECTIONS, Errors, canonical_json, describe, format_value, kind_name, suggest, validate_value
 from .names import STORE_NAMES
 
 RESERVED = STORE_NAMES
-RANGE_KINDS = ("linspace", "logspace", "arange")
+
+# ---------------------------------------------------------------------------------------------
+# the syntax, defined once: the parser below reads its key names, the JSON Schema is generated from it
+
+
+def _absent(schema: dict) -> None:
+    schema.pop("default", None)  # an absent kind is left out, never written null
+
+
+Count = Annotated[int, Field(ge=1)]
+
+
+class Range(BaseModel):
+    """a range of values: exactly one of linspace [a, b, n], logspace [a, b, n] (base-10 exponents) or arange [a, b, step] (b excluded); int: true rounds to integers"""  # noqa: E501 - the schema's description
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=lambda schema: schema.update(
+        oneOf=[{"required": [kind]} for kind in RANGE_KINDS]))
+    linspace: Union[tuple[float, float, Count], SkipJsonSchema[None]] = Field(
+        None, description="[a, b, n]: n evenly spaced values from a to b", json_schema_extra=_absent)
+    logspace: Union[tuple[float, float, Count], SkipJsonSchema[None]] = Field(
+        None, description="[a, b, n]: 10 ** (n evenly spaced exponents from a to b)", json_schema_extra=_absent)
+    arange: Union[tuple[float, float, float], SkipJsonSchema[None]] = Field(
+        None, description="[a, b, step]: a + k * step up to b, b excluded", json_schema_extra=_absent)
+    round_int: bool = Field(False, alias="int", description="round the values half up to integers")
+
+
+RANGE_KINDS = tuple(name for name, f in Range.model_fields.items() if f.alias is None)
+"""The kinds of range (linspace, logspace, arange), exactly one per range."""
+RANGE_KEYS = tuple(f.alias or name for name, f in Range.model_fields.items())
+"""The keys a range mapping may hold: its kinds and ``int``."""
+
+
+def grid_value_type(key: str) -> Any:
+    """What the grid key `key` (dotted) takes in a sweep file: a non-empty list of the field's values, or, for a
+    numeric field, a :class:`Range`."""
+    info = FIELDS[key]
+    values = Annotated[list[info.annotation], Field(min_length=1)]
+    return Union[values, Range] if info.kind in ("int", "float") else values
+
+
+def grid_schema() -> tuple[dict, dict]:
+    """The JSON Schema of the ``grid`` section and its ``$defs`` (the Range), generated from grid_value_type."""
+    keys, defs = {}, {}
+    for key, info in FIELDS.items():
+        schema = TypeAdapter(grid_value_type(key)).json_schema(ref_template="#/$defs/{model}")
+        defs.update(schema.pop("$defs", {}))
+        description = SECTIONS[key.split(".")[0]].model_fields[key.split(".")[1]].description
+        keys[key] = {**schema, "description": description or ""}
+    group = {"type": "object", "minProperties": 1, "properties": keys, "additionalProperties": False,
+             "description": "keys that vary together: one dimension named by the first key"}
+    grid = {"type": ["object", "null"],
+            "description": "dotted key -> list of values or range; zip: groups varying together. Dimensions "
+                           "follow the order of the keys.",
+            "properties": {**keys, "zip": {"type": "array", "items": group}}, "additionalProperties": False}
+    return grid, defs
+
+
 MAX_VALUES = 100_000
 MAX_CELLS = 1_000_000
 _TOO_MANY = (f"more than the {MAX_VALUES} a grid key may take; for more cells put a second key on the grid "
@@ -232,7 +294,7 @@ def _number(x: Any) -> bool:
 
 def _range(key: str, path: str, spec: dict, errs: Errors) -> Optional[list]:
     """Expand a range mapping into a list of numbers, or None after reporting problems."""
-    allowed = (*RANGE_KINDS, "int")
+    allowed = RANGE_KEYS
     ok = True
     for k in spec:
         if k not in allowed:

@@ -50,8 +50,3 @@ def variable_dims(potts: bool) -> dict:
     return {"weights": ("epoch", "hidden") + vis, "visible_fields": ("epoch",) + vis,
             "hidden_theta": ("epoch", "hidden"), "hidden_gamma": ("epoch", "hidden"),
             "loglik_train": ("epoch",), "loglik_test": ("epoch",)}
-
-
-def is_statistics(spec: dict) -> bool:
-    """Whether a resolved cell spec computes data statistics (`train.method: statistics`), not an RBM."""
-    return spec["train"]["method"] == "statistics"

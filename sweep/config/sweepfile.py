@@ -32,6 +32,9 @@ Rules
   stored as int8, hence q <= 127); ``model: ising`` has spin visible units and ignores them.
 - ``train.n_chains: null`` means ``batch_size``; resolved cell specs hold the number.
 
+JSON Schema: :func:`json_schema` is generated from the models that define the format (:class:`SweepHead`, the
+sections' models, the grid syntax's :func:`sweep.config.gridsyntax.grid_schema`), none of it written by hand.
+
 Normalized form and hash
 - :meth:`Sweep.normalized` is a plain dict with sorted keys: ``name``, ``seed``, the three sections
   with every default filled (keys on the grid left out of them) and ``grid``, a list of dimensions
@@ -52,6 +55,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from . import gridsyntax
 from .fields import (EXACT_HIDDEN, FIELDS, MAX_EXACT_HIDDEN, MAX_SEED, SECTIONS, Errors,  # noqa: F401 - re-exported
@@ -390,61 +394,35 @@ def _section(section: str, raw: Any, gridded: Mapping[str, str], bad: set[str],
 # JSON Schema
 
 
+class SweepHead(BaseModel):
+    """The sweep file's own keys besides its sections and grid: the JSON Schema is generated from this model
+    (sweep_from_dict checks them with the same pattern and bounds, and its own messages)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(None, pattern=_NAME_RE.pattern, description="sweep name (default: the file stem)",
+                      json_schema_extra=lambda schema: schema.pop("default", None))
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="master seed")
+
+
 def json_schema() -> dict:
-    """JSON Schema (draft 2020-12) of the sweep file format, grid syntax included, for editors."""
-    number = {"type": "number"}
-    count = {"type": "integer", "minimum": 1}
-    triple = {"type": "array", "minItems": 3, "maxItems": 3}
-    range_schema = {
-        "type": "object",
-        "description": "a range of values: exactly one of linspace [a, b, n], logspace [a, b, n] "
-                       "(base-10 exponents) or arange [a, b, step] (b excluded); int: true "
-                       "rounds to integers",
-        "properties": {
-            "linspace": {**triple, "prefixItems": [number, number, count]},
-            "logspace": {**triple, "prefixItems": [number, number, count]},
-            "arange": {**triple, "items": number},
-            "int": {"type": "boolean"},
-        },
-        "additionalProperties": False,
-        "oneOf": [{"required": ["linspace"]}, {"required": ["logspace"]},
-                  {"required": ["arange"]}],
-    }
-    sections, grid_props = {}, {}
+    """JSON Schema (draft 2020-12) of the sweep file format, grid syntax included, for editors: generated from the
+    models that define it (SweepHead; the sections' DataSpec, RBMSpec, TrainSpec; the grid syntax's
+    sweep.config.gridsyntax.grid_schema and its Range)."""
+    head = {name: {k: v for k, v in prop.items() if k != "title"}
+            for name, prop in SweepHead.model_json_schema()["properties"].items()}
+    sections = {}
     for section, model in SECTIONS.items():
         sch = model.model_json_schema()
         sch.pop("title", None)
         sections[section] = sch
-        for name, prop in sch["properties"].items():
-            item = {k: v for k, v in prop.items() if k not in ("default", "title")}
-            options: list = [{"type": "array", "minItems": 1, "items": item}]
-            if FIELDS[f"{section}.{name}"].kind in ("int", "float"):
-                options.append({"$ref": "#/$defs/Range"})
-            grid_props[f"{section}.{name}"] = {"anyOf": options,
-                                               "description": prop.get("description", "")}
-    zip_group = {"type": "object", "minProperties": 1, "properties": grid_props,
-                 "additionalProperties": False,
-                 "description": "keys that vary together: one dimension named by the first key"}
+    grid, defs = gridsyntax.grid_schema()
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "RBM sweep file",
         "type": "object",
         "additionalProperties": False,
-        "required": ["data"],
-        "properties": {
-            "name": {"type": "string", "pattern": _NAME_RE.pattern,
-                     "description": "sweep name (default: the file stem)"},
-            "seed": {"type": "integer", "minimum": 0, "maximum": MAX_SEED, "default": 0,
-                     "description": "master seed"},
-            **sections,
-            "grid": {
-                "type": ["object", "null"],
-                "description": "dotted key -> list of values or range; zip: groups varying "
-                               "together. Dimensions follow the order of the keys.",
-                "properties": {**grid_props,
-                               "zip": {"type": "array", "items": zip_group}},
-                "additionalProperties": False,
-            },
-        },
-        "$defs": {"Range": range_schema},
+        "required": [name for name, model in SECTIONS.items()  # a section with a required field (data.model)
+                     if any(f.is_required() for f in model.model_fields.values())],
+        "properties": {**head, **sections, "grid": grid},
+        "$defs": defs,
     }

@@ -1,11 +1,13 @@
 """One sweep cell: sample its data, train its RBM, return the recorded trajectory.
 
 ``run_cell(spec)`` takes one fully specified cell (the YAML sections ``data``, ``rbm``, ``train`` and
-optionally the master ``seed``, no grid) and returns an ``xarray.Dataset``; no Ray, no store. The sweep
-runner calls :func:`compute_cell` with a checkpoint callback instead, so long cells resume.
+optionally the master ``seed``, no grid; a dict) and returns an ``xarray.Dataset``; no Ray, no store. The sweep
+runner calls :func:`compute_cell` with a checkpoint callback instead, so long cells resume. The other functions
+take the cell's resolved configuration, a :class:`~sweep.config.cellconfig.CellConfig` (``cell.config``).
 
 The data seed and the training seed derive from the master seed and the cell's parameter values
-(:func:`sweep.config.grid.derive_seeds`): ``run_cell`` on a grid cell's spec gives that cell's result.
+(:func:`sweep.config.grid.derive_seeds`): ``run_cell`` on a grid cell's ``config.as_dict()`` with the sweep's master
+``seed`` gives that cell's result.
 """
 
 from __future__ import annotations
@@ -19,58 +21,59 @@ import xarray as xr
 import kernels
 from kernels.train import TrainConfig, TrainState
 
-from ..config.names import STATISTICS_VARIABLES, VARIABLE_ATTRS, is_statistics, variable_dims
+from ..config.cellconfig import CellConfig, DataSpec
+from ..config.names import STATISTICS_VARIABLES, VARIABLE_ATTRS, variable_dims
 from ..config.names import TRAJECTORY_VARIABLES as VARIABLES
 from ..config.grid import expand
-from ..config.sweepfile import split_sizes, sweep_from_dict
-def resolve_cell(spec: dict) -> tuple[dict, int, int]:
-    """Validate a single-cell spec; returns (resolved {data, rbm, train}, data_seed, train_seed)."""
+from ..config.sweepfile import sweep_from_dict
+def resolve_cell(spec: dict) -> tuple[CellConfig, int, int]:
+    """Validate a single-cell spec (a dict); returns (its resolved CellConfig, data_seed, train_seed)."""
     raw = {k: v for k, v in spec.items() if k in ("data", "rbm", "train", "seed", "name")}
     if "grid" in spec:
         raise ValueError("run_cell takes one cell: remove `grid` (use sweep.expand for grids)")
     cell = expand(sweep_from_dict(raw, source="<cell>")).cell(())
-    return cell.spec, cell.data_seed, cell.train_seed
+    return cell.config, cell.data_seed, cell.train_seed
 
 
-def train_config(spec: dict) -> TrainConfig:
-    """The kernels' TrainConfig of a resolved cell spec."""
-    d, r, t = spec["data"], spec["rbm"], spec["train"]
+def train_config(config: CellConfig) -> TrainConfig:
+    """The kernels' TrainConfig of a cell's resolved configuration."""
+    d, r, t = config.data, config.rbm, config.train
     return TrainConfig(
-        visible="spin" if d["model"] == "ising" else "potts",
-        q=2 if d["model"] == "ising" else d["q"],
-        hidden=r["hidden"], n_hidden=r["n_hidden"], fields=r["fields"], gamma=r["gamma"], theta=r["theta"],
-        method=t["method"], pcd_steps=t["pcd_steps"], n_chains=t["n_chains"],
-        learning_rate=t["learning_rate"], batch_size=t["batch_size"], epochs=t["epochs"],
-        record_every=t["record_every"], init_std=t["init_std"],
+        visible="potts" if config.potts else "spin",
+        q=d.q if config.potts else 2,
+        hidden=r.hidden, n_hidden=r.n_hidden, fields=r.fields, gamma=r.gamma, theta=r.theta,
+        method=t.method, pcd_steps=t.pcd_steps, n_chains=t.n_chains,
+        learning_rate=t.learning_rate, batch_size=t.batch_size, epochs=t.epochs,
+        record_every=t.record_every, init_std=t.init_std,
     )
 
 
-def sample_data(data: dict, seed: int) -> np.ndarray:
-    """All n_samples configurations of the cell's data model (exact samplers)."""
-    n, N, beta = data["n_samples"], data["n_visible"], data["beta"]
-    couplings = tuple(float(c) for c in data["couplings"])
-    if data["model"] == "ising":
+def sample_data(data: DataSpec, seed: int) -> np.ndarray:
+    """All n_samples configurations of the cell's data model (`config.data`; exact samplers)."""
+    n, N, beta = data.n_samples, data.n_visible, data.beta
+    couplings = tuple(float(c) for c in data.couplings)
+    if data.model == "ising":
         if couplings == (1.0,):
             return kernels.sample_ising(n, N, beta, seed)
         # Ising with other couplings: the q = 2 cosine ring, K(0) = 1, K(1) = -1, v = 1 - 2x
         x = kernels.sample_xy(n, N, 2, beta, seed, kernel="cosine", couplings=couplings)
         return (1 - 2 * x).astype(np.int8)
-    return kernels.sample_xy(n, N, data["q"], beta, seed, kernel=data["kernel"], couplings=couplings)
+    return kernels.sample_xy(n, N, data.q, beta, seed, kernel=data.kernel, couplings=couplings)
 
 
-def split_data(spec: dict, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def split_data(config: CellConfig, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """First n_train samples train, the rest (test_fraction of n_samples) test."""
-    n_train, _ = split_sizes(spec["data"]["n_samples"], spec["train"]["test_fraction"])
+    n_train, _ = config.split_sizes()
     return samples[:n_train], samples[n_train:]
 
 
-def compute_cell(spec: dict, data_seed: int, train_seed: int, state: Optional[TrainState] = None,
+def compute_cell(config: CellConfig, data_seed: int, train_seed: int, state: Optional[TrainState] = None,
                  on_checkpoint: Optional[Callable[[TrainState], None]] = None) -> TrainState:
     """Sample, then train to the last epoch, calling ``on_checkpoint(state)`` every
     ``train.checkpoint_every`` epochs (not at the end). Resumes from ``state`` when given."""
-    cfg = train_config(spec)
-    train, test = split_data(spec, sample_data(spec["data"], data_seed))
-    every = spec["train"]["checkpoint_every"]
+    cfg = train_config(config)
+    train, test = split_data(config, sample_data(config.data, data_seed))
+    every = config.train.checkpoint_every
     if state is None:
         state = kernels.fit(cfg, train, test, seed=train_seed, stop_epoch=0)
     while state.epoch < cfg.epochs:
@@ -121,33 +124,33 @@ def trajectory_arrays(state: TrainState) -> dict:
                 "loglik_test": tr["loglik_test"].astype(np.float64)}
 
 
-def statistics_arrays(spec: dict, data_seed: int) -> dict:
+def statistics_arrays(config: CellConfig, data_seed: int) -> dict:
     """Spectrum statistics of the cell's data (the same samples a training cell would see): top eigenvalue
     of the correlation matrix and the weight of its eigenvector on the signal modes
     (:func:`sweep.science.spectrum.top_eigen`), as 0-d float64 arrays."""
     from ..science.spectrum import top_eigen
 
-    d = spec["data"]
-    stats = top_eigen(sample_data(d, data_seed), model=d["model"], q=d["q"] if d["model"] == "xy" else None)
+    d = config.data
+    stats = top_eigen(sample_data(d, data_seed), model=d.model, q=d.q if config.potts else None)
     return {v: np.float64(stats[v]) for v in STATISTICS_VARIABLES}
 
 
-def cell_arrays(spec: dict, data_seed: int, train_seed: int, state: Optional[TrainState] = None,
+def cell_arrays(config: CellConfig, data_seed: int, train_seed: int, state: Optional[TrainState] = None,
                 on_checkpoint: Optional[Callable[[TrainState], None]] = None) -> dict:
     """What the store keeps of a cell, as plain arrays: its data statistics, or its training trajectory
     (resuming `state`; with its `epoch` positions)."""
-    if is_statistics(spec):
-        return statistics_arrays(spec, data_seed)
-    arrays = trajectory_arrays(compute_cell(spec, data_seed, train_seed, state, on_checkpoint))
-    check_finite(arrays, spec["train"]["learning_rate"])
+    if config.statistics:
+        return statistics_arrays(config, data_seed)
+    arrays = trajectory_arrays(compute_cell(config, data_seed, train_seed, state, on_checkpoint))
+    check_finite(arrays, config.train.learning_rate)
     return arrays
 
 
-def as_dataset(spec: dict, arrays: dict) -> xr.Dataset:
+def as_dataset(config: CellConfig, arrays: dict) -> xr.Dataset:
     """cell_arrays as a Dataset: the trajectory over (epoch, hidden, visible[, state]), or the statistics as
     scalars; CF attributes from VARIABLE_ATTRS."""
     if "epoch" in arrays:
-        dims = variable_dims(spec["data"]["model"] == "xy")
+        dims = variable_dims(config.potts)
         ds = xr.Dataset({v: (dims[v], arrays[v]) for v in VARIABLES}, coords={"epoch": ("epoch", arrays["epoch"])})
         ds["epoch"].attrs.update(long_name="training epoch (0 = initial weights)")
     else:
@@ -157,10 +160,10 @@ def as_dataset(spec: dict, arrays: dict) -> xr.Dataset:
     return ds
 
 
-def cell_dataset(spec: dict, data_seed: int, train_seed: int, state: Optional[TrainState] = None,
+def cell_dataset(config: CellConfig, data_seed: int, train_seed: int, state: Optional[TrainState] = None,
                  on_checkpoint: Optional[Callable[[TrainState], None]] = None) -> xr.Dataset:
     """The cell's result as a Dataset: its data statistics, or its training trajectory (resuming `state`)."""
-    return as_dataset(spec, cell_arrays(spec, data_seed, train_seed, state, on_checkpoint))
+    return as_dataset(config, cell_arrays(config, data_seed, train_seed, state, on_checkpoint))
 
 
 def run_cell(spec: dict) -> xr.Dataset:
@@ -179,8 +182,8 @@ def run_cell(spec: dict) -> xr.Dataset:
 
 def cell_samples(sweep, sel: Optional[dict] = None, n: int = 100):
     """The first n configurations of one cell's data, redrawn exactly from its data seed (the data a
-    training cell of `sweep` saw): returns (data int[n, N], the cell's data spec, the cell's coordinates).
-    `sel` gives grid coordinate values; dimensions it leaves out take their first value."""
+    training cell of `sweep` saw): returns (data int[n, N], the cell's `config.data` (a DataSpec), the cell's
+    coordinates). `sel` gives grid coordinate values; dimensions it leaves out take their first value."""
     grid = expand(sweep)
     sel = dict(sel or {})
     unknown = [k for k in sel if k not in grid.coords]
@@ -194,5 +197,6 @@ def cell_samples(sweep, sel: Optional[dict] = None, n: int = 100):
             raise ValueError(f"{d}={v!r} is not on the grid ({values[:20]})")
         index.append(values.index(v))
     cell = grid.cell(tuple(index))
-    data = dict(cell.spec["data"], n_samples=min(int(n), int(cell.spec["data"]["n_samples"])))
-    return sample_data(data, cell.data_seed), cell.spec["data"], cell.coords
+    data = cell.config.data
+    first = data.model_copy(update={"n_samples": min(int(n), data.n_samples)})
+    return sample_data(first, cell.data_seed), data, cell.coords

@@ -22,6 +22,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..config.cellconfig import CellConfig
 from ..config.errors import StoreError
 from ..config.grid import Grid, expand
 from ..store.layout import HEALABLE, TABLE_ARRAYS, Layout, check_growth, metadata_problems
@@ -66,6 +67,7 @@ class Plan:
     reclaim: bool = False  # a creation that did not finish is removed first
     heal: list = field(default_factory=list)  # metadata problems the run mends (a growth cut short)
     environment: list = field(default_factory=list)  # differences from the store's bit-identity contract
+    stored_grid: Optional[Grid] = None  # the store's sweep, expanded (resume, extend): what a growth starts from
 
     def describe(self) -> str:
         secs = estimate_total(self.grid, self.todo.flat)
@@ -147,26 +149,26 @@ def _at(table: dict, M: int) -> float:
     return float(np.interp(M, keys, [table[k] for k in keys]))
 
 
-def estimate_seconds(spec: dict) -> float:
+def estimate_seconds(config: CellConfig) -> float:
     """Rough single-core training time of a cell, from the per-update times measured by
     benchmarks/bench_training.py (PCD_BASE, PCD_SWEEP, XY_PCD20, EXACT above), scaled to the cell's visible
     units, rows, chains, Gibbs steps and Potts states (linearly in each)."""
-    d, r, t = spec["data"], spec["rbm"], spec["train"]
-    if t["method"] == "statistics":  # sampling plus an N x N (Nq x Nq) correlation matrix
-        width = d["n_visible"] * (d["q"] if d["model"] == "xy" else 1)
-        return d["n_samples"] * (d["n_visible"] / 1e7 + width * width / 1e9)
-    n_train = d["n_samples"] * (1 - t["test_fraction"])
-    N, M = d["n_visible"], r["n_hidden"]
-    B = min(t["batch_size"], n_train)
-    updates = t["epochs"] * -(-n_train // t["batch_size"])
+    d, r, t = config.data, config.rbm, config.train
+    if config.statistics:  # sampling plus an N x N (Nq x Nq) correlation matrix
+        width = d.n_visible * (d.q if config.potts else 1)
+        return d.n_samples * (d.n_visible / 1e7 + width * width / 1e9)
+    n_train = d.n_samples * (1 - t.test_fraction)
+    N, M = d.n_visible, r.n_hidden
+    B = min(t.batch_size, n_train)
+    updates = t.epochs * -(-n_train // t.batch_size)
     size = N / 100
-    if t["method"] == "exact":
+    if t.method == "exact":
         per = _at(EXACT, M) * B / 100 * size + max(0, 2 ** M - 2 ** 5) * N * M / EXACT_TERMS_PER_S
         # (EXACT beyond M = 5 grows like M: the data term; the sum over hidden states is the second term)
         return updates * per
-    C, k = t["n_chains"] or t["batch_size"], t["pcd_steps"]
-    if d["model"] == "xy":  # the Potts sweeps dominate: scale the measured PCD-20 update by k, chains and q
-        per = _at(XY_PCD20, M) * (k / 20) * (C / 100) * (d["q"] / 10) * size
+    C, k = t.n_chains or t.batch_size, t.pcd_steps
+    if config.potts:  # the Potts sweeps dominate: scale the measured PCD-20 update by k, chains and q
+        per = _at(XY_PCD20, M) * (k / 20) * (C / 100) * (d.q / 10) * size
     else:
         per = _at(PCD_BASE, M) * (B + C) / 200 * size + _at(PCD_SWEEP, M) * k * C / 100 * size
     return updates * per
@@ -179,15 +181,18 @@ COST_KEYS = ("data.n_samples", "data.n_visible", "data.model", "data.q", "rbm.n_
 def estimate_total(grid: Grid, flat) -> float:
     """estimate_seconds summed over the cells at flat positions `flat` (one estimate per combination of the
     dimensions that set a COST_KEYS value: fast for 1e5 cells)."""
-    return sum(n * estimate_seconds(cell.spec) for cell, n in grid.representatives(COST_KEYS, flat))
+    return sum(n * estimate_seconds(cell.config) for cell, n in grid.representatives(COST_KEYS, flat))
 
 
-def plan_sweep(sweep: Sweep, store_url: str, storage_options: Optional[dict] = None) -> Plan:
-    """Reconcile a sweep with its store (read-only; raises StoreError for a location `sweep run` never touches,
-    SpecError for a sweep with no grid key)."""
+def plan_sweep(sweep: Sweep, store: "str | ResultsStore", storage_options: Optional[dict] = None) -> Plan:
+    """Reconcile a sweep with its store, a URL (with its `storage_options`) or a ResultsStore already opened (whose
+    parsed sweep the plan then shares); read-only. Raises StoreError for a location `sweep run` never touches,
+    SpecError for a sweep with no grid key."""
     require_grid(sweep)
     grid = expand(sweep)
-    store = ResultsStore(store_url, storage_options)
+    if not isinstance(store, ResultsStore):
+        store = ResultsStore(store, storage_options)
+    store_url = store.url
     state = store.check_usable()
     everything = CellList(grid, np.arange(grid.size))
     if state in ("absent", "incomplete"):
@@ -222,7 +227,7 @@ def plan_sweep(sweep: Sweep, store_url: str, storage_options: Optional[dict] = N
     todo = np.flatnonzero(~done)
     return Plan(sweep, grid, store, "extend" if verdict == "extends" else "resume", CellList(grid, todo),
                 int(done.sum()), diff, [], int((~inside).sum()), heal=[p for p in problems if p.kind in HEALABLE],
-                environment=env)
+                environment=env, stored_grid=old_grid)
 
 
 # ------------------------------------------------------------------------------------- bounded work
@@ -232,24 +237,24 @@ class TooLarge(StoreError):
     anyway)."""
 
 
-def cell_memory(spec: dict, records: int, chunk: int) -> int:
+def cell_memory(config: CellConfig, records: int, chunk: int) -> int:
     """Rough peak bytes of memory of one cell in its worker, from its arrays' sizes: the data samples (int8, and
     the training copy), the training state (parameters in float64 with the model's tables, gradients and a
     checkpoint's copy; chains and minibatch rows), the recorded trajectory (kept as float64 records, stacked, then
     converted to float32) and the cell's data chunk as the store lays it out (`chunk` bytes, encoded once more)."""
-    d, r, t = spec["data"], spec["rbm"], spec["train"]
-    N, n = d["n_visible"], d["n_samples"]
-    Q = d["q"] if d["model"] == "xy" else 1
+    d, r, t = config.data, config.rbm, config.train
+    N, n = d.n_visible, d.n_samples
+    Q = d.q if config.potts else 1
     data = 2 * n * N
-    if t["method"] == "statistics":  # the correlation matrix of the N (Nq) one-hot units and its eigenvectors
+    if config.statistics:  # the correlation matrix of the N (Nq) one-hot units and its eigenvectors
         width = N * Q
         return data + 3 * 8 * width * width
-    M = r["n_hidden"]
+    M = r.n_hidden
     params = M * N * Q + N * Q + 2 * M
-    C = 0 if t["method"] == "exact" else (t["n_chains"] or t["batch_size"])
-    B = t["batch_size"]
+    C = 0 if t.method == "exact" else (t.n_chains or t.batch_size)
+    B = t.batch_size
     state = 8 * 8 * params + (B + C) * (N + 8 * M) + 2 * C * N
-    if t["method"] == "exact":
+    if t.method == "exact":
         state += min((1 << min(M, 62)) * (N + 1), 1 << 22) * 8  # the 2^M moments scratch, when it fits 32 MB
     trajectory = records * (params + 2) * (8 + 8 + 4)
     return int(data + state + trajectory + 2 * chunk)
@@ -296,9 +301,9 @@ def footprint(grid: Grid) -> Footprint:
     keys = COST_KEYS + ("train.record_every", "train.n_chains")
     memory = 0
     for cell, _ in grid.representatives(keys):
-        t = cell.spec["train"]
-        records = 0 if t["method"] == "statistics" else len(recorded_epochs({(t["epochs"], t["record_every"])}))
-        memory = max(memory, cell_memory(cell.spec, records, chunk))
+        t = cell.config.train
+        records = 0 if cell.config.statistics else len(recorded_epochs({(t.epochs, t.record_every)}))
+        memory = max(memory, cell_memory(cell.config, records, chunk))
     table = sum(np.dtype(dtype).itemsize for dtype, _, _ in TABLE_ARRAYS.values() if dtype is not str)
     fixed = 8 * (len(lay.epochs) + lay.n_hidden + lay.n_visible + lay.n_states) + 64 * sum(grid.shape) + 65536
     return Footprint(memory, chunk, table, fixed)

@@ -53,7 +53,6 @@ import numpy as np
 from ..store import layout
 
 from ..config.errors import StorageFailure, StoreError
-from ..config.grid import expand
 from ..store.lease import Lease, take_forced_unlocks
 from ..store.location import environment_failure
 from .launcher import LAUNCHERS, BatchFailed, ClusterUnreachable, ExecutorLost, Launcher, NodeLost
@@ -216,7 +215,7 @@ def _prepare(plan: Plan, lease: Lease) -> list:
     if plan.heal:
         layout.restore_metadata(st, plan.heal, lease)
     if plan.action == "extend":
-        layout.grow(st, plan.sweep, expand(st.sweep()), lease)
+        layout.grow(st, plan.sweep, plan.stored_grid, lease)
     stored = st.environment()
     if plan.environment or (stored and set(contract()) - set(stored)):  # changed, or recorded before some entries
         lease.check()
@@ -338,12 +337,13 @@ def _run_sweep(sweep: Sweep, url: str, address, max_parallel, storage_options, p
                allow_env_change, verbose, log, stop, allow_large, launcher: Launcher) -> RunSummary:
     # tasks get an absolute path: Ray workers do not run in the driver's folder (on a cluster, not on its machine)
     t0 = time.time()
+    record = run_record()  # this run's record: its command names the lease holder and heads the log
     st = ResultsStore(url, storage_options)
     task_url = st.location.root if st.location.local else url
     try:
         st.check_usable()  # refuse a location `sweep run` never touches before making anything there
         made_folder = st.location.makedirs()
-        lease = Lease.acquire(st.location, command=run_record()["command"], stop=stop)
+        lease = Lease.acquire(st.location, command=record["command"], stop=stop)
     except OSError as exc:
         raise _storage_failure(url, exc) from None
     try:
@@ -353,7 +353,7 @@ def _run_sweep(sweep: Sweep, url: str, address, max_parallel, storage_options, p
         raise
     try:
         try:
-            plan = plan_sweep(sweep, url, storage_options)
+            plan = plan_sweep(sweep, st)
             _refuse(plan, allow_env_change)
             check_fits(plan, allow_large)
             if len(plan.todo):  # join Ray before changing the store: an unreachable cluster leaves it as it was
@@ -364,7 +364,7 @@ def _run_sweep(sweep: Sweep, url: str, address, max_parallel, storage_options, p
             if len(plan.todo):
                 run.log = RunLog(log_path(url, st.location.root if st.location.local else None, sweep.name)
                                  if log else None)
-                run.log.write(f"{run_record()['command']}\n" + "\n".join(plan.describe().splitlines()[:3]))
+                run.log.write(f"{record['command']}\n" + "\n".join(plan.describe().splitlines()[:3]))
                 from .cell import check_kernel_cache  # damaged compiled kernels removed (and logged) before dispatch
 
                 for name in check_kernel_cache():
@@ -373,7 +373,6 @@ def _run_sweep(sweep: Sweep, url: str, address, max_parallel, storage_options, p
                 run.accepted += _check_nodes(url, st, nodes, allow_env_change)
                 for line in run.accepted:
                     run.log.write(f"environment change accepted: {line}")
-            record = run_record()
             if run.accepted:
                 record["environment_change"] = run.accepted
             forced = take_forced_unlocks(lease)
@@ -534,7 +533,7 @@ def _dispatch(launcher: Launcher, plan: Plan, table: CellTable, url: str, storag
                 batcher.record(res.seconds, len(cells))
                 for c, r in zip(cells, res.cells):
                     tally.ran += 1
-                    bar.eta.finished(estimate_seconds(c.spec), r.wall_time)
+                    bar.eta.finished(estimate_seconds(c.config), r.wall_time)
                     tries = int(attempts[c.index]) + res.attempt
                     if r.status == DONE:
                         bar.done += 1

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..store import checkpoints
 from .cell import Diverged
+from ..config.cellconfig import CellConfig
 from ..config.grid import Cell
 from ..store.lease import read_holder
 from ..store.location import environment_failure
@@ -33,9 +34,8 @@ class StorageTrouble(Exception):
     """A storage operation of a cell failed because of its environment; carries the original error."""
 
 
-def _may_checkpoint(spec: dict) -> bool:
-    t = spec["train"]
-    return t["method"] != "statistics" and t["checkpoint_every"] < t["epochs"]
+def _may_checkpoint(config: CellConfig) -> bool:
+    return not config.statistics and config.train.checkpoint_every < config.train.epochs
 
 
 def execute_cell(store: ResultsStore, cell: Cell, attempt: int) -> CellOutcome:
@@ -48,7 +48,7 @@ def execute_cell(store: ResultsStore, cell: Cell, attempt: int) -> CellOutcome:
 
     idx = cell.index
     t0 = time.perf_counter()
-    ckpt = checkpoints.load(store.location, idx) if _may_checkpoint(cell.spec) else None
+    ckpt = checkpoints.load(store.location, idx) if _may_checkpoint(cell.config) else None
     state = None
     if ckpt is not None and int(ckpt["cell_train_seed"]) == cell.train_seed \
             and int(ckpt["cell_data_seed"]) == cell.data_seed:
@@ -68,7 +68,7 @@ def execute_cell(store: ResultsStore, cell: Cell, attempt: int) -> CellOutcome:
         saved[0] += 1
 
     try:
-        arrays = cell_arrays(cell.spec, cell.data_seed, cell.train_seed, state, on_checkpoint)
+        arrays = cell_arrays(cell.config, cell.data_seed, cell.train_seed, state, on_checkpoint)
     except StorageTrouble as exc:
         raise exc.__cause__ from None
     except Diverged as exc:

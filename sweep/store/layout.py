@@ -35,7 +35,7 @@ from ..config.errors import StoreError
 from ..config.fields import canonical_json
 from ..config.grid import Grid, expand
 from .lease import LEASE_DIR, Lease
-from ..config.names import DIGEST, DIGEST_DIM, STATISTICS_VARIABLES, VARIABLE_ATTRS, is_statistics, variable_dims
+from ..config.names import DIGEST, DIGEST_DIM, STATISTICS_VARIABLES, VARIABLE_ATTRS, variable_dims
 from .outcomes import DONE, PENDING, STATUS_NAMES
 from ..config.sweepfile import Sweep, recorded_epochs
 from .results_store import CREATING, LAYOUT_VERSION, ROOT, ResultsStore
@@ -56,15 +56,15 @@ class Layout:
 
     @classmethod
     def of(cls, grid: Grid) -> "Layout":
-        if is_statistics(next(iter(grid)).spec):  # a sweep never mixes them (sweep.config.sweepfile)
+        if next(iter(grid)).config.statistics:  # a sweep never mixes them (sweep.config.sweepfile)
             return cls((), 0, 0, 0, statistics=True)
         pairs, M, N, q = set(), 1, 2, 0
         for cell, _ in grid.representatives(LAYOUT_KEYS):
-            t, d, r = cell.spec["train"], cell.spec["data"], cell.spec["rbm"]
-            pairs.add((t["epochs"], t["record_every"]))
-            M, N = max(M, r["n_hidden"]), max(N, d["n_visible"])
-            if d["model"] == "xy":
-                q = max(q, d["q"])
+            t, d, r = cell.config.train, cell.config.data, cell.config.rbm
+            pairs.add((t.epochs, t.record_every))
+            M, N = max(M, r.n_hidden), max(N, d.n_visible)
+            if cell.config.potts:
+                q = max(q, d.q)
         # the union of the cells' recorded epochs, bounded by validation (sweep.config.sweepfile.MAX_RECORDS), no per-epoch set
         return cls(tuple(recorded_epochs(pairs).tolist()), M, N, q)
 

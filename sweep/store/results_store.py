@@ -64,6 +64,7 @@ class ResultsStore:
         self.url = self.location.url
         self.storage_options = self.location.storage_options
         self._group = None
+        self._stored: Optional[tuple] = None  # ((sweep_yaml, sweep_source), the Sweep parsed from them)
 
     # -- state
     def exists(self) -> bool:
@@ -113,7 +114,7 @@ class ResultsStore:
         if not isinstance(dims, list) or not all(isinstance(d, str) for d in dims):
             return "root attribute grid_dims is not a list of dimension names"
         try:
-            parse_sweep(attrs["sweep_yaml"], source=str(attrs.get("sweep_source", "<store>")))
+            self._parse(attrs)
         except Exception as exc:  # noqa: BLE001 - SpecError, or whatever else a damaged text makes the parser raise
             first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
             return f"root attribute sweep_yaml is not a valid sweep file ({first})"
@@ -193,11 +194,18 @@ class ResultsStore:
         return dict(self.root_metadata().get("attributes", {}))
 
     def sweep(self) -> Sweep:
+        """The store's sweep (its root attributes' sweep file, validated); StoreError when the root cannot be used
+        (root_problem). Parsed once per text: the checks before it and every later call share the Sweep."""
         problem = self.root_problem()
         if problem is not None:
             raise StoreError(problem)
-        a = self.attrs()
-        return parse_sweep(a["sweep_yaml"], source=a.get("sweep_source", "<store>"))
+        return self._parse(self.attrs())
+
+    def _parse(self, attrs: dict) -> Sweep:
+        key = (attrs["sweep_yaml"], str(attrs.get("sweep_source", "<store>")))
+        if self._stored is None or self._stored[0] != key:
+            self._stored = (key, parse_sweep(key[0], source=key[1]))
+        return self._stored[1]
 
     def dims(self) -> tuple:
         return tuple(self.attrs()["grid_dims"])

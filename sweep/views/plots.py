@@ -660,11 +660,11 @@ def samples_of(sweep, sel: Optional[dict] = None, n: int = 100, ax=None):
     from ..run.cell import cell_samples  # the kernels, loaded only for this plot
 
     data, spec, coords = cell_samples(sweep, sel, n)
-    xy = spec["model"] == "xy"
+    xy = spec.model == "xy"
     what = (f"{len(data)} exact configurations of the {'XY' if xy else 'Ising'} ring\n"
-            f"N = {spec['n_visible']}" + (f", q = {spec['q']}" if xy else "") + f", β = {spec['beta']:g}"
+            f"N = {spec.n_visible}" + (f", q = {spec.q}" if xy else "") + f", β = {spec.beta:g}"
             + "".join(f", {k} = {_fmt(v)}" for k, v in coords.items() if k not in ("beta",)))
-    return samples(data, spec["model"], spec.get("q"), what=what, ax=ax)
+    return samples(data, spec.model, spec.q, what=what, ax=ax)
 
 
 PLOTS = {

@@ -35,7 +35,7 @@ from .table import WORK_PER_VALUE, DoesNotFit, cells_table, is_statistics_store
 from ..run.memory import available_memory, nbytes
 from ..store.outcomes import FAILED, STATUS_NAMES
 from ..config.names import REPLICA_DIMS
-from .status import default_axes, status_map, summary
+from .status import default_axes, status_map, stored_sweep, summary
 
 """Grid dimensions of replicas: averaged in the phase diagram, kept as lines in the trajectories."""
 DPI = 90
@@ -261,8 +261,9 @@ def _flat(ds: xr.Dataset, name: str) -> np.ndarray:
     return np.ravel(ds[name].transpose(*ds["status"].dims).values)
 
 
-def render_report(ds: xr.Dataset, store: Optional[str] = None) -> str:
-    """The report of `ds` (a store's Dataset) as one HTML document; `store` names it on the page."""
+def render_report(ds: xr.Dataset, store: Optional[str] = None, sweep=None) -> str:
+    """The report of `ds` (a store's Dataset) as one HTML document; `store` names it on the page. `sweep`: the
+    store's sweep when the caller has it parsed (ResultsStore.sweep()), else read from `ds` (stored_sweep)."""
     a = ds.attrs
     try:
         name = json.loads(a.get("sweep_normalized", "{}")).get("name", "")
@@ -281,7 +282,8 @@ def render_report(ds: xr.Dataset, store: Optional[str] = None) -> str:
              ("report made", time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime()) + f" by rbm-sweep {__version__}")]
     parts.append("<table class=facts>" + "".join(f"<tr><th>{esc(k)}</th><td style='text-align:left'>{esc(v)}</td></tr>"
                                                  for k, v in facts if v) + "</table>")
-    parts.append("<h2 id=summary>Summary</h2>" + _pre(summary(ds, None, driver_known=False)))
+    sweep = sweep if sweep is not None else stored_sweep(ds)
+    parts.append("<h2 id=summary>Summary</h2>" + _pre(summary(ds, None, driver_known=False, sweep=sweep)))
     parts.append("<h2 id=sweep>Sweep file</h2>" + _pre(a.get("sweep_yaml", "(not recorded)")))
     dims = default_axes(ds["status"].dims)
     parts.append("<h2 id=status>Status map</h2>")
@@ -324,10 +326,11 @@ def render_report(ds: xr.Dataset, store: Optional[str] = None) -> str:
             + "\n".join(parts) + f"\n<script>{SORT_JS}</script>\n</body></html>\n")
 
 
-def write_report(ds_or_store, out, storage_options: Optional[dict] = None) -> Path:
+def write_report(ds_or_store, out, storage_options: Optional[dict] = None, sweep=None) -> Path:
     """Write the report of a store (a Dataset, or a store path or URL) to `out` (HTML, UTF-8), atomically
-    (sweep.views.export.write_atomically: its folder must exist); returns `out`. OutputError (a ValueError) for a refused
-    path, OSError when the file cannot be written."""
+    (sweep.views.export.write_atomically: its folder must exist); returns `out`. `sweep`: the store's, when the
+    caller has it parsed (render_report). OutputError (a ValueError) for a refused path, OSError when the file
+    cannot be written."""
     from ..store.results_store import open_results
 
     if isinstance(ds_or_store, xr.Dataset):
@@ -338,7 +341,7 @@ def write_report(ds_or_store, out, storage_options: Optional[dict] = None) -> Pa
     from .export import check_output, write_atomically
 
     out = check_output(out)  # before the work: a path that cannot be written is refused first
-    text = render_report(ds, store)
+    text = render_report(ds, store, sweep)
     return write_atomically(out, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 

@@ -19,16 +19,18 @@ def counts(status: np.ndarray) -> dict:
     return {name: int((status == k).sum()) for k, name in enumerate(STATUS_NAMES)}
 
 
-def summary(ds: xr.Dataset, driver: str | None = None, driver_known: bool = True) -> str:
+def summary(ds: xr.Dataset, driver: str | None = None, driver_known: bool = True, sweep=None) -> str:
     """`<file>: N cells: ... pending, ... running, ... done, ... failed`, who runs the sweep, and the time spent
     and left. `driver`: the live holder of the store's lease (a description), None when no driver holds it:
-    cells marked running are then stale (nobody runs them; the next `sweep run` does)."""
+    cells marked running are then stale (nobody runs them; the next `sweep run` does). `sweep`: the store's
+    sweep (a Sweep: ResultsStore.sweep() or stored_sweep(ds)), for the time left from the cells' estimates; None
+    for the mean time of a done cell."""
     st = ds["status"].values
     c = counts(st)
     done = st == DONE
     wall = ds["wall_time"].values
     spent = float(np.nansum(wall[done]))
-    left = _time_left(ds, st, spent)
+    left = _time_left(sweep, st, spent)
     text = f"{ds.attrs.get('sweep_source', '')}: {st.size} cells: " + ", ".join(f"{v} {k}" for k, v in c.items())
     if driver:
         text += f"\nbeing run by {driver}"
@@ -39,17 +41,29 @@ def summary(ds: xr.Dataset, driver: str | None = None, driver_known: bool = True
     return text + f"\ntime spent in done cells: {spent:.1f} core-s; estimated left: {left_text}"
 
 
-def _time_left(ds: xr.Dataset, st: np.ndarray, spent: float) -> float | None:
+def stored_sweep(ds: xr.Dataset):
+    """The sweep a store's Dataset holds (its `sweep_yaml` attribute, parsed), None when it holds none that parses
+    (an old store). For a Dataset alone: a command that opened the store has it already (ResultsStore.sweep())."""
+    from ..config.sweepfile import parse_sweep
+
+    try:
+        return parse_sweep(ds.attrs["sweep_yaml"], ds.attrs.get("sweep_source", "<store>"))
+    except Exception:  # noqa: BLE001 - no sweep file stored, or one that no longer parses: no per-cell estimates
+        return None
+
+
+def _time_left(sweep, st: np.ndarray, spent: float) -> float | None:
     """Core-seconds left: the plan's per-cell estimates (sweep.run.plan.estimate_seconds) of the cells not done, times
     the measured/estimated ratio of the done ones (1 before any is done), as the run's ETA does. Without the
-    stored sweep file: the mean time of a done cell times the cells left (None when none is done)."""
+    store's sweep: the mean time of a done cell times the cells left (None when none is done)."""
     done = st == DONE
     try:
         from ..config.grid import expand
         from ..run.plan import estimate_total
-        from ..config.sweepfile import parse_sweep
 
-        grid = expand(parse_sweep(ds.attrs["sweep_yaml"], ds.attrs.get("sweep_source", "<store>")))
+        if sweep is None:
+            raise ValueError("no sweep file stored")
+        grid = expand(sweep)
         if tuple(grid.shape) != st.shape:
             raise ValueError("the table is not the sweep's grid")
         flat = done.ravel()
@@ -117,4 +131,4 @@ def failures(ds: xr.Dataset, full: bool = False) -> str:
     return "\n".join(out)
 
 
-__all__ = ["LEGEND", "PENDING", "counts", "failures", "status_map", "summary"]
+__all__ = ["LEGEND", "PENDING", "counts", "failures", "status_map", "stored_sweep", "summary"]

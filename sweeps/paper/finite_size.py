@@ -227,10 +227,10 @@ def spectra(ds: xr.Dataset, sample=sample_data, progress: bool = False) -> xr.Da
         it = iter(pos)
         for d in grid.dims:
             full.append(next(it) if d in ddims else 0)
-        data = grid.cell(tuple(full)).spec["data"]
+        data = grid.cell(tuple(full)).config.data
         v = sample(data, int(seeds[pos]))
         st = spectrum(v)
-        N, n, beta = data["n_visible"], data["n_samples"], data["beta"]
+        N, n, beta = data.n_visible, data.n_samples, data.beta
         for k in measured:
             out[k][pos] = st[k]
         vec[pos + (slice(0, N),)] = st["top_vector"]

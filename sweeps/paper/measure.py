@@ -25,6 +25,7 @@ from sweep.science import analysis as an
 from sweep.science import spectrum
 from sweep.science import theory
 from sweep.config.grid import expand
+from sweep.run.cell import cell_samples
 
 pd.set_option("display.width", 200)
 pd.set_option("display.max_columns", 30)
@@ -64,13 +65,13 @@ def fig2(ds, args):
     grid = expand(sw)
     rows = []
     for cell in grid:
-        d = cell.spec["data"]
-        data, _, _ = spectrum.cell_samples(sw, cell.coords, n=d["n_samples"])
+        d = cell.config.data
+        data, _, _ = cell_samples(sw, cell.coords, n=d.n_samples)
         dist = np.arange(1, 6)
-        xy = d["model"] == "xy"
-        m, e = spectrum.pair_correlation(data, dist, d["model"], q=d["q"] if xy else None)
-        exact = (theory.xy_pair_correlation(d["beta"], d["q"], d["n_visible"], dist, kernel=d["kernel"]) if xy
-                 else theory.ising_pair_correlation(d["beta"], d["n_visible"], dist))
+        xy = d.model == "xy"
+        m, e = spectrum.pair_correlation(data, dist, d.model, q=d.q if xy else None)
+        exact = (theory.xy_pair_correlation(d.beta, d.q, d.n_visible, dist, kernel=d.kernel) if xy
+                 else theory.ising_pair_correlation(d.beta, d.n_visible, dist))
         z = (m - exact) / e
         rows.append({**cell.coords, "n": len(data), **{f"C({k}) data/exact": f"{a:.4f}/{b:.4f}"
                                                       for k, a, b in zip(dist, m, exact)},
@@ -448,8 +449,8 @@ def _modes(ds, betas, counts):
     out = {}
     for b in betas:
         for n in counts:
-            data, spec, _ = spectrum.cell_samples(sw, {"beta": b, "n_samples": n, **rep}, n=int(n))
-            st = spectrum.top_eigen(data, spec["model"], q=spec["q"] if spec["model"] == "xy" else None)
+            data, spec, _ = cell_samples(sw, {"beta": b, "n_samples": n, **rep}, n=int(n))
+            st = spectrum.top_eigen(data, spec.model, q=spec.q if spec.model == "xy" else None)
             out[(b, n)] = (st["uniform_mode_weight"], st["low_mode_weight"])
     return out
 
