@@ -119,7 +119,8 @@ def run(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
     """
     from ..config.errors import StoreError
     from ..run.plan import TooLarge
-    from ..run.runner import RunInProgress, default_store, run_sweep
+    from ..run.plan import default_store
+    from ..run.runner import RunInProgress, run_sweep
 
     launcher = LauncherName(launcher).value
     if launcher == "serial" and address:
@@ -259,7 +260,7 @@ def plan(file: Path = typer.Argument(..., help="Sweep file (YAML)."),
 
     Example: sweep plan sweeps/quickstart.yaml
     """
-    from ..run.runner import default_store
+    from ..run.plan import default_store
 
     sweep = _load(file, sets)
     url = store or default_store(sweep)
@@ -277,7 +278,7 @@ def resolve_store(arg: str) -> str:
     """A store argument: a sweep file (.yaml / .yml, existing) names its default store; anything else is the
     store's path or URL."""
     if _is_sweep_file(arg):
-        from ..run.runner import default_store
+        from ..run.plan import default_store
 
         return default_store(_load(Path(arg), grid=False))  # only its name is needed
     return arg
@@ -331,43 +332,28 @@ def status(store: str = typer.Argument(..., help=STORE_HELP),
     store = resolve_store(store)
     import time
 
-    from ..views import status as report
-    from ..store.results_store import DONE, FAILED, ResultsStore
-
-    from ..store.lease import live_holder
-
     from ..config.errors import StoreError
+    from ..store.results_store import ResultsStore
+    from ..views.status import store_status
 
+    axes = map_.split(",") if map_ else None
+    if axes is not None and not 1 <= len(axes) <= 2:
+        _fail(f"--map {map_!r}: give one or two grid dimensions, e.g. --map beta,n_samples")
     opened = ResultsStore(store, _storage_options(store))
     while True:
-        st = _usable(opened)  # every refresh: a store damaged meanwhile is said so
-        ds = _dataset(store, st)
-        try:
-            holder = live_holder(st.location)
-            sweep = st.sweep()  # parsed once, by the checks (the time left comes from its cells' estimates)
+        try:  # every refresh: a store damaged meanwhile is said so
+            now = store_status(opened)
         except StoreError as exc:
             _fail(str(exc) if str(exc).startswith(store) else f"{store}: {exc}")
         except Exception as exc:  # noqa: BLE001 - re-raised unless the storage environment failed
             _store_trouble(store, exc)
-        dims = list(ds["status"].dims)
-        axes = map_.split(",") if map_ else report.default_axes(dims)
-        if len(axes) > 2 or not axes:
-            _fail(f"--map {map_!r}: give one or two grid dimensions, e.g. --map beta,n_samples")
-        valid = holder is not None and not holder.problem
         try:
-            text = report.summary(ds, holder.describe() if valid else None, driver_known=holder is None, sweep=sweep) + "\n" + report.status_map(ds, axes[0], axes[1] if len(axes) > 1 else None)
-            if holder is not None and holder.problem:
-                text += (f"\nlease: {holder.key} is not a valid lease ({holder.problem}); `sweep run` takes the store "
-                         "over once it is seen unchanged for a lease period, `sweep unlock` removes it")
+            text = now.text(axes, tracebacks=tracebacks)
         except ValueError as exc:
             _fail(f"--map: {exc}")
-        fails = report.failures(ds, full=tracebacks)
-        if fails:
-            text += "\n" + fails
         if watch > 0:
             typer.echo("\033[2J\033[H" + text if sys.stdout.isatty() else text)
-            st = ds["status"].values
-            if ((st == DONE) | (st == FAILED)).all():
+            if now.finished:
                 break
             time.sleep(watch)
         else:
@@ -516,47 +502,22 @@ def verify(store: str = typer.Argument(..., help=STORE_HELP),
     """
     store = resolve_store(store)
     from ..config.errors import StoreError
-    from ..store.lease import Lease
-    from ..store.results_store import ResultsStore
-    from ..store.verify import verify as check
+    from ..run.maintenance import verify as verify_store
 
-    lease = None
     try:
-        if repair:
-            st = ResultsStore(store, _storage_options(store))
-            state = st.state()
-            if state == "damaged":
-                if sweep_file is None:
-                    _fail(f"{store}: the root metadata is damaged ({st.root_problem()}); give the sweep file it was "
-                          f"made with: sweep verify {store} --repair --sweep FILE")
-                lease = Lease.acquire(st.location, "sweep verify --repair")
-                from ..store.layout import restore_root
-                from ..run.provenance import contract
-
-                kept = st.location.exists("zarr.json")
-                restore_root(st, _load(sweep_file), contract(), lease)
-                typer.echo(f"restored the root metadata from {sweep_file}"
-                           + (" (earlier run records are kept where they still read)" if kept
-                              else " (earlier run records are lost)"))
-            st = _open(store, checks=False)
-            lease = lease or Lease.acquire(st.location, "sweep verify --repair")
-        else:
-            st = _open(store, checks=False)
-        rep = check(st, repair=repair, lease=lease)
+        result = verify_store(store, repair=repair, sweep=_load(sweep_file) if repair and sweep_file else None,
+                              storage_options=_storage_options(store))
     except StoreError as exc:
         _fail(str(exc) if str(exc).startswith(store) else f"{store}: {exc}")
     except typer.Exit:
         raise
     except Exception as exc:  # noqa: BLE001 - re-raised unless the storage environment failed
         _store_trouble(store, exc)
-    finally:
-        if lease is not None:
-            lease.release()
-    dims = st.dims()
-
-    def label(idx):
-        return ", ".join(f"{d}[{i}]" for d, i in zip(dims, idx))
-
+    rep, label = result.report, result.label
+    if result.restored:
+        typer.echo(f"restored the root metadata from {sweep_file}"
+                   + (" (earlier run records are kept where they still read)" if result.records_kept
+                      else " (earlier run records are lost)"))
     for p in rep.metadata:
         typer.echo(f"metadata: {p.detail}")
     for idx, problems in rep.corrupt.items():
@@ -572,7 +533,7 @@ def verify(store: str = typer.Argument(..., help=STORE_HELP),
     typer.echo(f"{rep.cells} cells checked: {len(rep.metadata)} metadata problems, {len(rep.corrupt)} corrupt, "
                f"{len(rep.torn)} torn, {len(rep.partial_files)} partial files"
                + ("; repaired: rerun `sweep run` to recompute them" if rep.repaired else ""))
-    raise typer.Exit(0 if rep.clean or rep.repaired else 1)
+    raise typer.Exit(0 if result.ok else 1)
 
 
 @app.command()
@@ -587,12 +548,10 @@ def unlock(store: str = typer.Argument(..., help=STORE_HELP),
     """
     store = resolve_store(store)
     from ..config.errors import StoreError
-    from ..store.lease import break_lease
-    from ..store.results_store import ResultsStore
+    from ..run.maintenance import unlock as unlock_store
 
-    st = ResultsStore(store, _storage_options(store))
     try:
-        holder = break_lease(st.location, force=force)
+        holder = unlock_store(store, force=force, storage_options=_storage_options(store))
     except StoreError as exc:
         _fail(str(exc) if str(exc).startswith(store) else f"{store}: {exc}")
     except Exception as exc:  # noqa: BLE001 - re-raised unless the storage environment failed

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -182,6 +183,24 @@ def estimate_total(grid: Grid, flat) -> float:
     """estimate_seconds summed over the cells at flat positions `flat` (one estimate per combination of the
     dimensions that set a COST_KEYS value: fast for 1e5 cells)."""
     return sum(n * estimate_seconds(cell.config) for cell, n in grid.representatives(COST_KEYS, flat))
+
+
+def default_store(sweep: Sweep) -> str:
+    """Where a sweep's results go when no store is given: results/<name>.zarr in the working folder."""
+    return str(Path("results") / f"{sweep.name}.zarr")
+
+
+def plan(sweep: "Sweep | str | Path", store: Optional[str] = None, storage_options: Optional[dict] = None) -> Plan:
+    """What `run_sweep` would do (`sweep plan`), changing nothing: `sweep` a Sweep or a sweep file, `store` its
+    path or URL (default: default_store), `storage_options` None for those of the environment. The Plan's
+    `describe()` is the text `sweep plan` prints."""
+    from ..config.sweepfile import load_sweep
+    from ..store.options import storage_options as options_from_environment
+
+    if not isinstance(sweep, Sweep):
+        sweep = load_sweep(sweep)
+    url = store or default_store(sweep)
+    return plan_sweep(sweep, url, options_from_environment(url) if storage_options is None else storage_options)
 
 
 def plan_sweep(sweep: Sweep, store: "str | ResultsStore", storage_options: Optional[dict] = None) -> Plan:

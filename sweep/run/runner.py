@@ -56,7 +56,7 @@ from ..config.errors import StorageFailure, StoreError
 from ..store.lease import Lease, take_forced_unlocks
 from ..store.location import environment_failure
 from .launcher import LAUNCHERS, BatchFailed, ClusterUnreachable, ExecutorLost, Launcher, NodeLost
-from .plan import Plan, check_fits, estimate_seconds, estimate_total, plan_sweep
+from .plan import Plan, check_fits, default_store, estimate_seconds, estimate_total, plan_sweep  # noqa: F401 - default_store re-exported
 from .progress import Eta, RunProgress, progress_mode
 from .provenance import cell_record, contract, run_record
 from .runlog import RunLog, log_path
@@ -70,10 +70,6 @@ from ..store.verify import is_partial
 TASK_SECONDS = 1.0  # target work per task: long enough to amortise scheduling, short enough to balance and retry
 MAX_BATCH = 1000
 FLUSH_SECONDS = 1.0  # the driver writes the cell table at most about this often (and at the end)
-
-
-def default_store(sweep: Sweep) -> str:
-    return str(Path("results") / f"{sweep.name}.zarr")
 
 
 class EnvironmentChanged(StoreError):

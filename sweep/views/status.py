@@ -6,6 +6,8 @@ Map symbols (over the cells that share an (x, y) position, other dimensions such
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import xarray as xr
 
@@ -132,3 +134,72 @@ def failures(ds: xr.Dataset, full: bool = False) -> str:
 
 
 __all__ = ["LEGEND", "PENDING", "counts", "failures", "status_map", "stored_sweep", "summary"]
+
+
+@dataclass
+class StoreStatus:
+    """A store's status at one moment (`sweep.status(store)`, `sweep status STORE`): its Dataset, the live
+    holder of its lease (None: no driver holds it), and its sweep (for the time left). `text()` is what
+    `sweep status` prints; `counts`, `finished` and the Dataset are there for a notebook."""
+
+    url: str
+    dataset: xr.Dataset
+    holder: object = None  # sweep.store.lease.Holder, or None
+    sweep: object = None  # sweep.config.sweepfile.Sweep, or None for an old store
+
+    @property
+    def counts(self) -> dict:
+        """Cells per status name: pending, running, done, failed."""
+        return counts(self.dataset["status"].values)
+
+    @property
+    def finished(self) -> bool:
+        """Every cell done or failed (nothing left for a run)."""
+        st = self.dataset["status"].values
+        return bool(((st == DONE) | (st == FAILED)).all())
+
+    def lease_note(self) -> str:
+        """A line about a lease file that does not read (empty when there is none)."""
+        h = self.holder
+        if h is None or not h.problem:
+            return ""
+        return (f"lease: {h.key} is not a valid lease ({h.problem}); `sweep run` takes the store over once it is "
+                "seen unchanged for a lease period, `sweep unlock` removes it")
+
+    def summary(self) -> str:
+        """Counts, who runs the sweep, time spent and left."""
+        h = self.holder
+        valid = h is not None and not h.problem
+        return summary(self.dataset, h.describe() if valid else None, driver_known=h is None, sweep=self.sweep)
+
+    def text(self, axes: list | None = None, tracebacks: bool = False) -> str:
+        """What `sweep status` prints: the summary, the completion map over one or two grid dimensions
+        (default_axes when None; ValueError for a dimension the grid lacks, or more than two), the lease note and
+        the failed cells (with their tracebacks: `tracebacks`)."""
+        axes = list(axes) if axes else default_axes(self.dataset["status"].dims)
+        if not 1 <= len(axes) <= 2:
+            raise ValueError("give one or two grid dimensions, e.g. beta,n_samples")
+        parts = [self.summary(), status_map(self.dataset, axes[0], axes[1] if len(axes) > 1 else None),
+                 self.lease_note(), failures(self.dataset, full=tracebacks)]
+        return "\n".join(p for p in parts if p)
+
+
+def store_status(store, storage_options: dict | None = None) -> StoreStatus:
+    """The status of `store` (a path or URL, or a ResultsStore already opened): raises StoreError for a location
+    that holds no usable sweep store (one line, naming what is wrong); the storage environment's failures pass."""
+    from ..config.errors import StoreError
+    from ..store.lease import live_holder
+    from ..store.options import storage_options as options_from_environment
+    from ..store.results_store import ResultsStore, open_results
+
+    if isinstance(store, ResultsStore):
+        st = store
+    else:
+        st = ResultsStore(store, options_from_environment(store) if storage_options is None else storage_options)
+    state = st.check_usable()
+    if state != "store":
+        raise StoreError("no sweep store there (expected a Zarr group written by `sweep run`)"
+                         + ("; its creation did not finish: `sweep run` creates it again" if state == "incomplete"
+                            else ""))
+    ds = open_results(st.url, st.storage_options)
+    return StoreStatus(st.url, ds, live_holder(st.location), st.sweep())
