@@ -469,16 +469,9 @@ def query(store: str = typer.Argument(..., help=STORE_HELP),
     if out is None:
         typer.echo(repr(sub))
         return
-    from ..views.export import export, write_failure
+    from ..views.export import export
 
-    try:
-        export(sub, out)
-    except ValueError as exc:
-        _fail(f"--out {out}: {exc}")
-    except OSError as exc:
-        _fail(f"--out {out}: cannot write: {write_failure(exc)}")
-    except TypeError as exc:
-        _fail(f"--out {out}: cannot write: {exc}")
+    _write_out(out, lambda: export(sub, out))
     typer.echo(f"wrote {out}")
 
 
@@ -580,7 +573,6 @@ def table(store: str = typer.Argument(..., help=STORE_HELP),
     """
     store = resolve_store(store)
     from ..views.table import cells_table, write_cells_table
-    from ..views.export import write_failure
 
     if out is not None:
         _check_out(out)
@@ -597,12 +589,7 @@ def table(store: str = typer.Argument(..., help=STORE_HELP),
     if out is None:
         typer.echo(df.to_string(index=False))
         return
-    try:
-        write_cells_table(df, out)
-    except ValueError as exc:
-        _fail(f"--out {out}: {exc}")
-    except OSError as exc:
-        _fail(f"--out {out}: cannot write: {write_failure(exc)}")
+    _write_out(out, lambda: write_cells_table(df, out))
     typer.echo(f"wrote {out} ({len(df)} cells)")
 
 
@@ -641,6 +628,22 @@ PLOT_KINDS = ("phase-diagram", "width-vs-xi", "width-vs-m", "trajectories", "msd
               "modulation", "eigen", "eigenvector", "small-beta", "samples", "theory")
 # the kinds as a choice list: --help shows them, completion offers them, a wrong one is a usage error (exit 2)
 PlotKind = Enum("PlotKind", {k.replace("-", "_"): k for k in PLOT_KINDS}, type=str)
+
+
+def _write_out(out: Path, write):
+    """`write()` (which writes --out) with its failures as one line, exit 2: a refused path or value (ValueError,
+    OutputError among them), a failed write (OSError: full disk, read-only, ...; TypeError: a value the format
+    cannot hold). Returns what `write()` returns."""
+    from ..views.export import write_failure
+
+    try:
+        return write()
+    except ValueError as exc:
+        _fail(f"--out {out}: {exc}")
+    except OSError as exc:
+        _fail(f"--out {out}: cannot write: {write_failure(exc)}")
+    except TypeError as exc:
+        _fail(f"--out {out}: cannot write: {exc}")
 
 
 def _check_out(out: Path) -> None:
@@ -707,14 +710,7 @@ def plot(kind: PlotKind = typer.Argument(..., help="What to draw.", show_choices
                 _corrupt_read(resolve_store(store), exc, ds, ds.sel(chosen))
     except (ValueError, KeyError, IndexError) as exc:
         _fail(f"plot {kind}: {exc}")
-    from ..views.export import write_failure
-
-    try:
-        typer.echo(f"wrote {plots.save(fig, out)}")
-    except ValueError as exc:
-        _fail(f"--out {out}: {exc}")
-    except OSError as exc:
-        _fail(f"--out {out}: cannot write: {write_failure(exc)}")
+    typer.echo(f"wrote {_write_out(out, lambda: plots.save(fig, out))}")
 
 
 @app.command()
